@@ -1,0 +1,58 @@
+# Quick start:  make synth   (set up everything, synthesize the stack into cdk.out/)
+#               make test    (set up everything, run every test)
+# Everything installs into this folder: .venv/ (Python) and node_modules/ (the pinned CDK CLI).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: setup synth deploy test test-fast local bench clean postgres browser
+
+setup: $(VENV)/.stamp-python node_modules/.stamp-node
+
+$(VENV)/.stamp-python: requirements.txt lambda_src/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==26.3
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.stamp-node: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## synth: the main job. Synthesizes the stack into cdk.out/ (no AWS account, no Docker needed).
+synth: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk synth --quiet
+
+## deploy: needs AWS credentials; see README "Deploy".
+deploy: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk deploy --outputs-file cdk-outputs.json
+
+## test: every test, against the real PostgreSQL, real sockets, real synth and headless Chromium.
+test: setup postgres browser
+	$(BIN)/pytest
+
+## test-fast: the same suite without the slow bundling and browser tests (for the edit loop).
+test-fast: setup postgres
+	$(BIN)/pytest -m "not bundling and not e2e"
+
+## postgres: make sure the local PostgreSQL answers (tests use DATABASE_URL or 127.0.0.1:5432).
+postgres:
+	@scripts/ensure-postgres
+
+## browser: Debian's chromium for the end-to-end test of the verification page.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## local: run the local gateway (SQLite store) on ws://127.0.0.1:8080/prod
+local: setup
+	$(BIN)/wsctl local
+
+bench: setup postgres
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache

@@ -1,0 +1,1 @@
+"""Store backends: the ConnectionStore protocol, PostgreSQL and SQLite implementations."""

@@ -1,0 +1,110 @@
+"""The connection-store protocol shared by every backend, and the records it stores.
+
+Business rules (email validation, caps, TTLs) live above the store, in the service layer; a store
+only persists and queries. Every backend passes the one contract suite in
+``tests/contract/test_store_contract.py``. All datetimes are timezone-aware UTC.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+
+class StoreError(Exception):
+    """A store could not complete an operation (unreachable database, bad URL, timeout)."""
+
+
+class StoreConfigError(StoreError):
+    """The store settings (``DATABASE_URL`` or the database secret) are unusable."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewConnection:
+    """What ``$connect`` records about a connection that has just been accepted."""
+
+    connection_id: str
+    user_email: str  # already normalised to lower case by the caller
+    connection_type: str
+    connected_at: datetime
+    source_ip: str | None = None
+    user_agent: str | None = None
+    domain_name: str | None = None
+    stage: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One row of ``websocket_connections``."""
+
+    connection_id: str
+    user_email: str
+    connection_type: str
+    is_active: bool
+    connected_at: datetime
+    last_activity_at: datetime
+    disconnected_at: datetime | None
+    disconnect_status_code: int | None
+    disconnect_reason: str | None
+    source_ip: str | None
+    user_agent: str | None
+    domain_name: str | None
+    stage: str | None
+
+
+@runtime_checkable
+class ConnectionStore(Protocol):
+    """Persistence for WebSocket connections. Implementations: PostgreSQL and SQLite."""
+
+    def migrate(self) -> list[int]:
+        """Apply pending numbered migrations idempotently; return the versions applied now."""
+
+    def add(self, connection: NewConnection, *, active_limit: int) -> bool:
+        """Record an active connection unless its email already has ``active_limit`` active ones.
+
+        Returns False (and writes nothing) when the cap is reached. The check and the insert are
+        atomic with respect to concurrent ``add`` calls for the same email. Re-adding an existing
+        connection id replaces that row (API Gateway never reuses ids; this keeps retries safe).
+        """
+
+    def mark_disconnected(
+        self, connection_id: str, *, at: datetime, status_code: int | None, reason: str | None
+    ) -> bool:
+        """Mark a connection inactive with the time, status code and reason.
+
+        Idempotent: returns True only if an active row changed; unknown ids return False.
+        """
+
+    def mark_gone(self, connection_ids: list[str], *, at: datetime) -> int:
+        """Mark connections inactive because the Management API answered 410 Gone; return count."""
+
+    def touch(self, connection_id: str, *, at: datetime) -> bool:
+        """Set ``last_activity_at`` of an active connection; False if none is active with that id."""
+
+    def get(self, connection_id: str) -> Connection | None:
+        """Return one connection (active or not), or None."""
+
+    def active_connection_ids(self, user_email: str, connection_type: str) -> list[str]:
+        """Ids of the active connections of one (normalised) email and connection type."""
+
+    def list_connections(
+        self, *, user_email: str | None = None, active: bool | None = None, limit: int = 100
+    ) -> list[Connection]:
+        """Connections, newest first, optionally filtered by email and by active flag."""
+
+    def expire_idle(self, *, idle_before: datetime, at: datetime, batch_size: int) -> int:
+        """Mark at most ``batch_size`` active connections idle since before ``idle_before``
+        inactive (one short transaction); return how many. Callers loop until it returns 0."""
+
+    def count_idle(self, *, idle_before: datetime) -> int:
+        """How many active connections have been idle since before ``idle_before`` (dry runs)."""
+
+    def purge_inactive(self, *, disconnected_before: datetime, batch_size: int) -> int:
+        """Delete at most ``batch_size`` inactive rows disconnected before the cutoff (one short
+        transaction); return how many. Callers loop until it returns 0."""
+
+    def count_purgeable(self, *, disconnected_before: datetime) -> int:
+        """How many inactive rows were disconnected before the cutoff (dry runs)."""
+
+    def close(self) -> None:
+        """Release the underlying connection; the store may reconnect on next use."""

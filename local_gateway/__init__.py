@@ -1,0 +1,1 @@
+"""Local gateway: the WebSocket API and its @connections management API on one machine."""
