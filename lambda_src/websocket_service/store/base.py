@@ -19,6 +19,13 @@ class StoreConfigError(StoreError):
     """The store settings (``DATABASE_URL`` or the database secret) are unusable."""
 
 
+IDLE_EXPIRED_REASON = "idle-expired"
+"""``disconnect_reason`` written by :meth:`ConnectionStore.expire_idle`."""
+
+GONE_REASON = "gone"
+"""``disconnect_reason`` written by :meth:`ConnectionStore.mark_gone` (Management API 410)."""
+
+
 @dataclass(frozen=True, slots=True)
 class NewConnection:
     """What ``$connect`` records about a connection that has just been accepted."""
@@ -76,7 +83,9 @@ class ConnectionStore(Protocol):
         """
 
     def mark_gone(self, connection_ids: list[str], *, at: datetime) -> int:
-        """Mark connections inactive because the Management API answered 410 Gone; return count."""
+        """Mark connections inactive because the Management API answered 410 Gone; return count.
+
+        Only active rows change (``disconnect_reason`` becomes :data:`GONE_REASON`)."""
 
     def touch(self, connection_id: str, *, at: datetime) -> bool:
         """Set ``last_activity_at`` of an active connection; False if none is active with that id."""
@@ -94,7 +103,8 @@ class ConnectionStore(Protocol):
 
     def expire_idle(self, *, idle_before: datetime, at: datetime, batch_size: int) -> int:
         """Mark at most ``batch_size`` active connections idle since before ``idle_before``
-        inactive (one short transaction); return how many. Callers loop until it returns 0."""
+        inactive (one short transaction, ``disconnect_reason`` :data:`IDLE_EXPIRED_REASON`); return
+        how many. Callers loop until it returns 0."""
 
     def count_idle(self, *, idle_before: datetime) -> int:
         """How many active connections have been idle since before ``idle_before`` (dry runs)."""

@@ -1,0 +1,225 @@
+"""Typed, defensive accessors over the raw event dicts Lambda hands to the handler.
+
+:func:`classify` says what an event is without raising; :class:`WebSocketEvent` reads API Gateway
+WebSocket fields and raises :class:`MalformedEventError` (naming the field) when a field the route
+needs is missing or has the wrong type. Nothing here touches the network or the store.
+"""
+from __future__ import annotations
+
+import enum
+from typing import Any, Mapping
+
+
+class MalformedEventError(ValueError):
+    """The event has the right shape overall but a field is missing or of the wrong type."""
+
+
+class EventKind(enum.Enum):
+    """What the handler was invoked with."""
+
+    CONNECT = "connect"
+    DISCONNECT = "disconnect"
+    MESSAGE = "message"
+    DIRECT_ACTION = "direct_action"
+    SCHEDULED = "scheduled"
+    NOTIFY = "notify"
+    CFN_CUSTOM_RESOURCE = "cfn_custom_resource"
+    MALFORMED = "malformed"
+    UNKNOWN = "unknown"
+
+
+_WEBSOCKET_EVENT_TYPES = {
+    "CONNECT": EventKind.CONNECT,
+    "DISCONNECT": EventKind.DISCONNECT,
+    "MESSAGE": EventKind.MESSAGE,
+}
+SCHEDULED_DETAIL_TYPE = "Scheduled Event"
+NOTIFY_DETAIL_FIELDS = ("email", "type", "message")
+
+
+def classify(event: Any) -> EventKind:
+    """Classify an invocation payload; never raises.
+
+    * API Gateway WebSocket: ``requestContext.eventType`` CONNECT / DISCONNECT / MESSAGE.
+    * CloudFormation custom resource: ``RequestType`` and ``ResponseURL``.
+    * EventBridge: ``detail-type`` "Scheduled Event" -> SCHEDULED; ``detail`` carrying
+      email/type/message -> NOTIFY.
+    * Direct invoke: a top-level ``action``.
+    * A ``requestContext`` with a connection id but no usable ``eventType``, or a payload that is
+      not a JSON object -> MALFORMED. Anything else -> UNKNOWN.
+    """
+    if not isinstance(event, dict):
+        return EventKind.MALFORMED
+    if "requestContext" in event:
+        context = event["requestContext"]
+        if not isinstance(context, dict):
+            return EventKind.MALFORMED
+        kind = _WEBSOCKET_EVENT_TYPES.get(context.get("eventType"))  # type: ignore[arg-type]
+        if kind is not None:
+            return kind
+        return EventKind.MALFORMED if "connectionId" in context else EventKind.UNKNOWN
+    if "RequestType" in event and "ResponseURL" in event:
+        return EventKind.CFN_CUSTOM_RESOURCE
+    if "detail-type" in event:
+        if event.get("detail-type") == SCHEDULED_DETAIL_TYPE:
+            return EventKind.SCHEDULED
+        detail = event.get("detail")
+        if isinstance(detail, dict) and all(k in detail for k in NOTIFY_DETAIL_FIELDS):
+            return EventKind.NOTIFY
+        return EventKind.UNKNOWN
+    if "action" in event:
+        return EventKind.DIRECT_ACTION
+    return EventKind.UNKNOWN
+
+
+def describe(event: Any) -> str:
+    """A short, value-free description of an event's shape for error messages."""
+    if not isinstance(event, dict):
+        return f"a {type(event).__name__}, not a JSON object"
+    keys = sorted(str(k) for k in event)[:8]
+    return f"an object with keys {keys}" if keys else "an empty object"
+
+
+def _optional_str_map(value: Any, name: str) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise MalformedEventError(f"{name} must be an object of strings")
+    return value
+
+
+class WebSocketEvent:
+    """Read-only view of an API Gateway WebSocket event (``$connect``, ``$disconnect``, messages).
+
+    Required fields raise :class:`MalformedEventError` when absent or mistyped; optional ones
+    return None. Construction checks only that ``requestContext`` is an object.
+    """
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("requestContext"), Mapping):
+            raise MalformedEventError("requestContext must be an object")
+        self.raw = raw
+        self._context: Mapping[str, Any] = raw["requestContext"]
+
+    # --- requestContext ------------------------------------------------------------------------
+    def _required_str(self, key: str) -> str:
+        value = self._context.get(key)
+        if not isinstance(value, str) or not value:
+            raise MalformedEventError(f"requestContext.{key} must be a non-empty string")
+        return value
+
+    def _optional_str(self, key: str) -> str | None:
+        value = self._context.get(key)
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def connection_id(self) -> str:
+        """``requestContext.connectionId`` (required)."""
+        return self._required_str("connectionId")
+
+    @property
+    def route_key(self) -> str | None:
+        """``requestContext.routeKey`` such as ``$connect`` or ``$default``."""
+        return self._optional_str("routeKey")
+
+    @property
+    def request_id(self) -> str | None:
+        """``requestContext.requestId`` (API Gateway's id for this request)."""
+        return self._optional_str("requestId")
+
+    @property
+    def stage(self) -> str | None:
+        """``requestContext.stage``."""
+        return self._optional_str("stage")
+
+    @property
+    def domain_name(self) -> str | None:
+        """``requestContext.domainName``."""
+        return self._optional_str("domainName")
+
+    @property
+    def message_id(self) -> str | None:
+        """``requestContext.messageId`` (messages only)."""
+        return self._optional_str("messageId")
+
+    @property
+    def source_ip(self) -> str | None:
+        """``requestContext.identity.sourceIp``."""
+        identity = self._context.get("identity")
+        value = identity.get("sourceIp") if isinstance(identity, Mapping) else None
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def disconnect_status_code(self) -> int | None:
+        """``requestContext.disconnectStatusCode`` (e.g. 1001), None when absent or not a number."""
+        value = self._context.get("disconnectStatusCode")
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        return None
+
+    @property
+    def disconnect_reason(self) -> str | None:
+        """``requestContext.disconnectReason``."""
+        return self._optional_str("disconnectReason")
+
+    # --- headers and query string ---------------------------------------------------------------
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers as sent (empty when absent); use :meth:`header` for case-insensitive lookup."""
+        return _optional_str_map(self.raw.get("headers"), "headers") or {}
+
+    def header(self, name: str) -> str | None:
+        """One header value, matched case-insensitively, or None."""
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return None
+
+    @property
+    def user_agent(self) -> str | None:
+        """The ``User-Agent`` header, else ``requestContext.identity.userAgent``."""
+        value = self.header("User-Agent")
+        if value:
+            return value
+        identity = self._context.get("identity")
+        agent = identity.get("userAgent") if isinstance(identity, Mapping) else None
+        return agent if isinstance(agent, str) and agent else None
+
+    @property
+    def query_string_parameters(self) -> dict[str, str] | None:
+        """``queryStringParameters``: None when the URL had no query string (AWS omits the key)."""
+        return _optional_str_map(self.raw.get("queryStringParameters"), "queryStringParameters")
+
+    def query(self, name: str) -> str | None:
+        """One query parameter: None when absent, ``""`` when given empty (``?email=``)."""
+        params = self.query_string_parameters
+        return None if params is None else params.get(name)
+
+    def query_values(self, name: str) -> list[str]:
+        """Every value of a query parameter (``?a=1&a=2`` -> ``["1", "2"]``)."""
+        single = self.query(name)
+        multi = self.raw.get("multiValueQueryStringParameters")
+        if isinstance(multi, Mapping) and isinstance(multi.get(name), list):
+            return [v for v in multi[name] if isinstance(v, str)]
+        return [] if single is None else [single]
+
+    # --- body -----------------------------------------------------------------------------------
+    @property
+    def body(self) -> str | None:
+        """Top-level ``body`` (messages), None when absent."""
+        value = self.raw.get("body")
+        if value is not None and not isinstance(value, str):
+            raise MalformedEventError("body must be a string")
+        return value
+
+    @property
+    def is_base64_encoded(self) -> bool:
+        """True when ``body`` is base64 (binary frames)."""
+        return self.raw.get("isBase64Encoded") is True

@@ -1,0 +1,256 @@
+"""The Lambda entry point: ``websocket_service.handler.handler(event, context)``.
+
+One function serves every trigger (see :func:`websocket_service.events.classify`):
+
+* API Gateway WebSocket ``$connect`` / ``$disconnect`` / messages -> :mod:`websocket_service.routes`;
+* direct invoke ``{"action": "notify" | "cleanup" | "migrate", ...}``;
+* EventBridge ``Scheduled Event`` -> cleanup; EventBridge events whose ``detail`` carries
+  email/type/message -> notify;
+* CloudFormation custom resource with ``ResourceProperties.action == "migrate"`` -> migrate on
+  Create/Update, nothing on Delete; the CFN response is PUT to ``ResponseURL`` here.
+
+No exception escapes: bad input and bad configuration become an error result
+(``{"ok": false, "error": code, "message": text}``, or a status code for WebSocket routes) and one
+JSON log line, so a misconfigured function answers clearly instead of crash-looping. The service
+is built on first use and cached per container; :func:`reset` drops it (tests, local gateway).
+"""
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from typing import Any, Callable, Mapping
+
+from . import observability as obs
+from .cleanup import run_cleanup
+from .config import ConfigError
+from .events import EventKind, MalformedEventError, WebSocketEvent, classify, describe
+from .messenger import ManagementEndpointError, PayloadTooLargeError
+from .routes import RouteResult, handle_connect, handle_disconnect, handle_message
+from .secrets import SecretFetchError
+from .service import Service, get_service, reset_service
+from .store.base import StoreConfigError, StoreError
+from .validation import ValidationError
+
+Result = dict[str, Any]
+
+ROUTES: dict[EventKind, Callable[[Service, WebSocketEvent], RouteResult]] = {
+    EventKind.CONNECT: handle_connect,
+    EventKind.DISCONNECT: handle_disconnect,
+    EventKind.MESSAGE: handle_message,
+}
+CFN_RESPONSE_TIMEOUT_S = 10
+CFN_REASON_MAX_CHARS = 1000
+
+
+class InvalidRequestError(ValueError):
+    """A direct-invoke or EventBridge payload lacks a field or has one of the wrong type."""
+
+
+def reset() -> None:
+    """Close and forget the cached service (store connection included).
+
+    For tests and the local gateway: the next invocation rebuilds it from the current environment.
+    """
+    reset_service()
+
+
+def _error(code: str, message: str) -> Result:
+    return {"ok": False, "error": code, "message": message}
+
+
+def _classify_error(error: Exception) -> tuple[str, str]:
+    """Map an exception to (error code, message) for results and logs."""
+    if isinstance(error, (ConfigError, ManagementEndpointError, StoreConfigError, SecretFetchError)):
+        return "config_error", str(error)
+    if isinstance(error, ValidationError):
+        return error.code, error.message
+    if isinstance(error, InvalidRequestError):
+        return "invalid_request", str(error)
+    if isinstance(error, PayloadTooLargeError):
+        return "payload_too_large", str(error)
+    if isinstance(error, StoreError):
+        return "store_error", f"the connection store failed: {error}"
+    return "internal_error", f"unexpected {type(error).__name__}; see the function logs"
+
+
+def _log(route: str, outcome: str, started: float, request_id: str | None, *, level: str = "INFO",
+         **fields: Any) -> None:
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    obs.log(level, "invocation", route=route, outcome=outcome, request_id=request_id,
+            duration_ms=duration_ms, **fields)
+
+
+def _log_failure(
+    route: str, error: Exception, started: float, request_id: str | None, **fields: Any
+) -> tuple[str, str]:
+    """Log a failed invocation (with the traceback only for unexpected errors); return (code, message)."""
+    code, message = _classify_error(error)
+    extra: dict[str, Any] = {"error_message": message}
+    if code == "internal_error":
+        extra["traceback"] = "".join(traceback.format_exception(error))
+    _log(route, code, started, request_id, level="ERROR", **fields, **extra)
+    return code, message
+
+
+# --- WebSocket routes ---------------------------------------------------------------------------
+def _route_error(kind: EventKind, status: int, code: str, message: str) -> Result:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if kind is EventKind.MESSAGE:  # message replies reach the client: mark them as errors
+        body = {"type": "error", **body}
+    return RouteResult(status, body).to_response()
+
+
+def _websocket(kind: EventKind, event: Mapping[str, Any], request_id: str | None, started: float) -> Result:
+    ws = WebSocketEvent(event)
+    route = ws.route_key or kind.value
+    connection_id = ws.raw["requestContext"].get("connectionId")
+    try:
+        result = ROUTES[kind](get_service(), ws)
+    except MalformedEventError as error:
+        _log(route, "malformed_event", started, request_id, level="WARNING", connection_id=connection_id,
+             error_message=str(error))
+        return _route_error(kind, 400, "malformed_event", str(error))
+    except Exception as error:  # noqa: BLE001 - the boundary: answer 500, never raise
+        code, message = _log_failure(route, error, started, request_id, connection_id=connection_id)
+        return _route_error(kind, 500, code, message)
+    level = "INFO" if result.status_code < 400 else "WARNING"
+    _log(route, result.outcome, started, request_id, level=level, connection_id=connection_id,
+         status_code=result.status_code, **result.log_fields)
+    return result.to_response()
+
+
+# --- direct invokes and EventBridge -------------------------------------------------------------
+def _required_str(fields: Mapping[str, Any], name: str, where: str) -> str:
+    value = fields.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequestError(f"{where} needs a non-empty string field {name!r}")
+    return value
+
+
+def _notify(fields: Mapping[str, Any], where: str) -> Result:
+    if fields.get("message") is None:
+        raise InvalidRequestError(f"{where} needs a field 'message' (a string or a JSON value)")
+    email = _required_str(fields, "email", where)
+    connection_type = _required_str(fields, "type", where)
+    report = get_service().notify(email, connection_type, fields["message"])
+    return {"ok": True, "action": "notify", **report.to_dict()}
+
+
+def _cleanup(dry_run: Any) -> Result:
+    if not isinstance(dry_run, bool):
+        raise InvalidRequestError("cleanup field 'dry_run' must be true or false")
+    service = get_service()
+    report = run_cleanup(service.store, service.settings, now=service.clock(), dry_run=dry_run)
+    return {"ok": True, "action": "cleanup", "expired": report.expired, "purged": report.purged,
+            "dry_run": report.dry_run, "complete": report.complete}
+
+
+def _migrate() -> Result:
+    return {"ok": True, "action": "migrate", "applied": get_service().store.migrate()}
+
+
+DIRECT_ACTIONS: dict[str, Callable[[Mapping[str, Any]], Result]] = {
+    "notify": lambda event: _notify(event, "notify"),
+    "cleanup": lambda event: _cleanup(event.get("dry_run", False)),
+    "migrate": lambda event: _migrate(),
+}
+
+
+def _run(route: str, action: Callable[[], Result], started: float, request_id: str | None) -> Result:
+    try:
+        result = action()
+    except Exception as error:  # noqa: BLE001 - the boundary: an error result, never a raise
+        return _error(*_log_failure(route, error, started, request_id))
+    _log(route, "ok", started, request_id, **{k: v for k, v in result.items() if k not in ("ok", "action")})
+    return result
+
+
+def _direct(event: Mapping[str, Any], request_id: str | None, started: float) -> Result:
+    name = event.get("action")
+    action = DIRECT_ACTIONS.get(name) if isinstance(name, str) else None
+    if action is None:
+        message = f"unknown action {name!r}; expected one of {sorted(DIRECT_ACTIONS)}"
+        _log("direct", "unknown_action", started, request_id, level="WARNING")
+        return _error("unknown_action", message)
+    return _run(f"direct:{name}", lambda: action(event), started, request_id)
+
+
+# --- CloudFormation custom resource -------------------------------------------------------------
+def send_cfn_response(event: Mapping[str, Any], status: str, reason: str, physical_id: str,
+                      data: Mapping[str, Any]) -> None:
+    """PUT the custom-resource response to the pre-signed ``ResponseURL``.
+
+    Raises ``urllib.error.URLError``/``OSError`` if the PUT cannot be delivered.
+    """
+    body = json.dumps({
+        "Status": status,
+        "Reason": reason[:CFN_REASON_MAX_CHARS],
+        "PhysicalResourceId": physical_id,
+        "StackId": event.get("StackId"),
+        "RequestId": event.get("RequestId"),
+        "LogicalResourceId": event.get("LogicalResourceId"),
+        "Data": dict(data),
+    }).encode()
+    # An empty Content-Type: the pre-signed S3 URL was not signed with one.
+    import urllib.request  # deferred: only custom-resource events pay for it (~60 ms cold)
+
+    request = urllib.request.Request(str(event["ResponseURL"]), data=body, method="PUT",
+                                     headers={"Content-Type": "", "Content-Length": str(len(body))})
+    with urllib.request.urlopen(request, timeout=CFN_RESPONSE_TIMEOUT_S) as response:
+        response.read()
+
+
+def _cfn_operation(event: Mapping[str, Any]) -> Result:
+    """What a custom-resource request asks for: migrate on Create/Update, nothing on Delete."""
+    request_type = event.get("RequestType")
+    if request_type == "Delete":  # never touch the database: a failed Delete would wedge the stack
+        return {"ok": True, "action": "none"}
+    properties = event.get("ResourceProperties")
+    action = properties.get("action") if isinstance(properties, Mapping) else None
+    if action != "migrate":
+        raise InvalidRequestError(f"ResourceProperties.action must be 'migrate', got {action!r}")
+    if request_type not in ("Create", "Update"):
+        raise InvalidRequestError(f"unsupported RequestType {request_type!r}")
+    return _migrate()
+
+
+def _custom_resource(event: Mapping[str, Any], context: Any, request_id: str | None, started: float) -> Result:
+    route = f"cloudformation:{event.get('RequestType')}"
+    result = _run(route, lambda: _cfn_operation(event), started, request_id)
+    physical_id = event.get("PhysicalResourceId") or f"websocket-migrations-{event.get('LogicalResourceId', 'db')}"
+    reason = result.get("message") or f"See CloudWatch log stream {getattr(context, 'log_stream_name', None)}"
+    data = {"Applied": ",".join(str(v) for v in result.get("applied", []))}
+    try:
+        send_cfn_response(event, "SUCCESS" if result["ok"] else "FAILED", reason, str(physical_id), data)
+    except (OSError, ValueError) as error:
+        _log(route, "cfn_response_failed", started, request_id, level="ERROR", error_message=str(error))
+        return _error("cfn_response_failed", f"could not PUT the response to ResponseURL: {error}")
+    return result
+
+
+# --- entry point --------------------------------------------------------------------------------
+def handler(event: Any, context: Any = None) -> Result:
+    """Lambda entry point for every trigger; see the module docstring. Never raises."""
+    started = time.perf_counter()
+    request_id = getattr(context, "aws_request_id", None)
+    kind = classify(event)
+    if kind in ROUTES:
+        return _websocket(kind, event, request_id, started)
+    if kind is EventKind.DIRECT_ACTION:
+        return _direct(event, request_id, started)
+    if kind is EventKind.SCHEDULED:
+        return _run("eventbridge:scheduled", lambda: _cleanup(False), started, request_id)
+    if kind is EventKind.NOTIFY:
+        return _run("eventbridge:notify", lambda: _notify(event["detail"], "EventBridge detail"), started,
+                    request_id)
+    if kind is EventKind.CFN_CUSTOM_RESOURCE:
+        return _custom_resource(event, context, request_id, started)
+    code = "malformed_event" if kind is EventKind.MALFORMED else "unsupported_event"
+    message = (
+        f"cannot handle {describe(event)}: expected an API Gateway WebSocket event, a direct invoke "
+        f"{{'action': 'notify'|'cleanup'|'migrate'}}, an EventBridge event or a CloudFormation "
+        "custom resource"
+    )
+    _log("unknown", code, started, request_id, level="WARNING")
+    return _error(code, message)

@@ -1,0 +1,220 @@
+"""The three API Gateway WebSocket routes: ``$connect``, ``$disconnect`` and messages.
+
+Each route takes the :class:`~websocket_service.service.Service` and a
+:class:`~websocket_service.events.WebSocketEvent` and returns a :class:`RouteResult`; the handler
+turns it into the Lambda response and one log line. Nothing here posts to a connection from its
+own ``$connect`` (the socket is not open yet; API Gateway would answer 410).
+
+Messages are JSON objects ``{"action": name, ...}`` dispatched through :data:`actions`; teams add
+their own actions with ``@actions.register("name")``. The returned body is the route response the
+client receives (the ``$default`` route is two-way).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from .events import WebSocketEvent
+from .service import Service
+from .store.base import NewConnection
+from .tokens import TokenError, verify_token
+from .validation import ValidationError, normalize_email, validate_connection_type
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    """A route's answer: HTTP-style status, optional JSON body, and what to log."""
+
+    status_code: int
+    body: Mapping[str, Any] | None = None
+    outcome: str = "ok"
+    log_fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_response(self) -> dict[str, Any]:
+        """The Lambda proxy response: ``{"statusCode": n}`` plus a compact JSON ``body`` if any."""
+        response: dict[str, Any] = {"statusCode": self.status_code}
+        if self.body is not None:
+            response["body"] = json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
+        return response
+
+
+def _connect_rejected(status: int, code: str, message: str, **log_fields: Any) -> RouteResult:
+    return RouteResult(status, {"error": code, "message": message}, outcome=code, log_fields=log_fields)
+
+
+def _message_error(error: "ActionError", **log_fields: Any) -> RouteResult:
+    body = {"type": "error", "error": error.code, "message": error.message}
+    return RouteResult(error.status_code, body, outcome=error.code, log_fields=log_fields)
+
+
+# --- actions ------------------------------------------------------------------------------------
+class ActionError(Exception):
+    """Raised by an action to answer the sender with an error body (status 400 by default)."""
+
+    def __init__(self, code: str, message: str, *, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status_code = status_code
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """What an action handler receives: the service, the event, the sender and the parsed body."""
+
+    service: Service
+    event: WebSocketEvent
+    connection_id: str
+    payload: Mapping[str, Any]
+
+
+ActionHandler = Callable[[ActionRequest], "Mapping[str, Any] | None"]
+
+
+class ActionRegistry:
+    """Maps message ``action`` names to handlers; a handler returns the reply object or None."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, ActionHandler] = {}
+
+    def register(self, name: str) -> Callable[[ActionHandler], ActionHandler]:
+        """Decorator registering ``fn`` for action ``name``; a name can be registered once."""
+        if not name or not isinstance(name, str):
+            raise ValueError("action name must be a non-empty string")
+
+        def decorator(fn: ActionHandler) -> ActionHandler:
+            if name in self._handlers:
+                raise ValueError(f"action {name!r} is already registered")
+            self._handlers[name] = fn
+            return fn
+
+        return decorator
+
+    def unregister(self, name: str) -> None:
+        """Remove an action (no error if it is not registered)."""
+        self._handlers.pop(name, None)
+
+    def get(self, name: str) -> ActionHandler | None:
+        """The handler for ``name``, or None."""
+        return self._handlers.get(name)
+
+    def names(self) -> list[str]:
+        """Registered action names, sorted."""
+        return sorted(self._handlers)
+
+
+actions = ActionRegistry()
+"""The registry ``$default`` messages are dispatched through."""
+
+
+@actions.register("ping")
+def ping(request: ActionRequest) -> Mapping[str, Any]:
+    """``{"action": "ping"}`` -> ``{"type": "pong"}`` (keep-alive; also refreshes last activity)."""
+    return {"type": "pong"}
+
+
+# --- routes -------------------------------------------------------------------------------------
+def _single_query_value(event: WebSocketEvent, name: str) -> str | None:
+    values = event.query_values(name)
+    if len(values) > 1:
+        raise ValidationError(f"invalid_{name}", f"query parameter '{name}' is given more than once")
+    return values[0] if values else None
+
+
+def handle_connect(service: Service, event: WebSocketEvent) -> RouteResult:
+    """``$connect``: validate email/type (400), token (401/403), cap (429); record; 200."""
+    connection_id = event.connection_id
+    settings = service.settings
+    try:
+        email = normalize_email(_single_query_value(event, "email"))
+        connection_type = validate_connection_type(
+            _single_query_value(event, "type"), settings.allowed_connection_types
+        )
+    except ValidationError as error:
+        return _connect_rejected(400, error.code, error.message)
+    if service.token_secret:
+        try:
+            verify_token(service.token_secret, _single_query_value(event, "token"), email, connection_type)
+        except TokenError as error:
+            return _connect_rejected(error.status_code, error.code, str(error), email=email, type=connection_type)
+    accepted = service.store.add(
+        NewConnection(
+            connection_id=connection_id,
+            user_email=email,
+            connection_type=connection_type,
+            connected_at=service.clock(),
+            source_ip=event.source_ip,
+            user_agent=event.user_agent,
+            domain_name=event.domain_name,
+            stage=event.stage,
+        ),
+        active_limit=settings.max_connections_per_email,
+    )
+    if not accepted:
+        return _connect_rejected(
+            429,
+            "too_many_connections",
+            f"this email already has {settings.max_connections_per_email} open connections; close one",
+            email=email,
+            type=connection_type,
+        )
+    return RouteResult(200, outcome="connected", log_fields={"email": email, "type": connection_type})
+
+
+def handle_disconnect(service: Service, event: WebSocketEvent) -> RouteResult:
+    """``$disconnect``: mark the connection inactive (idempotent; unknown ids are fine); 200."""
+    status_code = event.disconnect_status_code
+    changed = service.store.mark_disconnected(
+        event.connection_id, at=service.clock(), status_code=status_code, reason=event.disconnect_reason
+    )
+    return RouteResult(
+        200,
+        outcome="disconnected" if changed else "already_inactive",
+        log_fields={"disconnect_status_code": status_code},
+    )
+
+
+def _decode_body(event: WebSocketEvent) -> str:
+    body = event.body or ""
+    if not event.is_base64_encoded:
+        return body
+    try:
+        return base64.b64decode(body, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ActionError("invalid_body", "binary message is not base64-encoded UTF-8 text") from None
+
+
+def _parse_payload(event: WebSocketEvent) -> Mapping[str, Any]:
+    text = _decode_body(event)
+    if not text.strip():
+        raise ActionError("invalid_json", 'message body is empty; send a JSON object like {"action":"ping"}')
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        raise ActionError("invalid_json", 'message body is not JSON; send an object like {"action":"ping"}') from None
+    if not isinstance(payload, dict):
+        raise ActionError("invalid_body", f"message body must be a JSON object, not {type(payload).__name__}")
+    return payload
+
+
+def handle_message(service: Service, event: WebSocketEvent) -> RouteResult:
+    """Messages (``$default`` or any custom route): touch, parse ``{"action": ...}``, dispatch."""
+    connection_id = event.connection_id
+    known = service.store.touch(connection_id, at=service.clock())
+    try:
+        payload = _parse_payload(event)
+        name = payload.get("action")
+        if name is None:
+            raise ActionError("missing_action", f'message has no "action"; known actions: {actions.names()}')
+        if not isinstance(name, str):
+            raise ActionError("invalid_action", '"action" must be a string')
+        action = actions.get(name)
+        if action is None:
+            raise ActionError("unknown_action", f"unknown action {name!r}; known actions: {actions.names()}")
+        reply = action(ActionRequest(service, event, connection_id, payload))
+    except ActionError as error:
+        return _message_error(error, known_connection=known)
+    return RouteResult(200, reply, outcome=f"action:{name}", log_fields={"known_connection": known})

@@ -1,0 +1,343 @@
+"""The SQL both backends share: every query, the migration runner and the retry discipline.
+
+:class:`SqlConnectionStore` implements the whole :class:`~.base.ConnectionStore` protocol once,
+so PostgreSQL and SQLite cannot drift apart. A backend supplies the driver: how to open its one
+connection, how to run a statement (:class:`Session`), how to open a write transaction, how to
+serialise concurrent ``add`` calls for one email, and how to describe driver errors.
+
+Queries are written with psycopg's named placeholders (``%(name)s``); the SQLite session rewrites
+them to ``:name``. Queries avoid ``%`` literals and ``::`` casts so the rewrite stays trivial.
+"""
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from .base import (
+    GONE_REASON,
+    IDLE_EXPIRED_REASON,
+    Connection,
+    NewConnection,
+    StoreError,
+)
+from .schema import load_migrations
+
+T = TypeVar("T")
+RawConnection = TypeVar("RawConnection")
+
+TABLE = "websocket_connections"
+COLUMNS = (
+    "connection_id, user_email, connection_type, is_active, connected_at, last_activity_at, "
+    "disconnected_at, disconnect_status_code, disconnect_reason, source_ip, user_agent, "
+    "domain_name, stage"
+)
+_DATETIME_COLUMNS = (4, 5, 6)  # connected_at, last_activity_at, disconnected_at in COLUMNS
+
+_ADD = f"""
+INSERT INTO {TABLE} (connection_id, user_email, connection_type, is_active, connected_at,
+                     last_activity_at, source_ip, user_agent, domain_name, stage)
+SELECT %(connection_id)s, %(user_email)s, %(connection_type)s, TRUE, %(connected_at)s,
+       %(connected_at)s, %(source_ip)s, %(user_agent)s, %(domain_name)s, %(stage)s
+WHERE (SELECT count(*) FROM {TABLE}
+       WHERE user_email = %(user_email)s AND is_active
+         AND connection_id <> %(connection_id)s) < %(active_limit)s
+ON CONFLICT (connection_id) DO UPDATE SET
+    user_email = excluded.user_email, connection_type = excluded.connection_type,
+    is_active = TRUE, connected_at = excluded.connected_at,
+    last_activity_at = excluded.last_activity_at, disconnected_at = NULL,
+    disconnect_status_code = NULL, disconnect_reason = NULL, source_ip = excluded.source_ip,
+    user_agent = excluded.user_agent, domain_name = excluded.domain_name, stage = excluded.stage
+"""
+_MARK_DISCONNECTED = f"""
+UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s,
+       disconnect_status_code = %(status_code)s, disconnect_reason = %(reason)s
+WHERE connection_id = %(connection_id)s AND is_active
+"""
+_TOUCH = f"UPDATE {TABLE} SET last_activity_at = %(at)s WHERE connection_id = %(connection_id)s AND is_active"
+_GET = f"SELECT {COLUMNS} FROM {TABLE} WHERE connection_id = %(connection_id)s"
+_ACTIVE_IDS = f"""
+SELECT connection_id FROM {TABLE}
+WHERE user_email = %(user_email)s AND connection_type = %(connection_type)s AND is_active
+ORDER BY connected_at, connection_id
+"""
+_IDLE = "is_active AND last_activity_at < %(idle_before)s"
+_PURGEABLE = "NOT is_active AND disconnected_at < %(disconnected_before)s"
+_RECORD_MIGRATION = (
+    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%(version)s, %(name)s, %(applied_at)s)"
+)
+
+
+class Session(Protocol):
+    """One backend connection, as the shared queries use it."""
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a query and return all its rows."""
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run a statement and return the number of rows it changed."""
+
+    def script(self, sql: str) -> None:
+        """Run a migration script (several statements, no parameters)."""
+
+
+def as_utc(value: datetime, name: str) -> datetime:
+    """``value`` converted to UTC; naive datetimes are refused (they would be stored ambiguously)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime (got naive {value.isoformat()})")
+    return value.astimezone(timezone.utc)
+
+
+def _positive(value: int, name: str, *, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
+    return value
+
+
+class SqlConnectionStore(ABC, Generic[RawConnection]):
+    """The :class:`~.base.ConnectionStore` protocol on top of one lazily opened DB-API connection.
+
+    Thread-safe: one lock serialises the operations of an instance (the local gateway calls the
+    handler from worker threads; in Lambda there is one request at a time anyway).
+    """
+
+    dialect: ClassVar[str]
+    """Suffix of this backend's migration files (``NNNN_name.{dialect}.sql``)."""
+    skip_locked: ClassVar[str]
+    """Row-locking clause for the batched cleanup sub-selects ('' where writers are serialised)."""
+    id_in_list: ClassVar[str]
+    """SQL fragment testing ``connection_id`` against the ``%(ids)s`` parameter (a list)."""
+    schema_migrations_ddl: ClassVar[str]
+    """``CREATE TABLE IF NOT EXISTS schema_migrations (version, name, applied_at)``."""
+    driver_errors: ClassVar[tuple[type[Exception], ...]]
+    """The driver's base exception classes (wrapped into :class:`StoreError`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._conn: RawConnection | None = None
+
+    # --- what a backend provides ------------------------------------------------------------
+    @abstractmethod
+    def _open(self) -> RawConnection:
+        """Open the connection; raise :class:`StoreError` with an actionable message on failure."""
+
+    @abstractmethod
+    def _session(self, conn: RawConnection) -> Session:
+        """Wrap ``conn`` for the shared queries."""
+
+    @abstractmethod
+    def _write_transaction(self, conn: RawConnection) -> AbstractContextManager[None]:
+        """A short transaction that commits on success and rolls back on error."""
+
+    @abstractmethod
+    def _lock_email(self, session: Session, user_email: str) -> None:
+        """Serialise ``add`` calls for one email until the current transaction ends."""
+
+    @abstractmethod
+    def _lock_migrations(self, session: Session) -> None:
+        """Serialise concurrent ``migrate`` callers until the current transaction ends."""
+
+    @abstractmethod
+    def _decode_datetime(self, value: Any) -> datetime:
+        """A stored datetime as a timezone-aware UTC datetime."""
+
+    @abstractmethod
+    def _connection_lost(self, conn: RawConnection, error: Exception) -> bool:
+        """True when ``error`` left ``conn`` unusable, so a fresh connection may retry."""
+
+    @abstractmethod
+    def _error(self, operation: str, error: Exception, *, lost: bool) -> StoreError:
+        """A :class:`StoreError` explaining a driver error (never containing a password).
+
+        ``lost`` is True when the connection died again after one reconnect."""
+
+    @abstractmethod
+    def _close_raw(self, conn: RawConnection) -> None:
+        """Close ``conn``, ignoring errors."""
+
+    # --- connection management --------------------------------------------------------------
+    def close(self) -> None:
+        """Release the connection; the next operation opens a new one."""
+        with self._lock:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                self._close_raw(conn)
+
+    def _run(self, operation: str, work: Callable[[Session], T], *, transaction: bool = False) -> T:
+        """Run ``work`` on the instance's connection, opening it if needed.
+
+        Every operation of this store is safe to run twice (upserts and conditional updates), so
+        when the connection turns out to be dead (server restart, failover, idle kill by a proxy)
+        it is reopened and ``work`` re-run once. Counts returned by a re-run cannot include rows a
+        lost first attempt may already have committed.
+        """
+        with self._lock:
+            for attempt in (1, 2):
+                if self._conn is None:
+                    self._conn = self._open()
+                conn = self._conn
+                try:
+                    if not transaction:
+                        return work(self._session(conn))
+                    with self._write_transaction(conn):
+                        return work(self._session(conn))
+                except self.driver_errors as exc:
+                    lost = self._connection_lost(conn, exc)
+                    if lost:
+                        self.close()
+                    if lost and attempt == 1:
+                        continue
+                    raise self._error(operation, exc, lost=lost) from exc
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    def _to_connection(self, row: Sequence[Any]) -> Connection:
+        values = list(row)
+        values[3] = bool(values[3])
+        for i in _DATETIME_COLUMNS:
+            if values[i] is not None:
+                values[i] = self._decode_datetime(values[i])
+        return Connection(*values)
+
+    # --- the protocol -----------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply pending numbered migrations in one transaction; return the versions applied now."""
+
+        def work(session: Session) -> list[int]:
+            self._lock_migrations(session)
+            session.execute(self.schema_migrations_ddl)
+            done = {row[0] for row in session.rows("SELECT version FROM schema_migrations")}
+            applied = []
+            for migration in load_migrations(self.dialect):
+                if migration.version in done:
+                    continue
+                session.script(migration.sql)
+                session.execute(
+                    _RECORD_MIGRATION,
+                    {"version": migration.version, "name": migration.name, "applied_at": datetime.now(timezone.utc)},
+                )
+                applied.append(migration.version)
+            return applied
+
+        return self._run("migrate", work, transaction=True)
+
+    def add(self, connection: NewConnection, *, active_limit: int) -> bool:
+        """Insert (or replace) an active row unless the email has ``active_limit`` active rows."""
+        params = {
+            "connection_id": connection.connection_id,
+            "user_email": connection.user_email,
+            "connection_type": connection.connection_type,
+            "connected_at": as_utc(connection.connected_at, "connected_at"),
+            "source_ip": connection.source_ip,
+            "user_agent": connection.user_agent,
+            "domain_name": connection.domain_name,
+            "stage": connection.stage,
+            "active_limit": _positive(active_limit, "active_limit", minimum=0),
+        }
+
+        def work(session: Session) -> bool:
+            self._lock_email(session, connection.user_email)
+            return session.execute(_ADD, params) == 1
+
+        return self._run("add", work, transaction=True)
+
+    def mark_disconnected(
+        self, connection_id: str, *, at: datetime, status_code: int | None, reason: str | None
+    ) -> bool:
+        """Mark an active connection inactive; False if unknown or already inactive."""
+        params = {"connection_id": connection_id, "at": as_utc(at, "at"), "status_code": status_code, "reason": reason}
+        return self._run("mark_disconnected", lambda s: s.execute(_MARK_DISCONNECTED, params) == 1)
+
+    def mark_gone(self, connection_ids: list[str], *, at: datetime) -> int:
+        """Mark the active ones of ``connection_ids`` inactive (reason :data:`GONE_REASON`)."""
+        params = {"ids": list(connection_ids), "at": as_utc(at, "at"), "reason": GONE_REASON}
+        if not connection_ids:
+            return 0
+        sql = (
+            f"UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s, disconnect_reason = %(reason)s "
+            f"WHERE is_active AND connection_id {self.id_in_list}"
+        )
+        return self._run("mark_gone", lambda s: s.execute(sql, params))
+
+    def touch(self, connection_id: str, *, at: datetime) -> bool:
+        """Record activity on an active connection; False if none is active with that id."""
+        params = {"connection_id": connection_id, "at": as_utc(at, "at")}
+        return self._run("touch", lambda s: s.execute(_TOUCH, params) == 1)
+
+    def get(self, connection_id: str) -> Connection | None:
+        """One connection, active or not, or None."""
+        rows = self._run("get", lambda s: s.rows(_GET, {"connection_id": connection_id}))
+        return self._to_connection(rows[0]) if rows else None
+
+    def active_connection_ids(self, user_email: str, connection_type: str) -> list[str]:
+        """Ids of the active connections of one email and type, oldest first."""
+        params = {"user_email": user_email, "connection_type": connection_type}
+        return [row[0] for row in self._run("active_connection_ids", lambda s: s.rows(_ACTIVE_IDS, params))]
+
+    def list_connections(
+        self, *, user_email: str | None = None, active: bool | None = None, limit: int = 100
+    ) -> list[Connection]:
+        """Connections, newest ``connected_at`` first, optionally filtered by email and state."""
+        clauses = ["TRUE"]
+        if user_email is not None:
+            clauses.append("user_email = %(user_email)s")
+        if active is not None:
+            clauses.append("is_active" if active else "NOT is_active")
+        sql = (
+            f"SELECT {COLUMNS} FROM {TABLE} WHERE {' AND '.join(clauses)} "
+            "ORDER BY connected_at DESC, connection_id DESC LIMIT %(limit)s"
+        )
+        params = {"user_email": user_email, "limit": _positive(limit, "limit")}
+        return [self._to_connection(r) for r in self._run("list_connections", lambda s: s.rows(sql, params))]
+
+    def expire_idle(self, *, idle_before: datetime, at: datetime, batch_size: int) -> int:
+        """Mark up to ``batch_size`` idle active connections inactive; return how many."""
+        sql = (
+            f"UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s, disconnect_reason = %(reason)s "
+            f"WHERE is_active AND connection_id IN (SELECT connection_id FROM {TABLE} WHERE {_IDLE} "
+            f"ORDER BY last_activity_at LIMIT %(batch_size)s{self.skip_locked})"
+        )
+        params = {
+            "idle_before": as_utc(idle_before, "idle_before"),
+            "at": as_utc(at, "at"),
+            "reason": IDLE_EXPIRED_REASON,
+            "batch_size": _positive(batch_size, "batch_size"),
+        }
+        return self._run("expire_idle", lambda s: s.execute(sql, params))
+
+    def count_idle(self, *, idle_before: datetime) -> int:
+        """How many active connections are idle since before ``idle_before``."""
+        params = {"idle_before": as_utc(idle_before, "idle_before")}
+        return self._count("count_idle", _IDLE, params)
+
+    def purge_inactive(self, *, disconnected_before: datetime, batch_size: int) -> int:
+        """Delete up to ``batch_size`` inactive rows disconnected before the cutoff; return how many."""
+        sql = (
+            f"DELETE FROM {TABLE} WHERE connection_id IN (SELECT connection_id FROM {TABLE} "
+            f"WHERE {_PURGEABLE} ORDER BY disconnected_at LIMIT %(batch_size)s{self.skip_locked})"
+        )
+        params = {
+            "disconnected_before": as_utc(disconnected_before, "disconnected_before"),
+            "batch_size": _positive(batch_size, "batch_size"),
+        }
+        return self._run("purge_inactive", lambda s: s.execute(sql, params))
+
+    def count_purgeable(self, *, disconnected_before: datetime) -> int:
+        """How many inactive rows were disconnected before the cutoff."""
+        params = {"disconnected_before": as_utc(disconnected_before, "disconnected_before")}
+        return self._count("count_purgeable", _PURGEABLE, params)
+
+    def _count(self, operation: str, condition: str, params: Mapping[str, Any]) -> int:
+        sql = f"SELECT count(*) FROM {TABLE} WHERE {condition}"
+        return int(self._run(operation, lambda s: s.rows(sql, params))[0][0])
+
+
+def missing_table_hint(message: str) -> str:
+    """An extra hint when ``message`` says the connections table does not exist yet."""
+    if TABLE in message and ("does not exist" in message or "no such table" in message):
+        return f" The {TABLE} table is missing: run the migrate action first ({{\"action\": \"migrate\"}})."
+    return ""
+
+

@@ -1,0 +1,132 @@
+"""Shared fixtures: real PostgreSQL and SQLite stores, each test in its own empty database space.
+
+Fixtures (use them from any test folder):
+
+``postgres_url`` (session)
+    URL of the PostgreSQL server the tests use: ``$DATABASE_URL`` if it is a ``postgresql://`` URL,
+    else ``postgresql://postgres@127.0.0.1:5432/test``. Fails (never skips) with instructions when
+    the server does not answer within a few seconds.
+``pg_database_url``
+    A ``postgresql://`` URL whose connections land in a fresh, EMPTY schema of their own (via the
+    ``options=-c search_path=...`` URL parameter); the schema is dropped after the test. Pass it to
+    :func:`websocket_service.store.open_store`, put it in ``DATABASE_URL`` for the handler, or open
+    several stores on it to test concurrency. Nothing is migrated yet.
+``sqlite_database_url``
+    ``sqlite:////...`` URL of a not-yet-created file under the test's ``tmp_path``.
+``pg_store`` / ``sqlite_store``
+    A migrated store on ``pg_database_url`` / ``sqlite_database_url``; closed after the test.
+``store_url`` / ``store``
+    Parametrized over ``"postgres"`` and ``"sqlite"``: the URL of a fresh database space and a
+    migrated store on it, so one test runs unchanged against both backends. Open more stores on
+    ``store_url`` to share the data ``store`` sees.
+
+psycopg is imported inside the fixtures only, so tests that check what the handler imports are
+not disturbed by this file.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import pytest
+
+from websocket_service.store import ConnectionStore, open_store
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+BACKENDS = ("postgres", "sqlite")
+_HOW_TO_START_POSTGRES = (
+    "The tests need a real PostgreSQL. Start the local one:\n"
+    "  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"
+    "(or run `make postgres`), or point the tests at one you have:\n"
+    "  export DATABASE_URL=postgresql://USER@HOST:5432/DBNAME"
+)
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` with ``-c search_path=schema`` added to its libpq ``options`` query parameter."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query["options"] = f"{query.get('options', '')} -c search_path={schema}".strip()
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test PostgreSQL server's URL, checked to answer (see the module docstring)."""
+    import psycopg
+
+    url = os.environ.get("DATABASE_URL", "").strip() or DEFAULT_TEST_POSTGRES_URL
+    if not url.lower().startswith(("postgresql://", "postgres://")):
+        pytest.fail(f"DATABASE_URL must be a postgresql:// URL for the tests.\n{_HOW_TO_START_POSTGRES}", pytrace=False)
+    where = f"{urlsplit(url).hostname}:{urlsplit(url).port or 5432}"
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        pytest.fail(f"PostgreSQL does not answer at {where}: {exc}\n{_HOW_TO_START_POSTGRES}", pytrace=False)
+    return url
+
+
+@pytest.fixture(scope="session")
+def _pg_admin(postgres_url: str) -> Iterator[Any]:
+    """One autocommit connection for creating and dropping the per-test schemas."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        # If a test leaves a store holding locks, fail the schema drop instead of hanging the run.
+        conn.execute("SET lock_timeout = '10s'")
+        yield conn
+
+
+@pytest.fixture
+def pg_database_url(postgres_url: str, _pg_admin: Any) -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL schema of this test (dropped afterwards)."""
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    _pg_admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield with_search_path(postgres_url, schema)
+    finally:
+        _pg_admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def sqlite_database_url(tmp_path: Path) -> str:
+    """URL of a SQLite file (not created yet) in this test's temporary folder."""
+    return f"sqlite:///{tmp_path / 'connections.db'}"
+
+
+def _migrated_store(url: str) -> Iterator[ConnectionStore]:
+    store = open_store(url)
+    store.migrate()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def pg_store(pg_database_url: str) -> Iterator[ConnectionStore]:
+    """A migrated PostgreSQL store in this test's own schema."""
+    yield from _migrated_store(pg_database_url)
+
+
+@pytest.fixture
+def sqlite_store(sqlite_database_url: str) -> Iterator[ConnectionStore]:
+    """A migrated SQLite store on a file in this test's temporary folder."""
+    yield from _migrated_store(sqlite_database_url)
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest) -> str:
+    """URL of a fresh database space, once per backend (``postgres``, ``sqlite``)."""
+    return request.getfixturevalue(f"{'pg' if request.param == 'postgres' else 'sqlite'}_database_url")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[ConnectionStore]:
+    """A migrated store on ``store_url``: every test using it runs against both backends."""
+    yield from _migrated_store(store_url)

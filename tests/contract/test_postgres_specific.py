@@ -1,0 +1,283 @@
+"""PostgreSQL-only behaviour: reconnects, timeouts, locking and error messages, on a real server."""
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+import pytest
+
+from websocket_service.store import NewConnection, StoreConfigError, StoreError, open_store
+from websocket_service.store.postgres import OPTIONS_REFUSED, connect_kwargs, format_options, parse_options
+from websocket_service.store.schema import load_migrations
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+PASSWORD = "s3cret-Pa55"
+ALL_VERSIONS = [m.version for m in load_migrations("postgres")]
+
+
+def new(connection_id: str, email: str = "ada@example.com") -> NewConnection:
+    return NewConnection(connection_id=connection_id, user_email=email, connection_type="general", connected_at=T0)
+
+
+@pytest.fixture
+def admin(postgres_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A separate superuser connection, as another client of the same server."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def app_name() -> str:
+    """A unique application_name to find the store's backend in pg_stat_activity."""
+    return f"wst-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def pg_store_with_name(pg_database_url: str, app_name: str) -> Iterator[tuple[Any, str]]:
+    """A migrated store whose backend shows ``app_name`` in pg_stat_activity."""
+    store = open_store(f"{pg_database_url}&application_name={app_name}", statement_timeout_ms=300)
+    store.migrate()
+    try:
+        yield store, app_name
+    finally:
+        store.close()
+
+
+def backend_pids(admin: psycopg.Connection[Any], app_name: str) -> list[int]:
+    rows = admin.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (app_name,)).fetchall()
+    return [row[0] for row in rows]
+
+
+def kill_backends(admin: psycopg.Connection[Any], app_name: str) -> None:
+    """Terminate the store's server process and wait (up to 5 s) until it is gone."""
+    killed = admin.execute(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = %s", (app_name,)
+    ).fetchall()
+    assert killed == [(True,)]
+
+
+def test_reconnects_transparently_after_the_server_kills_the_connection(
+    pg_database_url: str, admin: psycopg.Connection[Any], app_name: str
+) -> None:
+    store = open_store(f"{pg_database_url}&application_name={app_name}")
+    try:
+        store.migrate()
+        store.add(new("c1"), active_limit=5)
+        [first_pid] = backend_pids(admin, app_name)
+
+        kill_backends(admin, app_name)
+        assert store.get("c1") is not None  # a read re-runs on a fresh connection
+
+        [second_pid] = backend_pids(admin, app_name)
+        assert second_pid != first_pid
+
+        kill_backends(admin, app_name)
+        assert store.add(new("c2"), active_limit=5) is True  # so does a write
+        assert [c.connection_id for c in store.list_connections()] == ["c2", "c1"]
+    finally:
+        store.close()
+
+
+def test_the_store_keeps_one_connection_across_calls(
+    pg_store_with_name: tuple[Any, str], admin: psycopg.Connection[Any]
+) -> None:
+    store, app_name = pg_store_with_name
+    store.add(new("c1"), active_limit=5)
+    pids = backend_pids(admin, app_name)
+    for _ in range(3):
+        store.get("c1")
+        store.touch("c1", at=T0)
+    assert backend_pids(admin, app_name) == pids and len(pids) == 1
+
+
+def test_connection_settings_apply_statement_timeout_utc_and_application_name(pg_database_url: str) -> None:
+    kwargs = connect_kwargs(pg_database_url, connect_timeout_s=3, statement_timeout_ms=1234)
+    assert (kwargs["connect_timeout"], kwargs["tcp_user_timeout"]) == (3, 3000)  # dead links fail fast
+    with psycopg.connect(**kwargs) as conn:
+        show = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in  # type: ignore[index]
+                ("statement_timeout", "TimeZone", "application_name", "search_path")}
+    assert show["statement_timeout"] == "1234ms"
+    assert show["TimeZone"] == "UTC"
+    assert show["application_name"] == "websocket_service"
+    assert show["search_path"].startswith("test_")  # the URL's own options are kept
+
+
+def test_statement_timeout_cancels_a_blocked_statement_with_a_clear_error(
+    pg_store_with_name: tuple[Any, str], pg_database_url: str, admin: psycopg.Connection[Any]
+) -> None:
+    store, app_name = pg_store_with_name
+    store.add(new("c1"), active_limit=5)
+    [pid] = backend_pids(admin, app_name)
+    with psycopg.connect(pg_database_url) as locker:  # not autocommit: holds the lock until rollback
+        locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(StoreError, match=r"cancelled by statement_timeout \(300 ms, DB_STATEMENT_TIMEOUT_MS\)"):
+            store.get("c1")
+        locker.rollback()
+
+    assert store.get("c1") is not None
+    assert backend_pids(admin, app_name) == [pid]  # a timeout is not a lost connection: no reconnect
+
+
+def test_expire_idle_skips_rows_locked_by_a_concurrent_cleanup(
+    pg_store_with_name: tuple[Any, str], pg_database_url: str
+) -> None:
+    store, _ = pg_store_with_name
+    for i in range(3):
+        store.add(new(f"idle-{i}", email=f"u{i}@example.com"), active_limit=5)
+    cutoff = T0 + timedelta(hours=2)
+    with psycopg.connect(pg_database_url) as other_cleanup:
+        other_cleanup.execute("SELECT 1 FROM websocket_connections WHERE connection_id = 'idle-0' FOR UPDATE")
+        # Waiting for the locked row would hit the 300 ms statement_timeout; SKIP LOCKED does not wait.
+        assert store.expire_idle(idle_before=cutoff, at=cutoff, batch_size=10) == 2
+        other_cleanup.rollback()
+    assert store.expire_idle(idle_before=cutoff, at=cutoff, batch_size=10) == 1
+
+
+def test_unreachable_server_gives_a_store_error_without_the_password() -> None:
+    store = open_store(f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/test", connect_timeout_s=2)
+    assert PASSWORD not in repr(store)
+    with pytest.raises(StoreError) as caught:
+        store.get("c1")
+    message = str(caught.value)
+    assert "could not connect to PostgreSQL at postgres@127.0.0.1:1/test" in message
+    assert "Check DATABASE_URL" in message
+    assert PASSWORD not in message
+
+
+def test_unknown_database_gives_a_store_error_naming_it(postgres_url: str) -> None:
+    host = psycopg.conninfo.conninfo_to_dict(postgres_url).get("host", "127.0.0.1")
+    store = open_store(f"postgresql://postgres:{PASSWORD}@{host}/no_such_db_wst")
+    with pytest.raises(StoreError, match='database "no_such_db_wst" does not exist') as caught:
+        store.migrate()
+    assert PASSWORD not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://postgres:{PASSWORD}@127.0.0.1/test?no_such_option=1",
+        f"postgresql://postgres:{PASSWORD}@[::1/test",
+        f"postgresql://postgres:{PASSWORD}%zz@127.0.0.1/test",
+    ],
+)
+def test_unparsable_url_is_a_config_error_without_the_password(url: str) -> None:
+    with pytest.raises(StoreConfigError, match="DATABASE_URL is not a valid PostgreSQL URL") as caught:
+        open_store(url)
+    assert PASSWORD not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # libpq's text echoes the URL
+
+
+def test_bad_port_fails_on_first_use_with_a_store_error_without_the_password() -> None:
+    store = open_store(f"postgresql://postgres:{PASSWORD}@127.0.0.1:notaport/test")
+    with pytest.raises(StoreError, match="could not connect to PostgreSQL") as caught:
+        store.get("c1")
+    assert PASSWORD not in str(caught.value)
+
+
+
+class OptionsRefusingProxy:
+    """A TCP proxy in front of the test server that, like RDS Proxy, answers a startup packet
+    carrying ``options`` with a FATAL error and pipes every other connection through unchanged.
+    Clients must connect with ``sslmode=disable`` so the startup packet is readable."""
+
+    REFUSAL = f"Feature not supported: RDS Proxy currently {OPTIONS_REFUSED}."
+
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.refused = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # listener closed
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            (length,) = struct.unpack("!i", client.recv(4, socket.MSG_WAITALL))
+            startup = struct.pack("!i", length) + client.recv(length - 4, socket.MSG_WAITALL)
+            if b"options\x00" in startup:
+                self.refused += 1
+                fields = b"SFATAL\x00VFATAL\x00C0A000\x00M" + self.REFUSAL.encode() + b"\x00\x00"
+                client.sendall(b"E" + struct.pack("!i", len(fields) + 4) + fields)
+                return
+            with socket.create_connection(self.upstream) as server:
+                server.sendall(startup)
+                back = threading.Thread(target=self._pump, args=(server, client))
+                back.start()
+                self._pump(client, server)
+                back.join()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the other side closed first
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def rds_like_proxy(postgres_url: str) -> Iterator[OptionsRefusingProxy]:
+    server = psycopg.conninfo.conninfo_to_dict(postgres_url)
+    proxy = OptionsRefusingProxy(str(server.get("host", "127.0.0.1")), int(server.get("port", 5432)))
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+def test_behind_a_proxy_that_refuses_options_the_settings_are_applied_with_set(
+    rds_like_proxy: OptionsRefusingProxy, pg_database_url: str, app_name: str, admin: psycopg.Connection[Any]
+) -> None:
+    params = psycopg.conninfo.conninfo_to_dict(pg_database_url)
+    schema = parse_options(params["options"])["search_path"]
+    url = (
+        f"postgresql://{params.get('user', 'postgres')}@127.0.0.1:{rds_like_proxy.port}/{params['dbname']}"
+        f"?sslmode=disable&gssencmode=disable&application_name={app_name}"
+        f"&options={quote(format_options({'search_path': schema}), safe='')}"
+    )
+    store = open_store(url, statement_timeout_ms=300)
+    try:
+        assert store.migrate() == ALL_VERSIONS  # landed in the test's schema: the URL's search_path applies
+        store.add(new("c1"), active_limit=5)
+        assert rds_like_proxy.refused == 1
+
+        with psycopg.connect(pg_database_url) as locker:
+            locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(StoreError, match="cancelled by statement_timeout"):
+                store.get("c1")
+            locker.rollback()
+
+        kill_backends(admin, app_name)
+        assert store.get("c1") is not None  # the reconnect goes straight to set_config
+        assert rds_like_proxy.refused == 1
+    finally:
+        store.close()
+
+
+def test_options_in_the_url_must_be_settings() -> None:
+    with pytest.raises(StoreConfigError, match="may only hold '-c name=value' settings"):
+        open_store("postgresql://u@127.0.0.1/db?options=--single%20-D%20/tmp")
+
+
+def test_options_round_trip_with_escaped_spaces_and_backslashes() -> None:
+    settings = {"search_path": "a b\\c", "work_mem": "4MB"}
+    assert parse_options(format_options(settings)) == settings
+    assert parse_options("-csearch_path=x --work_mem=4MB") == {"search_path": "x", "work_mem": "4MB"}

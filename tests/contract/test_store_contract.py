@@ -1,0 +1,456 @@
+"""The ConnectionStore contract: every test runs unchanged against PostgreSQL and SQLite.
+
+The ``store`` fixture (tests/conftest.py) is parametrized over both backends; each test gets a
+fresh, migrated database space, and ``store_url`` opens more stores on the same data.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import TypeVar
+
+import pytest
+
+from websocket_service.store import (
+    GONE_REASON,
+    IDLE_EXPIRED_REASON,
+    Connection,
+    ConnectionStore,
+    NewConnection,
+    StoreError,
+    open_store,
+)
+from websocket_service.store.schema import load_migrations
+
+T = TypeVar("T")
+T0 = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=timezone.utc)
+EMAIL = "ada@example.com"
+
+
+def new(
+    connection_id: str, *, email: str = EMAIL, kind: str = "general", at: datetime = T0, **extra: str
+) -> NewConnection:
+    """A NewConnection with sensible defaults."""
+    return NewConnection(
+        connection_id=connection_id, user_email=email, connection_type=kind, connected_at=at, **extra
+    )
+
+
+def add_all(store: ConnectionStore, *connections: NewConnection, limit: int = 100) -> None:
+    for connection in connections:
+        assert store.add(connection, active_limit=limit) is True
+
+
+def active_ids(store: ConnectionStore) -> set[str]:
+    return {c.connection_id for c in store.list_connections(active=True, limit=1000)}
+
+
+def test_store_satisfies_the_protocol(store: ConnectionStore) -> None:
+    assert isinstance(store, ConnectionStore)
+
+
+# --- add / get --------------------------------------------------------------------------------
+def test_add_then_get_round_trips_every_field(store: ConnectionStore) -> None:
+    connection = new(
+        "BFHPhfCWIAMCKlQ=",
+        source_ip="203.0.113.9",
+        user_agent="Mozilla/5.0 (X11; Linux) — ünïcode",
+        domain_name="abc123.execute-api.us-east-1.amazonaws.com",
+        stage="prod",
+    )
+    assert store.add(connection, active_limit=5) is True
+
+    assert store.get("BFHPhfCWIAMCKlQ=") == Connection(
+        connection_id="BFHPhfCWIAMCKlQ=",
+        user_email=EMAIL,
+        connection_type="general",
+        is_active=True,
+        connected_at=T0,
+        last_activity_at=T0,
+        disconnected_at=None,
+        disconnect_status_code=None,
+        disconnect_reason=None,
+        source_ip="203.0.113.9",
+        user_agent="Mozilla/5.0 (X11; Linux) — ünïcode",
+        domain_name="abc123.execute-api.us-east-1.amazonaws.com",
+        stage="prod",
+    )
+
+
+def test_datetimes_come_back_timezone_aware_utc_whatever_offset_went_in(store: ConnectionStore) -> None:
+    in_berlin = T0.astimezone(timezone(timedelta(hours=1)))
+    store.add(new("c1", at=in_berlin), active_limit=5)
+
+    got = store.get("c1")
+    assert got is not None
+    assert got.connected_at == T0
+    assert got.connected_at.utcoffset() == timedelta(0)
+    assert got.connected_at.microsecond == 123456  # full precision kept
+
+
+def test_optional_fields_may_be_none(store: ConnectionStore) -> None:
+    store.add(new("c1"), active_limit=5)
+    got = store.get("c1")
+    assert got is not None
+    assert (got.source_ip, got.user_agent, got.domain_name, got.stage) == (None, None, None, None)
+
+
+def test_get_unknown_id_returns_none(store: ConnectionStore) -> None:
+    assert store.get("nope=") is None
+
+
+def test_naive_datetimes_are_refused_and_nothing_is_written(store: ConnectionStore) -> None:
+    with pytest.raises(ValueError, match="connected_at must be a timezone-aware datetime"):
+        store.add(new("c1", at=T0.replace(tzinfo=None)), active_limit=5)
+    assert store.get("c1") is None
+    with pytest.raises(ValueError, match="idle_before must be a timezone-aware"):
+        store.count_idle(idle_before=T0.replace(tzinfo=None))
+
+
+# --- the per-email cap ------------------------------------------------------------------------
+def test_cap_reached_returns_false_and_writes_nothing(store: ConnectionStore) -> None:
+    add_all(store, new("c1"), new("c2"), limit=2)
+
+    assert store.add(new("c3"), active_limit=2) is False
+
+    assert store.get("c3") is None
+    assert active_ids(store) == {"c1", "c2"}
+
+
+def test_cap_counts_every_connection_type_of_the_email_but_not_other_emails(store: ConnectionStore) -> None:
+    add_all(store, new("c1", kind="general"), new("c2", kind="email-verification"), limit=2)
+
+    assert store.add(new("c3", kind="general"), active_limit=2) is False
+    assert store.add(new("b1", email="bob@example.com"), active_limit=2) is True
+
+
+def test_cap_counts_only_active_rows(store: ConnectionStore) -> None:
+    add_all(store, new("c1"), new("c2"), limit=2)
+    assert store.mark_disconnected("c1", at=T0, status_code=1001, reason="going away") is True
+
+    assert store.add(new("c3"), active_limit=2) is True
+    assert active_ids(store) == {"c2", "c3"}
+
+
+def test_zero_limit_admits_nobody(store: ConnectionStore) -> None:
+    assert store.add(new("c1"), active_limit=0) is False
+    assert store.get("c1") is None
+
+
+def test_negative_limit_is_a_programming_error(store: ConnectionStore) -> None:
+    with pytest.raises(ValueError, match="active_limit must be an integer >= 0"):
+        store.add(new("c1"), active_limit=-1)
+
+
+def run_concurrently(work: Callable[[int], T], count: int) -> list[T]:
+    """Run ``work(0..count-1)`` in threads released together; re-raise the first error."""
+    barrier = threading.Barrier(count)
+    results: list[T | None] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except BaseException as exc:  # re-raised in the test's thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results  # type: ignore[return-value]
+
+
+def test_concurrent_adds_racing_for_the_last_slots_never_exceed_the_cap(
+    store: ConnectionStore, store_url: str
+) -> None:
+    limit, racers = 3, 8
+    add_all(store, new("existing"), limit=limit)  # two slots left
+    stores = [open_store(store_url) for _ in range(racers)]
+    try:
+        for s in stores:
+            assert s.get("existing") is not None  # connect first, so the adds themselves race
+        won = run_concurrently(lambda i: stores[i].add(new(f"r{i}"), active_limit=limit), racers)
+    finally:
+        for s in stores:
+            s.close()
+
+    winners = {f"r{i}" for i, ok in enumerate(won) if ok}
+    assert len(winners) == limit - 1
+    assert active_ids(store) == winners | {"existing"}
+
+
+# --- re-adding an id --------------------------------------------------------------------------
+def test_re_adding_an_id_replaces_the_row(store: ConnectionStore) -> None:
+    store.add(new("c1", kind="general", source_ip="198.51.100.1"), active_limit=5)
+    later = T0 + timedelta(minutes=5)
+
+    assert store.add(new("c1", kind="email-verification", at=later, stage="prod"), active_limit=5) is True
+
+    got = store.get("c1")
+    assert got is not None
+    assert (got.connection_type, got.connected_at, got.last_activity_at, got.source_ip, got.stage) == (
+        "email-verification", later, later, None, "prod",
+    )
+    assert len(store.list_connections()) == 1
+
+
+def test_re_adding_an_id_does_not_count_against_the_cap(store: ConnectionStore) -> None:
+    add_all(store, new("c1"), new("c2"), limit=2)
+    assert store.add(new("c2"), active_limit=2) is True
+    assert active_ids(store) == {"c1", "c2"}
+
+
+def test_re_adding_a_disconnected_id_reactivates_it_and_clears_the_disconnect(store: ConnectionStore) -> None:
+    store.add(new("c1"), active_limit=5)
+    store.mark_disconnected("c1", at=T0, status_code=1006, reason="abnormal")
+
+    assert store.add(new("c1"), active_limit=5) is True
+
+    got = store.get("c1")
+    assert got is not None
+    assert got.is_active is True
+    assert (got.disconnected_at, got.disconnect_status_code, got.disconnect_reason) == (None, None, None)
+
+
+# --- mark_disconnected / touch / mark_gone ----------------------------------------------------
+def test_mark_disconnected_records_time_code_and_reason_and_is_idempotent(store: ConnectionStore) -> None:
+    store.add(new("c1"), active_limit=5)
+    at = T0 + timedelta(minutes=3)
+
+    assert store.mark_disconnected("c1", at=at, status_code=1001, reason="Going away") is True
+    assert store.mark_disconnected("c1", at=at + timedelta(minutes=1), status_code=1006, reason="again") is False
+
+    got = store.get("c1")
+    assert got is not None
+    assert (got.is_active, got.disconnected_at, got.disconnect_status_code, got.disconnect_reason) == (
+        False, at, 1001, "Going away",
+    )
+
+
+def test_mark_disconnected_accepts_missing_code_and_reason(store: ConnectionStore) -> None:
+    store.add(new("c1"), active_limit=5)
+    assert store.mark_disconnected("c1", at=T0, status_code=None, reason=None) is True
+    got = store.get("c1")
+    assert got is not None and not got.is_active
+    assert (got.disconnect_status_code, got.disconnect_reason) == (None, None)
+
+
+def test_mark_disconnected_unknown_id_returns_false(store: ConnectionStore) -> None:
+    assert store.mark_disconnected("nope=", at=T0, status_code=1000, reason=None) is False
+    assert store.get("nope=") is None
+
+
+def test_touch_moves_last_activity_of_active_connections_only(store: ConnectionStore) -> None:
+    add_all(store, new("c1"), new("c2"))
+    store.mark_disconnected("c2", at=T0, status_code=1000, reason=None)
+    later = T0 + timedelta(minutes=7)
+
+    assert store.touch("c1", at=later) is True
+    assert store.touch("c2", at=later) is False
+    assert store.touch("nope=", at=later) is False
+
+    c1, c2 = store.get("c1"), store.get("c2")
+    assert c1 is not None and c2 is not None
+    assert (c1.last_activity_at, c1.connected_at) == (later, T0)
+    assert c2.last_activity_at == T0
+
+
+def test_mark_gone_marks_only_active_known_ids_and_counts_them(store: ConnectionStore) -> None:
+    add_all(store, new("c1"), new("c2"), new("c3"))
+    store.mark_disconnected("c3", at=T0, status_code=1000, reason="bye")
+    at = T0 + timedelta(seconds=30)
+
+    assert store.mark_gone(["c1", "c3", "unknown=", "c1"], at=at) == 1
+
+    c1, c3 = store.get("c1"), store.get("c3")
+    assert c1 is not None and c3 is not None
+    assert (c1.is_active, c1.disconnected_at, c1.disconnect_reason) == (False, at, GONE_REASON)
+    assert c3.disconnect_reason == "bye"  # an already inactive row keeps its own disconnect
+    assert active_ids(store) == {"c2"}
+
+
+def test_mark_gone_with_no_ids_changes_nothing(store: ConnectionStore) -> None:
+    store.add(new("c1"), active_limit=5)
+    assert store.mark_gone([], at=T0) == 0
+    assert active_ids(store) == {"c1"}
+
+
+# --- queries ----------------------------------------------------------------------------------
+def test_active_connection_ids_filter_by_email_type_and_state(store: ConnectionStore) -> None:
+    add_all(
+        store,
+        new("match-1", kind="email-verification"),
+        new("match-2", kind="email-verification", at=T0 + timedelta(seconds=1)),
+        new("other-type", kind="general"),
+        new("other-email", email="bob@example.com", kind="email-verification"),
+        new("inactive", kind="email-verification"),
+    )
+    store.mark_disconnected("inactive", at=T0, status_code=1000, reason=None)
+
+    assert store.active_connection_ids(EMAIL, "email-verification") == ["match-1", "match-2"]
+    assert store.active_connection_ids(EMAIL, "general") == ["other-type"]
+    assert store.active_connection_ids("nobody@example.com", "general") == []
+
+
+def test_list_connections_is_newest_first_with_filters_and_limit(store: ConnectionStore) -> None:
+    add_all(
+        store,
+        new("old", at=T0),
+        new("mid", at=T0 + timedelta(minutes=1)),
+        new("new", at=T0 + timedelta(minutes=2)),
+        new("bob", email="bob@example.com", at=T0 + timedelta(minutes=3)),
+    )
+    store.mark_disconnected("mid", at=T0, status_code=1000, reason=None)
+
+    def ids(**filters: object) -> list[str]:
+        return [c.connection_id for c in store.list_connections(**filters)]  # type: ignore[arg-type]
+
+    assert ids() == ["bob", "new", "mid", "old"]
+    assert ids(user_email=EMAIL) == ["new", "mid", "old"]
+    assert ids(active=True) == ["bob", "new", "old"]
+    assert ids(active=False) == ["mid"]
+    assert ids(user_email=EMAIL, active=True) == ["new", "old"]
+    assert ids(limit=2) == ["bob", "new"]
+    assert ids(user_email="nobody@example.com") == []
+
+
+def test_list_connections_rejects_a_non_positive_limit(store: ConnectionStore) -> None:
+    with pytest.raises(ValueError, match="limit must be an integer >= 1"):
+        store.list_connections(limit=0)
+
+
+# --- cleanup ----------------------------------------------------------------------------------
+def _idle_fixture(store: ConnectionStore) -> datetime:
+    """Five connections idle since T0, two active recently, one already inactive; returns the cutoff."""
+    add_all(store, *(new(f"idle-{i}", email=f"u{i}@example.com") for i in range(5)))
+    add_all(store, new("fresh-1"), new("fresh-2"), new("closed"))
+    store.touch("fresh-1", at=T0 + timedelta(hours=3))
+    store.touch("fresh-2", at=T0 + timedelta(hours=3))
+    store.mark_disconnected("closed", at=T0, status_code=1000, reason="bye")
+    return T0 + timedelta(hours=2)
+
+
+def test_expire_idle_works_in_batches_until_none_is_left(store: ConnectionStore) -> None:
+    cutoff = _idle_fixture(store)
+    at = T0 + timedelta(hours=4)
+
+    assert store.count_idle(idle_before=cutoff) == 5
+    batches = []
+    while (n := store.expire_idle(idle_before=cutoff, at=at, batch_size=2)) > 0:
+        batches.append(n)
+    assert batches == [2, 2, 1]
+    assert store.count_idle(idle_before=cutoff) == 0
+
+    assert active_ids(store) == {"fresh-1", "fresh-2"}
+    expired = store.get("idle-3")
+    assert expired is not None
+    assert (expired.is_active, expired.disconnected_at, expired.disconnect_reason) == (False, at, IDLE_EXPIRED_REASON)
+    closed = store.get("closed")
+    assert closed is not None and closed.disconnect_reason == "bye"  # inactive rows untouched
+
+
+def test_idle_cutoff_is_exclusive(store: ConnectionStore) -> None:
+    store.add(new("c1"), active_limit=5)
+    assert store.count_idle(idle_before=T0) == 0
+    assert store.expire_idle(idle_before=T0, at=T0, batch_size=10) == 0
+    assert store.count_idle(idle_before=T0 + timedelta(microseconds=1)) == 1
+
+
+def test_purge_inactive_deletes_old_inactive_rows_in_batches(store: ConnectionStore) -> None:
+    add_all(store, *(new(f"gone-{i}", email=f"u{i}@example.com") for i in range(5)), new("recent"), new("active"))
+    for i in range(5):
+        store.mark_disconnected(f"gone-{i}", at=T0, status_code=1000, reason=None)
+    store.mark_disconnected("recent", at=T0 + timedelta(hours=30), status_code=1000, reason=None)
+    cutoff = T0 + timedelta(hours=24)
+
+    assert store.count_purgeable(disconnected_before=cutoff) == 5
+    batches = []
+    while (n := store.purge_inactive(disconnected_before=cutoff, batch_size=3)) > 0:
+        batches.append(n)
+    assert batches == [3, 2]
+    assert store.count_purgeable(disconnected_before=cutoff) == 0
+
+    assert sorted(c.connection_id for c in store.list_connections()) == ["active", "recent"]
+
+
+def test_purge_never_deletes_active_rows(store: ConnectionStore) -> None:
+    store.add(new("c1"), active_limit=5)
+    far_future = T0 + timedelta(days=3650)
+    assert store.count_purgeable(disconnected_before=far_future) == 0
+    assert store.purge_inactive(disconnected_before=far_future, batch_size=100) == 0
+    assert store.get("c1") is not None
+
+
+@pytest.mark.parametrize("batch_size", [0, -5])
+def test_cleanup_batch_size_must_be_positive(store: ConnectionStore, batch_size: int) -> None:
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        store.expire_idle(idle_before=T0, at=T0, batch_size=batch_size)
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        store.purge_inactive(disconnected_before=T0, batch_size=batch_size)
+
+
+# --- migrations and connection lifecycle --------------------------------------------------------
+def test_migrate_on_a_fresh_database_applies_every_version_then_nothing(store_url: str) -> None:
+    fresh = open_store(store_url)
+    try:
+        all_versions = [m.version for m in load_migrations("sqlite")]
+        assert fresh.migrate() == all_versions
+        assert fresh.migrate() == []
+        assert fresh.add(new("c1"), active_limit=1) is True
+    finally:
+        fresh.close()
+
+
+def test_concurrent_migrate_applies_each_version_once(store_url: str) -> None:
+    stores = [open_store(store_url) for _ in range(2)]
+    try:
+        applied = run_concurrently(lambda i: stores[i].migrate(), 2)
+        assert sorted(applied, key=len) == [[], [m.version for m in load_migrations("sqlite")]]
+        assert stores[0].add(new("c1"), active_limit=1) is True
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_migrate_again_on_a_migrated_store_applies_nothing_and_keeps_data(store: ConnectionStore) -> None:
+    store.add(new("c1"), active_limit=5)
+    assert store.migrate() == []
+    assert store.get("c1") is not None
+
+
+def test_unmigrated_database_gives_a_store_error_that_says_to_migrate(store_url: str) -> None:
+    fresh = open_store(store_url)
+    try:
+        with pytest.raises(StoreError, match="run the migrate action"):
+            fresh.get("c1")
+    finally:
+        fresh.close()
+
+
+def test_close_then_use_reconnects(store: ConnectionStore) -> None:
+    store.add(new("c1"), active_limit=5)
+    store.close()
+    store.close()  # closing twice is harmless
+
+    assert store.get("c1") is not None
+    assert store.add(new("c2"), active_limit=5) is True
+
+
+def test_a_second_store_on_the_same_database_sees_the_writes(store: ConnectionStore, store_url: str) -> None:
+    store.add(new("c1", stage="prod"), active_limit=5)
+    other = open_store(store_url)
+    try:
+        got = other.get("c1")
+        assert got is not None and got.stage == "prod"
+        assert other.mark_disconnected("c1", at=T0, status_code=1000, reason=None) is True
+    finally:
+        other.close()
+    got = store.get("c1")
+    assert got is not None and got.is_active is False
+

@@ -1,0 +1,53 @@
+"""Helpers for functional tests: invoke the real handler like Lambda, build events, read logs."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.events import load_event
+from websocket_service import handler as handler_module
+
+
+@dataclass
+class LambdaContext:
+    """The parts of the Lambda context object the handler reads."""
+
+    aws_request_id: str = "req-0001"
+    log_stream_name: str = "2026/11/25/[$LATEST]abcdef"
+
+
+def invoke(event: Any, request_id: str = "req-0001") -> dict[str, Any]:
+    """Call the real handler the way Lambda does."""
+    return handler_module.handler(event, LambdaContext(aws_request_id=request_id))
+
+
+def connect_event(connection_id: str, **query: str) -> dict[str, Any]:
+    """The ``connect.json`` fixture with another connection id and query parameters."""
+    event = load_event("connect")
+    event["requestContext"]["connectionId"] = connection_id
+    if query:
+        event["queryStringParameters"] = dict(query)
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+    return event
+
+
+def message_event(connection_id: str, body: str | None, *, base64: bool = False) -> dict[str, Any]:
+    """The ``message_ping.json`` fixture with another connection id and body."""
+    event = load_event("message_ping")
+    event["requestContext"]["connectionId"] = connection_id
+    event["body"] = body
+    event["isBase64Encoded"] = base64
+    return event
+
+
+def body_of(response: dict[str, Any]) -> dict[str, Any]:
+    """The decoded JSON body of a WebSocket route response."""
+    return json.loads(response["body"])
+
+
+def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """Every JSON line the handler printed since the last call."""
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]

@@ -1,0 +1,46 @@
+"""run_cleanup against both stores: TTL expiry, retention purge, batch bounds, dry runs."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from websocket_service.cleanup import run_cleanup
+from websocket_service.config import Settings
+from websocket_service.store import NewConnection
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+SETTINGS = Settings(connection_ttl_minutes=120, inactive_retention_hours=24, cleanup_batch_size=2)
+
+
+def _add(store, cid: str, connected_minutes_ago: int) -> None:
+    at = NOW - timedelta(minutes=connected_minutes_ago)
+    assert store.add(NewConnection(cid, f"{cid}@example.com", "general", at), active_limit=5)
+
+
+def test_expiry_respects_the_ttl_and_the_batch_bound(store):
+    for i in range(5):
+        _add(store, f"idle{i}", 121)
+    _add(store, "recent", 119)
+    first = run_cleanup(store, SETTINGS, now=NOW, max_batches=2)
+    assert (first.expired, first.complete) == (4, False)  # 2 batches of 2, work left
+    second = run_cleanup(store, SETTINGS, now=NOW, max_batches=2)
+    assert (second.expired, second.complete) == (1, True)
+    assert store.get("recent").is_active
+    assert not any(store.get(f"idle{i}").is_active for i in range(5))
+
+
+def test_purge_respects_the_retention(store):
+    for cid, hours_ago in (("old", 25), ("young", 23)):
+        _add(store, cid, 60 * hours_ago)
+        assert store.mark_disconnected(cid, at=NOW - timedelta(hours=hours_ago), status_code=1000, reason=None)
+    report = run_cleanup(store, SETTINGS, now=NOW)
+    assert (report.expired, report.purged, report.complete) == (0, 1, True)
+    assert store.get("old") is None and store.get("young") is not None
+
+
+def test_dry_run_counts_and_changes_nothing(store):
+    _add(store, "idle", 500)
+    _add(store, "left", 60 * 48)
+    store.mark_disconnected("left", at=NOW - timedelta(hours=30), status_code=1001, reason="Going away")
+    report = run_cleanup(store, SETTINGS, now=NOW, dry_run=True)
+    assert (report.expired, report.purged, report.dry_run) == (1, 1, True)
+    assert store.get("idle").is_active and store.get("left") is not None

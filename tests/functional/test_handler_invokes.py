@@ -1,0 +1,243 @@
+"""Direct invokes, EventBridge events, CloudFormation custom resources and configuration errors."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.events import load_event
+from tests.functional.helpers import body_of, connect_event, invoke, log_lines
+from tests.functional.http_servers import RecordingServer
+from websocket_service import handler as handler_module
+from websocket_service.messenger import MAX_PAYLOAD_BYTES
+from websocket_service.service import send_email_verification_notification
+from websocket_service.store import NewConnection, open_store
+
+VERIFIED = {"type": "email-verified", "email": "a@example.com"}
+
+
+def _connect_all(*ids: str, email: str = "a@example.com", kind: str = "email-verification") -> None:
+    for cid in ids:
+        assert invoke(connect_event(cid, email=email, type=kind))["statusCode"] == 200
+
+
+# --- notify -------------------------------------------------------------------------------------
+def test_direct_notify_delivers_and_marks_gone(service_env, store, management_api):
+    _connect_all("live=", "left=")
+    management_api.set("left=", "gone")
+    assert invoke(load_event("direct_notify")) == {"ok": True, "action": "notify", "sent": 1, "gone": 1, "failed": 0}
+    (delivered,) = [r for r in management_api.posts_to("live=")]
+    assert json.loads(delivered.body) == VERIFIED
+    assert store.get("live=").is_active and not store.get("left=").is_active
+
+
+def test_eventbridge_notify(service_env, store, management_api):
+    _connect_all("c1")
+    assert invoke(load_event("eventbridge_notify"))["sent"] == 1
+    assert json.loads(management_api.posts_to("c1")[0].body) == VERIFIED
+
+
+def test_notify_reports_failures_and_emits_the_metric(service_env, management_api, capsys):
+    _connect_all("bad")
+    management_api.set("bad", "forbidden")
+    assert invoke(load_event("direct_notify"))["failed"] == 1
+    metrics = [line for line in log_lines(capsys) if "_aws" in line]
+    assert [m["FailedDeliveries"] for m in metrics] == [1]
+
+
+def test_send_email_verification_notification(service_env, management_api):
+    _connect_all("dialog")
+    _connect_all("general-tab", kind="general")
+    report = send_email_verification_notification(" A@Example.com ")
+    assert (report.sent, report.gone, report.failed) == (1, 0, 0)
+    assert [r.connection_id for r in management_api.requests] == ["dialog"]
+    assert json.loads(management_api.requests[0].body) == VERIFIED
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "fragment"),
+    [
+        ({"email": None}, "invalid_request", "'email'"),
+        ({"type": 5}, "invalid_request", "'type'"),
+        ({"message": None}, "invalid_request", "'message'"),
+        ({"email": "nope"}, "invalid_email", "'@'"),
+        ({"type": "admin"}, "invalid_type", "email-verification, general"),
+        ({"message": "x" * (MAX_PAYLOAD_BYTES + 1)}, "payload_too_large", str(MAX_PAYLOAD_BYTES)),
+    ],
+)
+def test_bad_notify_requests(service_env, management_api, change, code, fragment):
+    _connect_all("c1")
+    event = {**load_event("direct_notify"), **change}
+    result = invoke(event)
+    assert result["ok"] is False and result["error"] == code and fragment in result["message"]
+    assert management_api.requests == []
+
+
+def test_notify_without_management_endpoint_is_a_config_error(service_env, management_api):
+    _connect_all("c1")
+    service_env.delenv("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT")
+    handler_module.reset()  # a new container reads the new environment
+    assert invoke({"action": "migrate"})["ok"] is True  # unrelated invocations work
+    result = invoke(load_event("direct_notify"))
+    assert result["error"] == "config_error"
+    assert "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT is not set" in result["message"]
+
+
+def test_unknown_direct_action(service_env):
+    result = invoke({"action": "explode"})
+    assert result["ok"] is False and result["error"] == "unknown_action"
+    assert "['cleanup', 'migrate', 'notify']" in result["message"]
+
+
+# --- cleanup ------------------------------------------------------------------------------------
+def _seed_stale_rows(store, *, idle: int, old_inactive: int) -> None:
+    old = datetime.now(timezone.utc) - timedelta(days=3)
+    for i in range(idle):
+        assert store.add(NewConnection(f"idle{i}", f"u{i}@example.com", "general", old), active_limit=5)
+    for i in range(old_inactive):
+        assert store.add(NewConnection(f"gone{i}", f"g{i}@example.com", "general", old), active_limit=5)
+        assert store.mark_disconnected(f"gone{i}", at=old, status_code=1000, reason="bye")
+
+
+def test_cleanup_dry_run_counts_without_changing(service_env, store):
+    _seed_stale_rows(store, idle=3, old_inactive=2)
+    _connect_all("fresh")
+    result = invoke({"action": "cleanup", "dry_run": True})
+    assert result == {"ok": True, "action": "cleanup", "expired": 3, "purged": 2, "dry_run": True, "complete": True}
+    assert store.get("idle0").is_active and store.get("gone0") is not None
+
+
+def test_cleanup_expires_and_purges_in_batches(service_env, store):
+    service_env.setenv("CLEANUP_BATCH_SIZE", "2")
+    _seed_stale_rows(store, idle=5, old_inactive=3)
+    _connect_all("fresh")
+    result = invoke({"action": "cleanup"})
+    assert (result["expired"], result["purged"], result["dry_run"], result["complete"]) == (5, 3, False, True)
+    assert not store.get("idle4").is_active and store.get("gone2") is None
+    assert store.get("fresh").is_active
+
+
+def test_scheduled_event_runs_cleanup(service_env, store):
+    _seed_stale_rows(store, idle=1, old_inactive=1)
+    result = invoke(load_event("scheduled_event"))
+    assert (result["action"], result["expired"], result["purged"]) == ("cleanup", 1, 1)
+
+
+def test_cleanup_rejects_non_boolean_dry_run(service_env):
+    result = invoke({"action": "cleanup", "dry_run": "yes"})
+    assert result["error"] == "invalid_request" and "dry_run" in result["message"]
+
+
+# --- migrate ------------------------------------------------------------------------------------
+def test_migrate_on_a_fresh_database_then_idempotent(monkeypatch, store_url):
+    monkeypatch.setenv("DATABASE_URL", store_url)
+    first = invoke({"action": "migrate"})
+    assert first["ok"] is True and first["applied"] and first["applied"] == sorted(first["applied"])
+    assert invoke({"action": "migrate"}) == {"ok": True, "action": "migrate", "applied": []}
+    assert invoke(connect_event("c1", email="a@example.com", type="general"))["statusCode"] == 200
+    check = open_store(store_url)
+    try:
+        assert check.get("c1").is_active
+    finally:
+        check.close()
+
+
+# --- CloudFormation custom resource -------------------------------------------------------------
+def _cfn_event(server: RecordingServer, request_type: str = "Create", **changes) -> dict:
+    event = load_event("cfn_create_migrate")
+    event["ResponseURL"] = f"{server.base_url}/cfn-response?X-Amz-Signature=abc"
+    event["RequestType"] = request_type
+    event.update(changes)
+    return event
+
+
+def _cfn_response(server: RecordingServer) -> dict:
+    (request,) = server.requests
+    assert request.method == "PUT" and request.raw_path == "/cfn-response?X-Amz-Signature=abc"
+    assert request.headers.get("content-type", "") == ""
+    return json.loads(request.body)
+
+
+def test_cfn_create_migrates_and_reports_success(monkeypatch, store_url, recording_server):
+    monkeypatch.setenv("DATABASE_URL", store_url)
+    event = _cfn_event(recording_server)
+    result = invoke(event)
+    assert result["ok"] is True and result["applied"]
+    response = _cfn_response(recording_server)
+    assert response["Status"] == "SUCCESS"
+    assert response["PhysicalResourceId"] == "websocket-migrations-DatabaseMigrations"
+    for key in ("StackId", "RequestId", "LogicalResourceId"):
+        assert response[key] == event[key]
+    assert response["Data"] == {"Applied": ",".join(str(v) for v in result["applied"])}
+    assert "2026/11/25/[$LATEST]abcdef" in response["Reason"]
+
+
+def test_cfn_update_keeps_the_physical_id(service_env, recording_server):
+    invoke(_cfn_event(recording_server, "Update", PhysicalResourceId="existing-id"))
+    response = _cfn_response(recording_server)
+    assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", "existing-id")
+    assert response["Data"] == {"Applied": ""}  # already migrated by the store fixture
+
+
+def test_cfn_delete_succeeds_without_touching_the_database(monkeypatch, recording_server):
+    monkeypatch.setenv("DATABASE_URL", "mysql://nowhere/db")  # would fail if Delete opened the store
+    result = invoke(_cfn_event(recording_server, "Delete", PhysicalResourceId="existing-id"))
+    assert result == {"ok": True, "action": "none"}
+    response = _cfn_response(recording_server)
+    assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", "existing-id")
+
+
+@pytest.mark.parametrize(
+    ("env", "changes", "fragment"),
+    [
+        ({"DATABASE_URL": "mysql://nowhere/db"}, {}, "DATABASE_URL"),
+        ({}, {"ResourceProperties": {"action": "drop-everything"}}, "ResourceProperties.action"),
+    ],
+)
+def test_cfn_failures_are_reported_as_failed(monkeypatch, store_url, recording_server, env, changes, fragment):
+    monkeypatch.setenv("DATABASE_URL", store_url)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = invoke(_cfn_event(recording_server, **changes))
+    assert result["ok"] is False
+    response = _cfn_response(recording_server)
+    assert response["Status"] == "FAILED" and fragment in response["Reason"]
+
+
+def test_cfn_unreachable_response_url_is_reported(monkeypatch, store_url, recording_server, capsys):
+    monkeypatch.setenv("DATABASE_URL", store_url)
+    event = _cfn_event(recording_server)
+    recording_server.stop()
+    result = invoke(event)
+    assert result["error"] == "cfn_response_failed"
+    assert log_lines(capsys)[-1]["outcome"] == "cfn_response_failed"
+
+
+# --- configuration errors and odd events ----------------------------------------------------------
+def test_bad_setting_gives_a_clear_error_and_recovers_when_fixed(service_env, capsys):
+    service_env.setenv("CONNECTION_TTL_MINUTES", "forever")
+    result = invoke({"action": "cleanup"})
+    assert result["error"] == "config_error" and "CONNECTION_TTL_MINUTES='forever'" in result["message"]
+    connect = invoke(load_event("connect"))
+    assert connect["statusCode"] == 500 and body_of(connect)["error"] == "config_error"
+    assert [line["outcome"] for line in log_lines(capsys)] == ["config_error", "config_error"]
+    service_env.delenv("CONNECTION_TTL_MINUTES")
+    assert invoke({"action": "cleanup"})["ok"] is True  # the failure was not cached
+
+
+@pytest.mark.parametrize("event", [None, "hello", [1], 42])
+def test_non_object_events_are_malformed(event):
+    result = invoke(event)
+    assert result["ok"] is False and result["error"] == "malformed_event"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{}, {"Records": [{"eventSource": "aws:sqs"}]}, {"requestContext": {"http": {"method": "GET"}}},
+     {"detail-type": "Object Created", "source": "aws.s3", "detail": {}}],
+)
+def test_unsupported_events(event):
+    result = invoke(event)
+    assert result["ok"] is False and result["error"] == "unsupported_event"
+    assert "direct invoke" in result["message"]

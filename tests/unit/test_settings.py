@@ -1,0 +1,36 @@
+"""Settings errors name the variable and the accepted values (config.py is shared; these pin it)."""
+from __future__ import annotations
+
+import pytest
+
+from websocket_service.config import ConfigError, Settings
+
+
+def test_defaults_need_no_environment():
+    settings = Settings.from_env({})
+    assert settings.database_url == "sqlite:///websocket_connections.db"
+    assert settings.allowed_connection_types == ("email-verification", "general")
+    assert settings.tokens_required is False
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"CONNECTION_TTL_MINUTES": "two hours"}, "CONNECTION_TTL_MINUTES='two hours' is not an integer"),
+        ({"CONNECTION_TTL_MINUTES": "0"}, "CONNECTION_TTL_MINUTES=0 is out of range"),
+        ({"MAX_CONNECTIONS_PER_EMAIL": "100000"}, "MAX_CONNECTIONS_PER_EMAIL=100000 is out of range"),
+        ({"ALLOWED_CONNECTION_TYPES": " , "}, "ALLOWED_CONNECTION_TYPES lists no type"),
+        ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL='CHATTY'"),
+        ({"DB_STATEMENT_TIMEOUT_MS": "60000"}, "DB_STATEMENT_TIMEOUT_MS=60000 is out of range"),
+    ],
+)
+def test_bad_values_raise_config_error_naming_the_variable(env, fragment):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env)
+    assert fragment in str(info.value)
+
+
+def test_token_secret_is_not_in_repr():
+    settings = Settings.from_env({"CONNECT_TOKEN_SECRET": "hunter2"})
+    assert settings.tokens_required
+    assert "hunter2" not in repr(settings)
