@@ -1,0 +1,432 @@
+"""``wsctl``: run the local gateway and operate the notification channel, locally or in AWS.
+
+Subcommands::
+
+    wsctl local        run the local gateway (SQLite by default; --database-url for PostgreSQL)
+    wsctl notify       push a message to every open connection of an email and type
+    wsctl connections  list connections (filter by --email, --active / --inactive)
+    wsctl cleanup      expire idle connections and purge old rows (--dry-run counts only)
+    wsctl migrate      apply pending database migrations
+    wsctl token        mint a signed connect token
+    wsctl cost         monthly cost estimate
+
+The ops subcommands call the Lambda package directly (``websocket_service``): the store named by
+``--database-url`` / ``DATABASE_URL`` (or ``DATABASE_SECRET_ARN``), and for ``notify`` the
+management endpoint ``--endpoint`` / ``AWS_WEBSOCKET_API_GATEWAY_ENDPOINT`` -- the local gateway
+by default, ``https://{api}.execute-api.{region}.amazonaws.com/{stage}`` with AWS credentials for
+a deployed stack. Output is human-readable; ``--json`` prints one JSON document. Errors print one
+line on stderr and exit with status 1 (2 for usage errors).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import sys
+from datetime import datetime
+from typing import Any, Callable, Sequence, TypeVar
+from urllib.parse import quote, urlsplit
+
+from websocket_service.config import (
+    ENV_CONNECT_TOKEN_SECRET,
+    ENV_CONNECT_TOKEN_SECRET_ARN,
+    ENV_DATABASE_URL,
+    ENV_MANAGEMENT_ENDPOINT,
+    ConfigError,
+    Settings,
+)
+from websocket_service.messenger import ManagementEndpointError, PayloadTooLargeError
+from websocket_service.secrets import SecretFetchError
+from websocket_service.store.base import Connection, StoreError
+from websocket_service.validation import ValidationError
+
+from . import cost
+from .server import DUMMY_AWS_ENV, GatewayError, GatewayLimits, LocalGateway, load_handler
+
+DEFAULT_PORT = 8080
+DEFAULT_STAGE = "prod"
+DEFAULT_LOCAL_ENDPOINT = f"http://127.0.0.1:{DEFAULT_PORT}/{DEFAULT_STAGE}"
+EXAMPLE_EMAIL = "you@example.com"
+T = TypeVar("T")
+
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    GatewayError,
+    ManagementEndpointError,
+    PayloadTooLargeError,
+    SecretFetchError,
+    StoreError,
+    ValidationError,
+    cost.CostInputError,
+)
+
+
+class CommandError(Exception):
+    """A subcommand cannot do what was asked; the message says what to change."""
+
+
+# --- shared helpers -------------------------------------------------------------------------
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, with ``--database-url`` / ``--endpoint`` applied on top."""
+    settings = Settings.from_env()
+    overrides: dict[str, Any] = {}
+    if getattr(args, "database_url", None):
+        overrides.update(database_url=args.database_url, database_secret_arn=None)
+    if hasattr(args, "endpoint"):
+        overrides["management_endpoint"] = args.endpoint or settings.management_endpoint or DEFAULT_LOCAL_ENDPOINT
+    return dataclasses.replace(settings, **overrides)
+
+
+def _with_service(settings: Settings, operation: Callable[[Any], T]) -> T:
+    """Run ``operation(service)`` on a freshly opened service, then close it.
+
+    The service logs JSON lines and EMF metrics on stdout (CloudWatch's convention); here they go
+    to stderr so stdout carries only the command's output (one JSON document with ``--json``).
+    """
+    from websocket_service.service import open_service
+
+    with contextlib.redirect_stdout(sys.stderr):
+        service = open_service(settings)
+        try:
+            return operation(service)
+        finally:
+            service.close()
+
+
+def _masked_url(url: str) -> str:
+    """A database URL with its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def _is_loopback_http(endpoint: str) -> bool:
+    parts = urlsplit(endpoint)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def _print_json(document: Any) -> None:
+    print(json.dumps(document, indent=2, default=str))
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else "-"
+
+
+# --- local ----------------------------------------------------------------------------------
+def cmd_local(args: argparse.Namespace) -> int:
+    """Run the gateway until interrupted."""
+    database_url = args.database_url or os.environ.get(ENV_DATABASE_URL) or Settings().database_url
+    limits = GatewayLimits(
+        idle_timeout_s=args.idle_timeout,
+        max_duration_s=args.max_duration,
+        max_frame_bytes=args.max_frame_bytes,
+        max_message_bytes=args.max_message_bytes,
+        integration_timeout_s=args.integration_timeout,
+    )
+    gateway = LocalGateway(
+        host=args.host,
+        port=args.port,
+        stage=args.stage,
+        api_id=args.api_id,
+        handler=load_handler(args.handler),
+        route_keys=args.route,
+        limits=limits,
+        database_url=database_url,
+    )
+    from websocket_service.store import open_store
+
+    store = open_store(database_url)
+    try:
+        applied = store.migrate()  # a fresh local database is ready for $connect at once
+    finally:
+        store.close()
+    logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        asyncio.run(_serve_local(gateway, database_url, applied))
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+    return 0
+
+
+async def _serve_local(gateway: LocalGateway, database_url: str, applied: list[int]) -> None:
+    await gateway.start()
+    print(_banner(gateway, database_url, applied), flush=True)
+    await gateway.serve_forever()
+
+
+def _banner(gateway: LocalGateway, database_url: str, applied: list[int]) -> str:
+    query = f"email={quote(EXAMPLE_EMAIL)}&type=email-verification"
+    token_hint = ""
+    if os.environ.get(ENV_CONNECT_TOKEN_SECRET) or os.environ.get(ENV_CONNECT_TOKEN_SECRET_ARN):
+        token_hint = f"&token=$(wsctl token --email {EXAMPLE_EMAIL} --type email-verification)"
+    migrations = f"applied migrations {applied}" if applied else "schema up to date"
+    return "\n".join(
+        [
+            f"Local WebSocket gateway, stage '{gateway.stage}', store {_masked_url(database_url)} ({migrations})",
+            f"  WebSocket URL:        {gateway.url}",
+            f"  Management endpoint:  {gateway.management_endpoint}",
+            f"  Verification page:    {gateway.page_url}?email={quote(EXAMPLE_EMAIL)}",
+            "Try it:",
+            f"  {sys.executable} -m websockets \"{gateway.url}?{query}{token_hint}\"",
+            f"  wsctl notify --email {EXAMPLE_EMAIL} --endpoint {gateway.management_endpoint}",
+            "Press Ctrl+C to stop.",
+        ]
+    )
+
+
+# --- notify ---------------------------------------------------------------------------------
+def _message(args: argparse.Namespace) -> Any:
+    from websocket_service.service import EMAIL_VERIFICATION_TYPE, EMAIL_VERIFIED_MESSAGE_TYPE
+    from websocket_service.validation import normalize_email
+
+    if args.message is None:
+        if args.type != EMAIL_VERIFICATION_TYPE:
+            raise CommandError(f"--message is required for type {args.type!r} (only email-verification has a default)")
+        return {"type": EMAIL_VERIFIED_MESSAGE_TYPE, "email": normalize_email(args.email)}
+    try:
+        return json.loads(args.message)
+    except ValueError:
+        return args.message  # plain text is sent as is
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    """Push a message to every open connection of an email and type."""
+    settings = _settings(args)
+    message = _message(args)
+    if _is_loopback_http(settings.management_endpoint or ""):
+        for name, value in DUMMY_AWS_ENV.items():  # the local gateway accepts any credentials
+            os.environ.setdefault(name, value)
+    report = _with_service(settings, lambda service: service.notify(args.email, args.type, message))
+    if args.json:
+        _print_json({"ok": report.failed == 0, **report.to_dict(), "endpoint": settings.management_endpoint})
+    elif report.sent + report.gone + report.failed == 0:
+        print(f"no open {args.type} connection for {args.email}; nothing sent")
+    else:
+        print(f"sent {report.sent}, gone {report.gone}, failed {report.failed} (via {settings.management_endpoint})")
+    if report.failed:
+        print(f"wsctl: {report.failed} deliveries failed; is {settings.management_endpoint} the right endpoint?", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --- connections ----------------------------------------------------------------------------
+def _connection_row(c: Connection) -> dict[str, Any]:
+    return {
+        "connection_id": c.connection_id,
+        "email": c.user_email,
+        "type": c.connection_type,
+        "active": c.is_active,
+        "connected_at": c.connected_at.isoformat(),
+        "last_activity_at": c.last_activity_at.isoformat(),
+        "disconnected_at": c.disconnected_at.isoformat() if c.disconnected_at else None,
+        "disconnect_status_code": c.disconnect_status_code,
+        "disconnect_reason": c.disconnect_reason,
+        "source_ip": c.source_ip,
+    }
+
+
+def cmd_connections(args: argparse.Namespace) -> int:
+    """List connections, newest first."""
+    from websocket_service.validation import normalize_email
+
+    email = normalize_email(args.email) if args.email else None
+    rows = _with_service(
+        _settings(args), lambda service: service.store.list_connections(user_email=email, active=args.active, limit=args.limit)
+    )
+    if args.json:
+        _print_json([_connection_row(c) for c in rows])
+        return 0
+    if not rows:
+        print("no connections")
+        return 0
+    print(f"{'CONNECTION ID':18} {'STATE':8} {'TYPE':20} {'EMAIL':32} {'CONNECTED':25} {'LAST ACTIVE':25} CLOSE")
+    for c in rows:
+        state = "active" if c.is_active else "closed"
+        close = "" if c.is_active else f"{c.disconnect_status_code or '-'} {c.disconnect_reason or ''}".strip()
+        print(
+            f"{c.connection_id:18} {state:8} {c.connection_type:20} {c.user_email:32} "
+            f"{_iso(c.connected_at):25} {_iso(c.last_activity_at):25} {close}"
+        )
+    return 0
+
+
+# --- cleanup / migrate ----------------------------------------------------------------------
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    """Expire idle connections and purge old inactive rows."""
+    from websocket_service.cleanup import run_cleanup
+
+    report = _with_service(_settings(args), lambda service: run_cleanup(service.store, service.settings, dry_run=args.dry_run))
+    if args.json:
+        _print_json(dataclasses.asdict(report))
+    else:
+        verb = ("would expire", "would purge") if report.dry_run else ("expired", "purged")
+        more = "" if report.complete else "; more left for the next run"
+        print(f"{verb[0]} {report.expired} idle connection(s), {verb[1]} {report.purged} old row(s){more}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending migrations."""
+    applied = _with_service(_settings(args), lambda service: service.store.migrate())
+    if args.json:
+        _print_json({"applied": applied})
+    else:
+        print(f"applied migrations {applied}" if applied else "schema already up to date")
+    return 0
+
+
+# --- token ----------------------------------------------------------------------------------
+def _token_secret(args: argparse.Namespace) -> str:
+    if args.secret:
+        return args.secret
+    settings = Settings.from_env()
+    if settings.connect_token_secret:
+        return settings.connect_token_secret
+    if settings.connect_token_secret_arn:
+        from websocket_service.secrets import get_secret_string
+
+        return get_secret_string(settings.connect_token_secret_arn)
+    raise CommandError(f"no token secret: pass --secret or set {ENV_CONNECT_TOKEN_SECRET} (or {ENV_CONNECT_TOKEN_SECRET_ARN})")
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Mint a connect token."""
+    from websocket_service.tokens import mint_token
+    from websocket_service.validation import normalize_email
+
+    email = normalize_email(args.email)
+    try:
+        token = mint_token(_token_secret(args), email, args.type, ttl_seconds=args.ttl)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        _print_json({"token": token, "email": email, "type": args.type, "ttl_seconds": args.ttl})
+    else:
+        print(token)
+    return 0
+
+
+# --- cost -----------------------------------------------------------------------------------
+def cmd_cost(args: argparse.Namespace) -> int:
+    """Print the cost estimate."""
+    inputs = cost.CostInputs(
+        users=args.users,
+        minutes_per_connection=args.minutes,
+        messages_per_user=args.messages,
+        message_size_bytes=args.message_size,
+        connections_per_user=args.connections_per_user,
+        lambda_memory_mb=args.memory,
+        lambda_duration_ms=args.duration_ms,
+        days_per_month=args.days,
+    )
+    result = cost.estimate(inputs)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(cost.render(result))
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------------
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        help=f"postgresql://... or sqlite:///path (default: ${ENV_DATABASE_URL}, else sqlite:///websocket_connections.db)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``wsctl`` argument parser."""
+    parser = argparse.ArgumentParser(prog="wsctl", description="Local WebSocket gateway and operations tool.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    local = sub.add_parser("local", help="run the local gateway", description=cmd_local.__doc__)
+    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (default %(default)s)")
+    local.add_argument("--stage", default=DEFAULT_STAGE)
+    local.add_argument("--api-id", default="local", help="requestContext.apiId (default %(default)s)")
+    local.add_argument("--database-url", help="default: $DATABASE_URL, else sqlite:///websocket_connections.db")
+    local.add_argument("--handler", default="websocket_service.handler.handler", help="module.function to invoke")
+    local.add_argument("--route", action="append", default=[], metavar="KEY",
+                       help="extra route key selected by $request.body.action (repeatable)")
+    local.add_argument("--idle-timeout", type=float, default=600, metavar="SECONDS")
+    local.add_argument("--max-duration", type=float, default=7200, metavar="SECONDS")
+    local.add_argument("--max-frame-bytes", type=int, default=32 * 1024, metavar="BYTES")
+    local.add_argument("--max-message-bytes", type=int, default=128 * 1024, metavar="BYTES")
+    local.add_argument("--integration-timeout", type=float, default=29, metavar="SECONDS")
+    local.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    local.set_defaults(func=cmd_local)
+
+    notify = sub.add_parser("notify", help="push a message to an email's connections", description=cmd_notify.__doc__)
+    notify.add_argument("--email", required=True)
+    notify.add_argument("--type", default="email-verification", help="connection type (default %(default)s)")
+    notify.add_argument("--message", help='JSON or text; default for email-verification: {"type":"email-verified",...}')
+    notify.add_argument("--endpoint", help=f"management endpoint (default: ${ENV_MANAGEMENT_ENDPOINT}, else {DEFAULT_LOCAL_ENDPOINT})")
+    _store_options(notify)
+    notify.set_defaults(func=cmd_notify)
+
+    conns = sub.add_parser("connections", help="list connections", description=cmd_connections.__doc__)
+    conns.add_argument("--email")
+    state = conns.add_mutually_exclusive_group()
+    state.add_argument("--active", dest="active", action="store_const", const=True, default=None)
+    state.add_argument("--inactive", dest="active", action="store_const", const=False)
+    conns.add_argument("--limit", type=int, default=100)
+    _store_options(conns)
+    conns.set_defaults(func=cmd_connections)
+
+    cleanup = sub.add_parser("cleanup", help="expire idle connections, purge old rows", description=cmd_cleanup.__doc__)
+    cleanup.add_argument("--dry-run", action="store_true", help="only count")
+    _store_options(cleanup)
+    cleanup.set_defaults(func=cmd_cleanup)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations", description=cmd_migrate.__doc__)
+    _store_options(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("token", help="mint a signed connect token", description=cmd_token.__doc__)
+    token.add_argument("--email", required=True)
+    token.add_argument("--type", default="email-verification")
+    token.add_argument("--ttl", type=int, default=600, help="seconds, 1..900 (default %(default)s)")
+    token.add_argument("--secret", help=f"default: ${ENV_CONNECT_TOKEN_SECRET} or ${ENV_CONNECT_TOKEN_SECRET_ARN}")
+    token.add_argument("--json", action="store_true")
+    token.set_defaults(func=cmd_token)
+
+    estimate = sub.add_parser("cost", help="monthly cost estimate", description=cost.__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    estimate.add_argument("--users", type=int, required=True, help="users per day")
+    estimate.add_argument("--minutes", type=float, required=True, help="average minutes per connection")
+    estimate.add_argument("--messages", type=float, required=True, help="messages per user per day")
+    estimate.add_argument("--message-size", type=int, default=cost.DEFAULT_MESSAGE_SIZE_BYTES, metavar="BYTES")
+    estimate.add_argument("--connections-per-user", type=float, default=1.0)
+    estimate.add_argument("--memory", type=int, default=cost.DEFAULT_MEMORY_MB, metavar="MB")
+    estimate.add_argument("--duration-ms", type=float, default=cost.DEFAULT_LAMBDA_DURATION_MS)
+    estimate.add_argument("--days", type=int, default=30, help="days per month (default %(default)s)")
+    estimate.add_argument("--json", action="store_true")
+    estimate.set_defaults(func=cmd_cost)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``wsctl`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return command(args)
+    except (CommandError, *EXPECTED_ERRORS) as exc:
+        print(f"wsctl {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, never a traceback
+        print(f"wsctl {args.command}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

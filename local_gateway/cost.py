@@ -1,0 +1,209 @@
+"""Monthly cost estimate of the WebSocket notification channel (``wsctl cost``).
+
+The seed guide's estimate prices API Gateway only ("Lambda: no additional cost") and reads its
+example as one day: 1,000 users, 5 minutes per connection, 10 messages each -> $0.00125 of
+connection minutes and $0.01 of messages per day. This module reproduces those figures and adds
+what the seed leaves out: messages are metered in 32 KB units, and our own Lambda function is
+invoked for ``$connect``, ``$disconnect``, every message and the cleanup schedule.
+
+Model (all inputs describe one day; a month is ``days_per_month`` such days):
+
+* connection minutes = users x connections per user x minutes per connection;
+* metered messages = users x messages per user x ceil(message size / 32 KB);
+* Lambda requests = users x connections per user x 2 (``$connect`` + ``$disconnect``)
+  + users x messages per user (one invocation handles or sends each message)
+  + the cleanup schedule (every 15 minutes);
+* Lambda GB-seconds = requests x average duration x memory.
+
+Free tiers are ignored (they vary by account age). Prices are us-east-1 list prices.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+PRICES_TAKEN_ON = "2026-11-25"
+"""When the prices below were recorded (AWS pricing pages for API Gateway and Lambda, us-east-1)."""
+WEBSOCKET_MESSAGE_PRICE_PER_MILLION = 1.00
+"""API Gateway WebSocket messages, first 1 billion per month."""
+WEBSOCKET_MESSAGE_PRICE_PER_MILLION_OVER_BILLION = 0.80
+"""API Gateway WebSocket messages beyond 1 billion per month."""
+MESSAGE_TIER_SIZE = 1_000_000_000
+CONNECTION_MINUTE_PRICE_PER_MILLION = 0.25
+"""API Gateway WebSocket connection minutes."""
+MESSAGE_METERING_BYTES = 32 * 1024
+"""Messages are billed in 32 KB increments: a 33 KB message counts as two."""
+LAMBDA_REQUEST_PRICE_PER_MILLION = 0.20
+"""Lambda requests (arm64 and x86_64 alike)."""
+LAMBDA_ARM64_PRICE_PER_GB_SECOND = 0.0000133334
+"""Lambda duration on arm64 (Graviton), first 7.5 billion GB-seconds per month."""
+
+CLEANUP_RUNS_PER_DAY = 24 * 60 // 15
+"""The cleanup schedule, ``rate(15 minutes)``."""
+DEFAULT_MEMORY_MB = 256
+"""The function's memory in the CDK stack."""
+DEFAULT_LAMBDA_DURATION_MS = 20.0
+"""A typical warm invocation (one indexed query, or one post); measure yours with ``make bench``."""
+DEFAULT_MESSAGE_SIZE_BYTES = 512
+
+
+class CostInputError(ValueError):
+    """An input of the estimate is out of range; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class CostInputs:
+    """Daily usage. Defaults: one connection per user, 512-byte messages, 256 MB, 20 ms, 30 days."""
+
+    users: int
+    minutes_per_connection: float
+    messages_per_user: float
+    message_size_bytes: int = DEFAULT_MESSAGE_SIZE_BYTES
+    connections_per_user: float = 1.0
+    lambda_memory_mb: int = DEFAULT_MEMORY_MB
+    lambda_duration_ms: float = DEFAULT_LAMBDA_DURATION_MS
+    days_per_month: int = 30
+
+    def __post_init__(self) -> None:
+        non_negative = ("users", "minutes_per_connection", "messages_per_user", "connections_per_user", "lambda_duration_ms")
+        for name in non_negative:
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise CostInputError(f"{name} must be a number >= 0, got {value!r}")
+        if not 1 <= self.message_size_bytes <= 128 * 1024:
+            raise CostInputError(f"message_size_bytes must be 1..131072 (API Gateway's limit), got {self.message_size_bytes}")
+        if not 128 <= self.lambda_memory_mb <= 10240:
+            raise CostInputError(f"lambda_memory_mb must be 128..10240, got {self.lambda_memory_mb}")
+        if not 1 <= self.days_per_month <= 31:
+            raise CostInputError(f"days_per_month must be 1..31, got {self.days_per_month}")
+
+
+@dataclass(frozen=True, slots=True)
+class CostBreakdown:
+    """Usage and dollars for one period."""
+
+    connection_minutes: float
+    metered_messages: float
+    lambda_requests: float
+    lambda_gb_seconds: float
+    connection_minutes_usd: float
+    messages_usd: float
+    lambda_requests_usd: float
+    lambda_duration_usd: float
+
+    @property
+    def api_gateway_usd(self) -> float:
+        """What the seed's estimate covers: connection minutes plus messages."""
+        return self.connection_minutes_usd + self.messages_usd
+
+    @property
+    def lambda_usd(self) -> float:
+        """Lambda requests plus duration."""
+        return self.lambda_requests_usd + self.lambda_duration_usd
+
+    @property
+    def total_usd(self) -> float:
+        """Everything estimated."""
+        return self.api_gateway_usd + self.lambda_usd
+
+    def to_dict(self) -> dict[str, float]:
+        """Fields and totals as a plain dict."""
+        return {
+            **asdict(self),
+            "api_gateway_usd": self.api_gateway_usd,
+            "lambda_usd": self.lambda_usd,
+            "total_usd": self.total_usd,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CostEstimate:
+    """A daily and a monthly breakdown for the same inputs."""
+
+    inputs: CostInputs
+    daily: CostBreakdown
+    monthly: CostBreakdown
+
+    def to_dict(self) -> dict[str, object]:
+        """Inputs, prices date and both breakdowns (``wsctl cost --json``)."""
+        return {
+            "inputs": asdict(self.inputs),
+            "prices_taken_on": PRICES_TAKEN_ON,
+            "daily": self.daily.to_dict(),
+            "monthly": self.monthly.to_dict(),
+        }
+
+
+def metered_units(message_size_bytes: int) -> int:
+    """How many billed messages one message of this size counts as (32 KB increments)."""
+    return max(1, math.ceil(message_size_bytes / MESSAGE_METERING_BYTES))
+
+
+def message_charge(messages: float) -> float:
+    """Dollars for ``messages`` metered messages in one month, with the 1-billion tier."""
+    first = min(messages, MESSAGE_TIER_SIZE)
+    rest = max(0.0, messages - MESSAGE_TIER_SIZE)
+    return (
+        first * WEBSOCKET_MESSAGE_PRICE_PER_MILLION + rest * WEBSOCKET_MESSAGE_PRICE_PER_MILLION_OVER_BILLION
+    ) / 1_000_000
+
+
+def _breakdown(inputs: CostInputs, days: int) -> CostBreakdown:
+    connections = inputs.users * inputs.connections_per_user * days
+    messages = inputs.users * inputs.messages_per_user * days
+    minutes = connections * inputs.minutes_per_connection
+    metered = messages * metered_units(inputs.message_size_bytes)
+    requests = connections * 2 + messages + CLEANUP_RUNS_PER_DAY * days
+    gb_seconds = requests * (inputs.lambda_duration_ms / 1000) * (inputs.lambda_memory_mb / 1024)
+    return CostBreakdown(
+        connection_minutes=minutes,
+        metered_messages=metered,
+        lambda_requests=requests,
+        lambda_gb_seconds=gb_seconds,
+        connection_minutes_usd=minutes * CONNECTION_MINUTE_PRICE_PER_MILLION / 1_000_000,
+        # The 1-billion tier is monthly: charge the month's volume, then take this period's share.
+        messages_usd=message_charge(metered / days * inputs.days_per_month) * days / inputs.days_per_month,
+        lambda_requests_usd=requests * LAMBDA_REQUEST_PRICE_PER_MILLION / 1_000_000,
+        lambda_duration_usd=gb_seconds * LAMBDA_ARM64_PRICE_PER_GB_SECOND,
+    )
+
+
+def estimate(inputs: CostInputs) -> CostEstimate:
+    """Daily and monthly cost for ``inputs``; see the module docstring for the model."""
+    return CostEstimate(inputs, daily=_breakdown(inputs, 1), monthly=_breakdown(inputs, inputs.days_per_month))
+
+
+def format_usd(value: float) -> str:
+    """Dollars with at least two and at most six decimals: ``$0.00125``, ``$0.30``, ``$12.50``."""
+    text = f"{value:,.6f}".rstrip("0")
+    whole, _, decimals = text.partition(".")
+    return f"${whole}.{decimals.ljust(2, '0')}"
+
+
+def render(result: CostEstimate) -> str:
+    """A human-readable table of ``result``."""
+    i = result.inputs
+    units = metered_units(i.message_size_bytes)
+    rows = [
+        ("API Gateway connection minutes", "connection_minutes_usd"),
+        ("API Gateway messages", "messages_usd"),
+        ("Lambda requests", "lambda_requests_usd"),
+        ("Lambda duration (arm64)", "lambda_duration_usd"),
+    ]
+    header = f"{'':34}{'per day':>14}{f'per month ({i.days_per_month} d)':>22}"
+    lines = [
+        f"Usage per day: {i.users:,} users x {i.connections_per_user:g} connection(s) x {i.minutes_per_connection:g} min, "
+        f"{i.messages_per_user:g} messages of {i.message_size_bytes:,} B ({units} metered unit{'s' if units > 1 else ''} each)",
+        f"Lambda: {i.lambda_memory_mb} MB, {i.lambda_duration_ms:g} ms per invocation, "
+        f"{result.daily.lambda_requests:,.0f} invocations per day (incl. {CLEANUP_RUNS_PER_DAY} cleanup runs)",
+        "",
+        header,
+    ]
+    for label, attr in rows:
+        daily, monthly = getattr(result.daily, attr), getattr(result.monthly, attr)
+        lines.append(f"{label:34}{format_usd(daily):>14}{format_usd(monthly):>22}")
+    lines.append(f"{'API Gateway subtotal':34}{format_usd(result.daily.api_gateway_usd):>14}{format_usd(result.monthly.api_gateway_usd):>22}")
+    lines.append(f"{'Total':34}{format_usd(result.daily.total_usd):>14}{format_usd(result.monthly.total_usd):>22}")
+    lines.append("")
+    lines.append(f"us-east-1 list prices recorded {PRICES_TAKEN_ON}; free tiers, CloudWatch Logs and the database are not included.")
+    return "\n".join(lines)

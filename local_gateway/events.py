@@ -1,0 +1,160 @@
+"""Builders of the events API Gateway sends a WebSocket integration, field for field.
+
+Each builder returns a plain dict shaped like the ones AWS hands a Lambda proxy integration (see
+DESIGN.md, "Events the handler must accept"): ``$connect`` carries headers and query parameters
+(``queryStringParameters`` is absent, not empty, without a query string), ``$disconnect`` carries
+the close status code and reason, messages carry ``messageId``, ``body`` and ``isBase64Encoded``.
+Ids look like AWS's (``BFHPhfCWIAMCKlQ=``), times are UTC epoch milliseconds.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Collection, Iterable
+from urllib.parse import parse_qsl, urlsplit
+
+DEFAULT_ROUTE = "$default"
+CONNECT_ROUTE = "$connect"
+DISCONNECT_ROUTE = "$disconnect"
+ROUTE_SELECTION_FIELD = "action"
+"""The gateway's route selection expression is ``$request.body.action``, as in our CDK stack."""
+
+_ID_BYTES = 11  # 11 random bytes encode to 16 base64 characters ending in "=", like AWS ids.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def new_id() -> str:
+    """A random id shaped like API Gateway's connection, request and message ids."""
+    return base64.b64encode(os.urandom(_ID_BYTES)).decode("ascii")
+
+
+def now_ms() -> int:
+    """The current time as UTC epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def format_request_time(epoch_ms: int) -> str:
+    """``requestTime`` as AWS writes it: ``11/Nov/2024:11:35:24 +0000`` (locale-independent)."""
+    t = time.gmtime(epoch_ms / 1000)
+    return f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    """What API Gateway knows about one connection; repeated in every event of that connection."""
+
+    connection_id: str
+    connected_at_ms: int
+    source_ip: str
+    user_agent: str | None
+    api_id: str
+    stage: str
+    domain_name: str
+
+
+def _identity(info: ConnectionInfo) -> dict[str, str]:
+    identity = {"sourceIp": info.source_ip}
+    if info.user_agent:
+        identity["userAgent"] = info.user_agent
+    return identity
+
+
+def _request_context(info: ConnectionInfo, route_key: str, event_type: str) -> dict[str, Any]:
+    at = now_ms()
+    request_id = new_id()
+    return {
+        "routeKey": route_key,
+        "eventType": event_type,
+        "extendedRequestId": request_id,
+        "requestTime": format_request_time(at),
+        "messageDirection": "IN",
+        "stage": info.stage,
+        "connectedAt": info.connected_at_ms,
+        "requestTimeEpoch": at,
+        "identity": _identity(info),
+        "requestId": request_id,
+        "domainName": info.domain_name,
+        "connectionId": info.connection_id,
+        "apiId": info.api_id,
+    }
+
+
+def _multi_value(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Single-value (last one wins, as AWS does) and multi-value maps of ``pairs``."""
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, value in pairs:
+        single[name] = value
+        multi.setdefault(name, []).append(value)
+    return single, multi
+
+
+def connect_event(
+    info: ConnectionInfo, headers: Iterable[tuple[str, str]], query_string: str
+) -> dict[str, Any]:
+    """The ``$connect`` event for a handshake with ``headers`` (raw pairs) and ``query_string``.
+
+    API Gateway adds ``X-Forwarded-For``, ``X-Forwarded-Port`` and ``X-Forwarded-Proto``; the
+    query maps are omitted entirely when the URL has no query string.
+    """
+    try:
+        port = str(urlsplit(f"//{info.domain_name}").port or 80)
+    except ValueError:  # a client-supplied Host header with a bad port
+        port = "80"
+    added = [("X-Forwarded-For", info.source_ip), ("X-Forwarded-Port", port), ("X-Forwarded-Proto", "http")]
+    pairs = list(headers)
+    present = {name.lower() for name, _ in pairs}
+    pairs += [(name, value) for name, value in added if name.lower() not in present]
+    single_headers, multi_headers = _multi_value(pairs)
+    event: dict[str, Any] = {"headers": single_headers, "multiValueHeaders": multi_headers}
+    if query_string:
+        single_query, multi_query = _multi_value(parse_qsl(query_string, keep_blank_values=True))
+        event["queryStringParameters"] = single_query
+        event["multiValueQueryStringParameters"] = multi_query
+    event["requestContext"] = _request_context(info, CONNECT_ROUTE, "CONNECT")
+    event["isBase64Encoded"] = False
+    return event
+
+
+def disconnect_event(info: ConnectionInfo, status_code: int, reason: str) -> dict[str, Any]:
+    """The ``$disconnect`` event: AWS's minimal (mostly empty) headers, the close code and reason."""
+    headers = [("Host", info.domain_name), ("x-api-key", ""), ("X-Forwarded-For", ""), ("x-restapi", "")]
+    single_headers, multi_headers = _multi_value(headers)
+    context = _request_context(info, DISCONNECT_ROUTE, "DISCONNECT")
+    context["disconnectStatusCode"] = status_code
+    context["disconnectReason"] = reason
+    return {
+        "headers": single_headers,
+        "multiValueHeaders": multi_headers,
+        "requestContext": context,
+        "isBase64Encoded": False,
+    }
+
+
+def message_event(info: ConnectionInfo, data: str | bytes, route_key: str) -> dict[str, Any]:
+    """A message event; binary frames arrive base64-encoded with ``isBase64Encoded`` true."""
+    context = _request_context(info, route_key, "MESSAGE")
+    context["messageId"] = new_id()
+    if isinstance(data, bytes):
+        body, encoded = base64.b64encode(data).decode("ascii"), True
+    else:
+        body, encoded = data, False
+    return {"requestContext": context, "body": body, "isBase64Encoded": encoded}
+
+
+def select_route(data: str | bytes, route_keys: Collection[str]) -> str:
+    """Evaluate ``$request.body.action``: a configured route key it names, else ``$default``.
+
+    Like API Gateway, a body that is not a JSON object (or a binary frame) goes to ``$default``.
+    """
+    if isinstance(data, bytes) or not route_keys:
+        return DEFAULT_ROUTE
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return DEFAULT_ROUTE
+    action = body.get(ROUTE_SELECTION_FIELD) if isinstance(body, dict) else None
+    return action if isinstance(action, str) and action in route_keys else DEFAULT_ROUTE

@@ -1,0 +1,72 @@
+"""Plain HTTP responses the gateway sends instead of a WebSocket upgrade.
+
+Management API errors carry ``x-amzn-ErrorType`` and a JSON body the way API Gateway sends them,
+so botocore raises the same modelled exceptions (``GoneException``, ``PayloadTooLargeException``,
+``ForbiddenException``) it raises against AWS.
+"""
+from __future__ import annotations
+
+import email.utils
+import http
+import json
+from typing import Any
+
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
+from .events import new_id
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase of ``status``, or a generic one for unregistered codes."""
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Client Error" if 400 <= status < 500 else "Error"
+
+
+def http_response(
+    status: int,
+    body: bytes = b"",
+    *,
+    content_type: str | None = None,
+    extra_headers: dict[str, str] | None = None,
+) -> Response:
+    """A complete HTTP/1.1 response; the gateway closes the TCP connection after sending it."""
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("x-amzn-RequestId", new_id()),
+        ]
+    )
+    if status not in (204, 304):
+        headers["Content-Length"] = str(len(body))
+        if content_type:
+            headers["Content-Type"] = content_type
+    for name, value in (extra_headers or {}).items():
+        headers[name] = value
+    return Response(status, reason_phrase(status), headers, body if status not in (204, 304) else b"")
+
+
+def json_response(status: int, payload: Any, *, extra_headers: dict[str, str] | None = None) -> Response:
+    """A JSON response (``application/json``)."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return http_response(status, body, content_type="application/json", extra_headers=extra_headers)
+
+
+def aws_error(status: int, error_type: str, message: str | None) -> Response:
+    """An API Gateway management API error that botocore maps to ``error_type``."""
+    return json_response(status, {"message": message}, extra_headers={"x-amzn-ErrorType": error_type})
+
+
+def text_response(status: int, text: str) -> Response:
+    """A short plain-text response."""
+    return http_response(status, text.encode(), content_type="text/plain; charset=utf-8")
+
+
+def html_response(html: str) -> Response:
+    """A 200 HTML page that browsers must not cache."""
+    return http_response(
+        200, html.encode(), content_type="text/html; charset=utf-8", extra_headers={"Cache-Control": "no-store"}
+    )

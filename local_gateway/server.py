@@ -1,0 +1,512 @@
+"""The local gateway: API Gateway's WebSocket API and its ``@connections`` API on one port.
+
+One ``websockets`` asyncio server does everything:
+
+* ``ws://HOST:PORT/{stage}?...`` -- WebSocket clients. Once websockets has validated the upgrade
+  (``process_response``, still inside the opening handshake) the ``$connect`` event is built and
+  the handler called; a status of 400 or more rejects the handshake with that HTTP status, and
+  the connection becomes postable only when the handshake has completed. Every message becomes a
+  ``MESSAGE`` event routed by ``$request.body.action`` (configured route keys, else
+  ``$default``); a non-empty ``body`` in the handler's result is sent back (route response). The
+  close becomes ``$disconnect`` with the status code.
+* ``POST|GET|DELETE /{stage}/@connections/{id}`` -- the management API, answered from
+  ``process_request`` without upgrading: 410 ``GoneException`` for unknown ids, 413
+  ``PayloadTooLargeException`` over 131,072 bytes, 403 ``ForbiddenException`` for another stage.
+* ``GET /verify?email=...`` -- the email-verification page (``static/verify.html``).
+
+The handler (by default ``websocket_service.handler.handler``) is synchronous and posts back to
+this gateway through boto3, so it runs in a worker thread (``asyncio.to_thread``) with a
+Lambda-like context; the loop never blocks. Limits (idle timeout, maximum duration, frame and
+message sizes, integration timeout) are constructor arguments with AWS's values as defaults.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Any, Callable, Coroutine, Iterable
+from urllib.parse import unquote, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
+
+from . import responses
+from .connection import GatewayConnection
+from .events import (
+    ConnectionInfo,
+    connect_event,
+    disconnect_event,
+    message_event,
+    new_id,
+    now_ms,
+    select_route,
+)
+
+logger = logging.getLogger("local_gateway")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+DEFAULT_HANDLER = "websocket_service.handler.handler"
+ENDPOINT_ENV = "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"
+DATABASE_URL_ENV = "DATABASE_URL"
+DUMMY_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+"""Set for the in-process handler only when absent: boto3 signs requests even to localhost."""
+MANAGEMENT_SEGMENT = "@connections"
+PAGE_PATH = "/verify"
+_STAGE_PLACEHOLDER = "__WS_STAGE__"
+
+
+class GatewayError(RuntimeError):
+    """The gateway cannot start or run as configured (port in use, bad handler, bad limits)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayLimits:
+    """API Gateway WebSocket quotas, as the gateway enforces them (seconds and bytes)."""
+
+    idle_timeout_s: float = 600.0
+    max_duration_s: float = 7200.0
+    max_frame_bytes: int = 32 * 1024
+    max_message_bytes: int = 128 * 1024
+    integration_timeout_s: float = 29.0
+
+    def __post_init__(self) -> None:
+        for name in ("idle_timeout_s", "max_duration_s", "max_frame_bytes", "max_message_bytes", "integration_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise GatewayError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.max_frame_bytes > self.max_message_bytes:
+            raise GatewayError("max_frame_bytes must not exceed max_message_bytes")
+
+
+@dataclass
+class LambdaContext:
+    """The parts of the Lambda context object handlers use."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    deadline: float  # time.monotonic() value
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+
+    def __post_init__(self) -> None:
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        """A well-formed (fake) ARN of the function."""
+        return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the integration timeout."""
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """The outcome of one handler call: its result, or ``failure`` ("error" or "timeout")."""
+
+    request_id: str
+    result: Any = None
+    failure: str | None = None
+
+    def connect_status(self) -> int:
+        """The HTTP status a ``$connect`` outcome maps to (500 on error, 504 on timeout)."""
+        if self.failure == "timeout":
+            return 504
+        if self.failure:
+            return 500
+        if not isinstance(self.result, dict) or "statusCode" not in self.result:
+            return 200
+        status = self.result["statusCode"]
+        if isinstance(status, str) and status.isdigit():
+            status = int(status)
+        return status if isinstance(status, int) and 100 <= status <= 599 else 502
+
+    def route_response(self, connection_id: str) -> str | None:
+        """What API Gateway sends back to the sender of a message, if anything."""
+        if self.failure:
+            message = "Endpoint request timed out" if self.failure == "timeout" else "Internal server error"
+            return json.dumps({"message": message, "connectionId": connection_id, "requestId": self.request_id})
+        if isinstance(self.result, dict) and isinstance(self.result.get("body"), str) and self.result["body"]:
+            return self.result["body"]
+        return None
+
+
+@dataclass
+class _Session:
+    """An open connection, postable through the management API."""
+
+    info: ConnectionInfo
+    connection: ServerConnection
+    opened: float  # loop time
+    last_active: float  # loop time
+    last_active_ms: int
+    server_close: tuple[int, str] | None = None
+
+    def touch(self, loop_time: float) -> None:
+        self.last_active = loop_time
+        self.last_active_ms = now_ms()
+
+
+def load_handler(spec: str) -> Handler:
+    """Import a handler given as ``package.module.function`` (or ``package.module:function``)."""
+    module_name, sep, attr = spec.rpartition(":") if ":" in spec else spec.rpartition(".")
+    if not sep or not module_name or not attr:
+        raise GatewayError(f"handler {spec!r} must look like 'package.module.function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise GatewayError(f"cannot import handler module {module_name!r}: {exc}") from None
+    handler = getattr(module, attr, None)
+    if not callable(handler):
+        raise GatewayError(f"{module_name!r} has no callable {attr!r}")
+    return handler
+
+
+def _iso8601(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _describe_close(code: int, reason: str, *, by_client: bool) -> str:
+    try:
+        name = CloseCode(code).name
+    except ValueError:
+        name = "APPLICATION"
+    side = "Client-side" if by_client else "Server-side"
+    text = f"{side} close frame status code '{code}' ({name})"
+    return f"{text} - custom reason: {reason}" if reason else text
+
+
+class LocalGateway:
+    """A local API Gateway WebSocket API in front of a Lambda handler.
+
+    Args:
+        host, port: where to listen; port 0 picks a free port (read :attr:`port` after start).
+        stage: the stage path segment (``prod``).
+        api_id: ``requestContext.apiId``.
+        handler: the Lambda handler; default ``websocket_service.handler.handler``.
+        route_keys: extra route keys selected by ``$request.body.action``.
+        limits: quotas; see :class:`GatewayLimits`.
+        database_url: exported as ``DATABASE_URL`` for the in-process handler when given.
+        function_name, memory_mb: what the Lambda context reports.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        stage: str = "prod",
+        api_id: str = "local",
+        handler: Handler | None = None,
+        route_keys: Iterable[str] = (),
+        limits: GatewayLimits = GatewayLimits(),
+        database_url: str | None = None,
+        function_name: str = "websocket-service-local",
+        memory_mb: int = 256,
+    ) -> None:
+        if not stage or "/" in stage or stage.startswith("@"):
+            raise GatewayError(f"stage {stage!r} must be a single path segment such as 'prod'")
+        route_keys = tuple(route_keys)
+        bad_keys = [k for k in route_keys if not k or k.startswith("$")]
+        if bad_keys:
+            raise GatewayError(f"route keys {bad_keys} are invalid: custom route keys are non-empty and do not start with '$'")
+        self.host = host
+        self.port = port
+        self.stage = stage
+        self.api_id = api_id
+        self.route_keys = frozenset(route_keys)
+        self.limits = limits
+        self.database_url = database_url
+        self._handler = handler
+        self._function_name = function_name
+        self._memory_mb = memory_mb
+        self._sessions: dict[str, _Session] = {}
+        self._server: Server | None = None
+        self._page: str | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # --- addresses --------------------------------------------------------------------------
+    @property
+    def _client_host(self) -> str:
+        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+
+    @property
+    def _authority(self) -> str:
+        host = self._client_host
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The client URL, ``ws://HOST:PORT/{stage}``."""
+        return f"ws://{self._authority}/{self.stage}"
+
+    @property
+    def management_endpoint(self) -> str:
+        """The management endpoint, ``http://HOST:PORT/{stage}`` (what boto3's endpoint_url takes)."""
+        return f"http://{self._authority}/{self.stage}"
+
+    @property
+    def page_url(self) -> str:
+        """The email-verification page (append ``?email=...``)."""
+        return f"http://{self._authority}{PAGE_PATH}"
+
+    @property
+    def open_connection_ids(self) -> list[str]:
+        """Ids of the connections that are open now."""
+        return list(self._sessions)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Bind the port, prepare the handler's environment and start serving."""
+        if self._handler is None:
+            self._handler = load_handler(DEFAULT_HANDLER)
+        self._page = resources.files("local_gateway").joinpath("static/verify.html").read_text("utf-8")
+        try:
+            self._server = await serve(
+                self._session,
+                self.host,
+                self.port,
+                process_request=self._process_request,
+                process_response=self._process_response,
+                create_connection=GatewayConnection,
+                compression=None,  # API Gateway does not negotiate permessage-deflate
+                ping_interval=None,  # nor does it ping clients
+                max_size=(self.limits.max_message_bytes, self.limits.max_frame_bytes),
+                open_timeout=self.limits.integration_timeout_s + 5,  # $connect runs inside the handshake
+                server_header=None,
+            )
+        except OSError as exc:
+            raise GatewayError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._prepare_handler_environment()
+
+    def _prepare_handler_environment(self) -> None:
+        os.environ[ENDPOINT_ENV] = self.management_endpoint
+        if self.database_url:
+            os.environ[DATABASE_URL_ENV] = self.database_url
+        for name, value in DUMMY_AWS_ENV.items():
+            os.environ.setdefault(name, value)
+        from websocket_service.service import reset_service
+
+        reset_service()  # the handler caches its service; rebuild it from the new environment
+
+    async def stop(self) -> None:
+        """Close every connection (1001, each reaches ``$disconnect``) and stop listening."""
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+            self._server = None
+        if self._background:
+            await asyncio.wait(self._background)
+
+    async def serve_forever(self) -> None:
+        """Start (if needed) and serve until cancelled; then stop cleanly."""
+        if self._server is None:
+            await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    # --- handler invocation -----------------------------------------------------------------
+    async def _invoke(self, event: dict[str, Any]) -> Invocation:
+        assert self._handler is not None
+        request_id = event["requestContext"]["requestId"]
+        timeout = self.limits.integration_timeout_s
+        context = LambdaContext(self._function_name, self._memory_mb, time.monotonic() + timeout)
+        try:
+            result = await asyncio.wait_for(asyncio.to_thread(self._handler, event, context), timeout)
+        except TimeoutError:
+            logger.error("handler timed out after %ss (route %s)", timeout, event["requestContext"]["routeKey"])
+            return Invocation(request_id, failure="timeout")
+        except Exception:
+            logger.exception("handler raised (route %s)", event["requestContext"]["routeKey"])
+            return Invocation(request_id, failure="error")
+        return Invocation(request_id, result=result)
+
+    # --- HTTP: management API, page, handshake ----------------------------------------------
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        segments = [unquote(s) for s in url.path.split("/")[1:]]
+        if len(segments) == 3 and segments[1] == MANAGEMENT_SEGMENT:
+            if segments[0] != self.stage:
+                return responses.aws_error(403, "ForbiddenException", "Forbidden")
+            assert isinstance(connection, GatewayConnection)
+            return await self._manage(connection, request.method, segments[2])
+        if segments in ([self.stage], [self.stage, ""]):
+            return None  # websockets validates the upgrade; $connect runs in _process_response
+        if request.method == "GET" and url.path == PAGE_PATH:
+            assert self._page is not None
+            return responses.html_response(self._page.replace(_STAGE_PLACEHOLDER, self.stage))
+        if request.method == "GET" and url.path == "/":
+            return responses.text_response(200, self._summary())
+        if "upgrade" in request.headers.get("Connection", "").lower():
+            return responses.aws_error(403, "ForbiddenException", "Forbidden")
+        return responses.text_response(404, f"Not found. WebSocket clients connect to {self.url}\n")
+
+    def _summary(self) -> str:
+        return (
+            f"local WebSocket gateway\nclients:    {self.url}?email=...&type=...\n"
+            f"management: {self.management_endpoint}/@connections/{{id}}\n"
+            f"page:       {self.page_url}?email=...\nopen connections: {len(self._sessions)}\n"
+        )
+
+    async def _process_response(
+        self, connection: ServerConnection, request: Request, response: Response
+    ) -> Response | None:
+        if response.status_code != 101:
+            return None
+        assert isinstance(connection, GatewayConnection)
+        source_ip = str(connection.remote_address[0]) if connection.remote_address else "127.0.0.1"
+        info = ConnectionInfo(
+            connection_id=new_id(),
+            connected_at_ms=now_ms(),
+            source_ip=source_ip,
+            user_agent=request.headers.get("User-Agent"),
+            api_id=self.api_id,
+            stage=self.stage,
+            domain_name=request.headers.get("Host") or self._authority,
+        )
+        query = urlsplit(request.path).query
+        outcome = await self._invoke(connect_event(info, list(request.headers.raw_items()), query))
+        status = outcome.connect_status()
+        logger.info("$connect %s -> %s", info.connection_id, status)
+        if status >= 400:
+            return responses.text_response(status, responses.reason_phrase(status))
+        if connection.connection_lost_waiter.done():  # the client left while $connect ran
+            self._abandoned(info)
+        else:
+            connection.info = info
+            connection.on_lost_before_open = self._abandoned
+        return None
+
+    def _abandoned(self, info: ConnectionInfo) -> None:
+        """``$connect`` accepted a client that was gone before the handshake completed."""
+        self._spawn(self._invoke(disconnect_event(info, CloseCode.ABNORMAL_CLOSURE, "Connection lost during the handshake")))
+
+    async def _manage(self, connection: GatewayConnection, method: str, connection_id: str) -> Response:
+        if method not in ("POST", "GET", "DELETE"):
+            return responses.aws_error(405, "MethodNotAllowedException", f"{method} is not supported on @connections")
+        if method == "POST" and connection.request_body_length > connection.body_limit:
+            return responses.aws_error(413, "PayloadTooLargeException", "Message too long")
+        session = self._sessions.get(connection_id)
+        if session is None:
+            logger.info("%s @connections/%s -> 410", method, connection_id)
+            return responses.aws_error(410, "GoneException", None)
+        if method == "GET":
+            return responses.json_response(
+                200,
+                {  # wire names of the GetConnection output (boto3 shows ConnectedAt, Identity, ...)
+                    "connectedAt": _iso8601(session.info.connected_at_ms),
+                    "identity": {"sourceIp": session.info.source_ip, "userAgent": session.info.user_agent or ""},
+                    "lastActiveAt": _iso8601(session.last_active_ms),
+                },
+            )
+        if method == "DELETE":
+            self._close(session, CloseCode.NORMAL_CLOSURE, "Connection deleted through the management API")
+            return responses.http_response(204)
+        body = connection.request_body
+        try:
+            await session.connection.send(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            await session.connection.send(body)
+        except ConnectionClosed:
+            return responses.aws_error(410, "GoneException", None)
+        session.touch(asyncio.get_running_loop().time())
+        return responses.http_response(200)
+
+    # --- WebSocket sessions -----------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background, keeping a reference until it finishes."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _close(self, session: _Session, code: int, reason: str) -> None:
+        """Start closing a session from the server side (the close handshake runs in the background)."""
+        if session.server_close is None:
+            session.server_close = (code, reason)
+            self._sessions.pop(session.info.connection_id, None)
+            self._spawn(session.connection.close(code, reason))
+
+    async def _session(self, connection: ServerConnection) -> None:
+        assert isinstance(connection, GatewayConnection) and connection.info is not None
+        info = connection.info
+        connection.session_started = True
+        loop = asyncio.get_running_loop()
+        session = _Session(info, connection, opened=loop.time(), last_active=loop.time(), last_active_ms=now_ms())
+        self._sessions[info.connection_id] = session
+        watchdog = loop.create_task(self._enforce_time_limits(session))
+        pending: set[asyncio.Task[None]] = set()
+        try:
+            async for data in connection:
+                session.touch(loop.time())
+                task = loop.create_task(self._on_message(session, data))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+        except ConnectionClosed:
+            pass  # an abnormal or oversize close; the status code is read below
+        finally:
+            watchdog.cancel()
+            self._sessions.pop(info.connection_id, None)
+        if pending:
+            await asyncio.wait(pending)
+        code, reason = self._close_status(session)
+        outcome = await self._invoke(disconnect_event(info, code, reason))
+        logger.info("$disconnect %s (%s) -> %s", info.connection_id, code, outcome.failure or "ok")
+
+    @staticmethod
+    def _close_status(session: _Session) -> tuple[int, str]:
+        """The status code and reason API Gateway would report for how the connection closed."""
+        protocol = session.connection.protocol
+        if session.server_close is not None:
+            return session.server_close
+        sent, received = protocol.close_sent, protocol.close_rcvd
+        if sent is not None and (received is None or protocol.close_rcvd_then_sent is False):
+            return sent.code, _describe_close(sent.code, sent.reason, by_client=False)
+        if received is not None:
+            return received.code, _describe_close(received.code, received.reason, by_client=True)
+        return CloseCode.ABNORMAL_CLOSURE, "Connection lost without a close frame"
+
+    async def _enforce_time_limits(self, session: _Session) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            idle_at = session.last_active + self.limits.idle_timeout_s
+            expires_at = session.opened + self.limits.max_duration_s
+            now = loop.time()
+            if now >= expires_at:
+                self._close(session, CloseCode.GOING_AWAY, "Maximum connection duration exceeded")
+                return
+            if now >= idle_at:
+                self._close(session, CloseCode.GOING_AWAY, "Idle timeout")
+                return
+            await asyncio.sleep(min(idle_at, expires_at) - now)
+
+    async def _on_message(self, session: _Session, data: str | bytes) -> None:
+        info = session.info
+        route_key = select_route(data, self.route_keys)
+        outcome = await self._invoke(message_event(info, data, route_key))
+        reply = outcome.route_response(info.connection_id)
+        logger.info("%s %s -> %s", route_key, info.connection_id, outcome.failure or "ok")
+        if reply is not None:
+            try:
+                await session.connection.send(reply)
+            except ConnectionClosed:
+                logger.info("route response to %s dropped: connection closed", info.connection_id)
+

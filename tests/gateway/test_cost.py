@@ -1,0 +1,70 @@
+"""The cost model behind ``wsctl cost``."""
+from __future__ import annotations
+
+import pytest
+
+from local_gateway.cost import (
+    CLEANUP_RUNS_PER_DAY,
+    CostInputError,
+    CostInputs,
+    estimate,
+    format_usd,
+    message_charge,
+    metered_units,
+)
+
+SEED = CostInputs(users=1000, minutes_per_connection=5, messages_per_user=10)
+
+
+def test_reproduces_the_seed_example_for_api_gateway() -> None:
+    daily = estimate(SEED).daily
+    assert daily.connection_minutes == 5_000
+    assert daily.metered_messages == 10_000
+    assert daily.connection_minutes_usd == pytest.approx(0.00125)
+    assert daily.messages_usd == pytest.approx(0.01)
+    assert daily.api_gateway_usd < 0.02  # the seed's "< $0.02/day"
+
+
+def test_month_is_days_times_a_day() -> None:
+    result = estimate(SEED)
+    assert result.monthly.connection_minutes_usd == pytest.approx(0.00125 * 30)
+    assert result.monthly.messages_usd == pytest.approx(0.30)
+    assert result.monthly.total_usd == pytest.approx(result.daily.total_usd * 30)
+
+
+def test_adds_lambda_requests_and_duration() -> None:
+    daily = estimate(SEED).daily
+    # $connect + $disconnect per connection, one invocation per message, the cleanup schedule.
+    assert daily.lambda_requests == 1000 * 2 + 1000 * 10 + CLEANUP_RUNS_PER_DAY
+    assert daily.lambda_gb_seconds == pytest.approx(daily.lambda_requests * 0.020 * 0.25)
+    assert daily.lambda_requests_usd == pytest.approx(daily.lambda_requests * 0.20 / 1e6)
+    assert daily.lambda_duration_usd == pytest.approx(daily.lambda_gb_seconds * 0.0000133334)
+    assert daily.total_usd == pytest.approx(daily.api_gateway_usd + daily.lambda_usd)
+
+
+@pytest.mark.parametrize(("size", "units"), [(1, 1), (32 * 1024, 1), (32 * 1024 + 1, 2), (128 * 1024, 4)])
+def test_messages_are_metered_in_32_kb_units(size: int, units: int) -> None:
+    assert metered_units(size) == units
+    daily = estimate(CostInputs(users=1000, minutes_per_connection=5, messages_per_user=10, message_size_bytes=size)).daily
+    assert daily.messages_usd == pytest.approx(0.01 * units)
+
+
+def test_messages_over_a_billion_are_cheaper() -> None:
+    assert message_charge(1_000_000_000) == pytest.approx(1000.0)
+    assert message_charge(2_000_000_000) == pytest.approx(1000.0 + 800.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"users": -1}, {"message_size_bytes": 131_073}, {"lambda_memory_mb": 64}, {"days_per_month": 0},
+     {"minutes_per_connection": float("nan")}],
+)
+def test_bad_inputs_name_the_field(kwargs: dict[str, float]) -> None:
+    values = {"users": 1, "minutes_per_connection": 1.0, "messages_per_user": 1.0, **kwargs}
+    with pytest.raises(CostInputError, match=next(iter(kwargs))):
+        CostInputs(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("value", "text"), [(0.00125, "$0.00125"), (0.01, "$0.01"), (0.3, "$0.30"), (1234.5, "$1,234.50")])
+def test_format_usd(value: float, text: str) -> None:
+    assert format_usd(value) == text

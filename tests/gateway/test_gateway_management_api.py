@@ -1,0 +1,201 @@
+"""The @connections management API on the gateway's port, driven by boto3's own client."""
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+from datetime import datetime
+from typing import Any, Callable, Iterator
+from urllib.parse import quote
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from gateway_support import Recorder, management_client, run
+from local_gateway.server import LocalGateway
+from websocket_service.handler import handler as real_handler
+from websocket_service.routes import ActionRequest, actions
+from websocket_service.store.base import ConnectionStore
+
+EMAIL = "mgmt@example.com"
+LIMIT = 131_072
+
+
+def url(gateway: LocalGateway, email: str = EMAIL) -> str:
+    return f"{gateway.url}?email={quote(email)}&type=email-verification"
+
+
+async def open_client(gateway: LocalGateway, recorder: Recorder, email: str = EMAIL) -> tuple[ClientConnection, str]:
+    """A connected client and its connection id (as the handler saw it)."""
+    seen = {e["requestContext"]["connectionId"] for e in recorder.events}
+    ws = await connect(url(gateway, email), max_size=None)
+    event = await asyncio.to_thread(
+        recorder.wait_for,
+        lambda e: e["requestContext"]["routeKey"] == "$connect" and e["requestContext"]["connectionId"] not in seen,
+    )
+    return ws, event["requestContext"]["connectionId"]
+
+
+def test_post_delivers_text_and_binary_data(gateway: LocalGateway, recorder: Recorder) -> None:
+    client = management_client(gateway)
+
+    async def scenario() -> None:
+        ws, connection_id = await open_client(gateway, recorder)
+        async with ws:
+            await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b'{"type":"hello"}')
+            assert await ws.recv() == '{"type":"hello"}'
+            await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b"\xff\x00binary")
+            assert await ws.recv() == b"\xff\x00binary"
+
+    run(scenario())
+
+
+def test_post_body_limit_is_131072_bytes(gateway: LocalGateway, recorder: Recorder) -> None:
+    client = management_client(gateway)
+
+    async def scenario() -> None:
+        ws, connection_id = await open_client(gateway, recorder)
+        async with ws:
+            await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b"x" * LIMIT)
+            assert len(await ws.recv()) == LIMIT
+            with pytest.raises(client.exceptions.PayloadTooLargeException) as too_large:
+                await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b"x" * (LIMIT + 1))
+            assert too_large.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+            # The connection is unaffected and still postable.
+            await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b"after")
+            assert await ws.recv() == "after"
+
+    run(scenario())
+
+
+def test_get_connection_reports_identity_and_activity(gateway: LocalGateway, recorder: Recorder) -> None:
+    client = management_client(gateway)
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        ws, connection_id = await open_client(gateway, recorder)
+        async with ws:
+            first = await asyncio.to_thread(client.get_connection, ConnectionId=connection_id)
+            await ws.send('{"action":"ping"}')
+            await ws.recv()
+            second = await asyncio.to_thread(client.get_connection, ConnectionId=connection_id)
+        return first, second
+
+    first, second = run(scenario())
+    assert isinstance(first["ConnectedAt"], datetime) and isinstance(first["LastActiveAt"], datetime)
+    assert first["Identity"]["SourceIp"] == "127.0.0.1"
+    assert first["Identity"]["UserAgent"].startswith("Python/")
+    assert first["ConnectedAt"] <= first["LastActiveAt"] <= second["LastActiveAt"]
+    assert second["ConnectedAt"] == first["ConnectedAt"]
+
+
+def test_delete_closes_the_client_and_reaches_disconnect(
+    gateway: LocalGateway, recorder: Recorder, sqlite_store: ConnectionStore
+) -> None:
+    client = management_client(gateway)
+
+    async def scenario() -> str:
+        ws, connection_id = await open_client(gateway, recorder)
+        answer = await asyncio.to_thread(client.delete_connection, ConnectionId=connection_id)
+        assert answer["ResponseMetadata"]["HTTPStatusCode"] == 204
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1000
+        return connection_id
+
+    connection_id = run(scenario())
+    assert recorder.wait_for_route("$disconnect", connection_id)["requestContext"]["disconnectStatusCode"] == 1000
+    assert not sqlite_store.get(connection_id).is_active  # type: ignore[union-attr]
+    with pytest.raises(client.exceptions.GoneException):
+        client.post_to_connection(ConnectionId=connection_id, Data=b"too late")
+
+
+@pytest.mark.parametrize("operation", ["post_to_connection", "get_connection", "delete_connection"])
+def test_unknown_connection_is_gone_410(gateway: LocalGateway, operation: str) -> None:
+    client = management_client(gateway)
+    kwargs: dict[str, Any] = {"ConnectionId": "AAAAAAAAAAAAAAA="}
+    if operation == "post_to_connection":
+        kwargs["Data"] = b"x"
+    with pytest.raises(client.exceptions.GoneException) as gone:
+        getattr(client, operation)(**kwargs)
+    assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 410
+
+
+def test_other_stage_is_forbidden(gateway: LocalGateway) -> None:
+    """The classic wrong-endpoint mistake answers 403, as in AWS."""
+    other = management_client(gateway.management_endpoint.replace("/prod", "/dev"))
+    with pytest.raises(other.exceptions.ForbiddenException):
+        other.post_to_connection(ConnectionId="AAAAAAAAAAAAAAA=", Data=b"x")
+
+
+def test_post_with_expect_100_continue(gateway: LocalGateway, recorder: Recorder) -> None:
+    """curl and some SDKs send ``Expect: 100-continue`` before a body; the gateway answers it."""
+
+    async def scenario() -> None:
+        ws, connection_id = await open_client(gateway, recorder)
+        async with ws:
+            def post() -> int:
+                conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+                try:
+                    conn.request("POST", f"/prod/@connections/{quote(connection_id, safe='')}", body=b"continued",
+                                 headers={"Expect": "100-continue"})
+                    return conn.getresponse().status
+                finally:
+                    conn.close()
+
+            assert await asyncio.to_thread(post) == 200
+            assert await ws.recv() == "continued"
+
+    run(scenario())
+
+
+def test_posting_during_own_connect_is_gone(start_gateway: Callable[..., LocalGateway]) -> None:
+    """Like AWS: a connection is not postable until its $connect has returned."""
+    outcomes: list[str] = []
+
+    def post_to_self_then_connect(event: dict[str, Any], context: Any) -> Any:
+        if event["requestContext"]["eventType"] == "CONNECT":
+            client = management_client(gateway)
+            try:
+                client.post_to_connection(ConnectionId=event["requestContext"]["connectionId"], Data=b"early")
+                outcomes.append("sent")
+            except client.exceptions.GoneException:
+                outcomes.append("gone")
+        return real_handler(event, context)
+
+    gateway = start_gateway(handler=post_to_self_then_connect)
+
+    async def scenario() -> None:
+        async with connect(url(gateway)) as ws:
+            await ws.send('{"action":"ping"}')
+            assert await ws.recv() == '{"type":"pong"}'  # "early" was never delivered
+
+    run(scenario())
+    assert outcomes == ["gone"]
+
+
+@pytest.fixture
+def notify_action() -> Iterator[str]:
+    """A message action that makes the handler (inside the gateway) notify an email through boto3."""
+
+    @actions.register("test-notify")
+    def notify(request: ActionRequest) -> dict[str, Any]:
+        report = request.service.notify(request.payload["email"], "email-verification", {"type": "email-verified"})
+        return {"type": "notified", **report.to_dict()}
+
+    yield "test-notify"
+    actions.unregister("test-notify")
+
+
+def test_handler_inside_gateway_posts_back_through_boto3(
+    gateway: LocalGateway, recorder: Recorder, notify_action: str
+) -> None:
+    async def scenario() -> None:
+        dialog, _ = await open_client(gateway, recorder, "dialog@example.com")
+        backend, _ = await open_client(gateway, recorder, "backend@example.com")
+        async with dialog, backend:
+            await backend.send(json.dumps({"action": notify_action, "email": "dialog@example.com"}))
+            assert json.loads(await dialog.recv()) == {"type": "email-verified"}
+            assert json.loads(await backend.recv()) == {"type": "notified", "sent": 1, "gone": 0, "failed": 0}
+
+    run(scenario())

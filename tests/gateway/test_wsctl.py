@@ -1,0 +1,232 @@
+"""The ``wsctl`` console script, run as a real subprocess against real stores and gateways."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from websockets.asyncio.client import connect
+
+from gateway_support import WAIT_S, Recorder, run
+from local_gateway.server import LocalGateway
+from websocket_service.store import open_store
+from websocket_service.store.base import ConnectionStore, NewConnection
+from websocket_service.tokens import verify_token
+
+WSCTL = Path(sys.executable).with_name("wsctl")
+EMAIL = "cli@example.com"
+
+
+def wsctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script with the current environment (plus ``env``)."""
+    if not WSCTL.exists():
+        pytest.fail(f"{WSCTL} is missing: install the project into the venv (make setup, or pip install -e .)")
+    return subprocess.run(
+        [str(WSCTL), *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("wsctl ")]
+    assert len(error_lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in error_lines[0]
+
+
+# --- cost / token ---------------------------------------------------------------------------
+def test_cost_reproduces_the_seed_example() -> None:
+    result = wsctl("cost", "--users", "1000", "--minutes", "5", "--messages", "10", "--json")
+    assert result.returncode == 0, result.stderr
+    daily = json.loads(result.stdout)["daily"]
+    assert daily["connection_minutes_usd"] == pytest.approx(0.00125)
+    assert daily["messages_usd"] == pytest.approx(0.01)
+    text = wsctl("cost", "--users", "1000", "--minutes", "5", "--messages", "10").stdout
+    assert re.search(r"API Gateway connection minutes\s+\$0\.00125\s+\$0\.0375", text)
+    assert re.search(r"API Gateway messages\s+\$0\.01\s+\$0\.30", text)
+    assert "Lambda requests" in text and "Lambda duration" in text
+
+
+def test_cost_rejects_bad_input_cleanly() -> None:
+    assert_clean_error(wsctl("cost", "--users", "10", "--minutes", "5", "--messages", "1", "--message-size", "200000"),
+                       "message_size_bytes")
+
+
+def test_token_is_verifiable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CONNECT_TOKEN_SECRET", raising=False)
+    monkeypatch.delenv("CONNECT_TOKEN_SECRET_ARN", raising=False)
+    token = wsctl("token", "--email", " CLI@Example.com ", "--type", "general", "--secret", "k").stdout.strip()
+    assert verify_token("k", token, EMAIL, "general") > 0
+    from_env = wsctl("token", "--email", EMAIL, "--json", env={"CONNECT_TOKEN_SECRET": "env-secret"})
+    document = json.loads(from_env.stdout)
+    assert verify_token("env-secret", document["token"], EMAIL, "email-verification") > 0
+    assert_clean_error(wsctl("token", "--email", EMAIL), "CONNECT_TOKEN_SECRET")
+    assert_clean_error(wsctl("token", "--email", EMAIL, "--secret", "k", "--ttl", "3600"), "ttl_seconds")
+
+
+# --- store commands ---------------------------------------------------------------------------
+def test_migrate_is_idempotent(sqlite_database_url: str) -> None:
+    first = wsctl("migrate", "--database-url", sqlite_database_url, "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["applied"]
+    second = wsctl("migrate", "--database-url", sqlite_database_url)
+    assert second.stdout.strip() == "schema already up to date"
+
+
+def test_bad_database_url_is_one_clear_line() -> None:
+    assert_clean_error(wsctl("connections", "--database-url", "mysql://db/x"), "DATABASE_URL")
+
+
+def _stale_connection(store: ConnectionStore, connection_id: str, hours_ago: float) -> None:
+    store.add(
+        NewConnection(connection_id, EMAIL, "general", datetime.now(timezone.utc) - timedelta(hours=hours_ago)),
+        active_limit=100,
+    )
+
+
+def test_cleanup_dry_run_counts_then_cleanup_expires(sqlite_store: ConnectionStore, sqlite_database_url: str) -> None:
+    _stale_connection(sqlite_store, "STALEAAAAAAAAAA=", hours_ago=5)  # older than the 120-minute TTL
+    _stale_connection(sqlite_store, "FRESHAAAAAAAAAA=", hours_ago=0)
+    dry = wsctl("cleanup", "--dry-run", "--json", "--database-url", sqlite_database_url)
+    assert json.loads(dry.stdout) == {"expired": 1, "purged": 0, "dry_run": True, "complete": True}
+    assert sqlite_store.get("STALEAAAAAAAAAA=").is_active  # type: ignore[union-attr]
+    real = wsctl("cleanup", "--database-url", sqlite_database_url)
+    assert real.stdout.strip() == "expired 1 idle connection(s), purged 0 old row(s)"
+    assert not sqlite_store.get("STALEAAAAAAAAAA=").is_active  # type: ignore[union-attr]
+    assert sqlite_store.get("FRESHAAAAAAAAAA=").is_active  # type: ignore[union-attr]
+
+
+# --- against a running gateway ----------------------------------------------------------------
+def _client_url(gateway: LocalGateway, email: str, connection_type: str = "email-verification") -> str:
+    return f"{gateway.url}?email={email}&type={connection_type}"
+
+
+def test_notify_pushes_to_the_dialog(gateway: LocalGateway, sqlite_database_url: str) -> None:
+    async def scenario() -> tuple[subprocess.CompletedProcess[str], Any]:
+        async with connect(_client_url(gateway, EMAIL)) as ws:
+            result = await asyncio.to_thread(
+                wsctl, "notify", "--email", EMAIL, "--json",
+                "--endpoint", gateway.management_endpoint, "--database-url", sqlite_database_url,
+            )
+            return result, json.loads(await ws.recv())
+
+    result, pushed = run(scenario())
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "ok": True, "sent": 1, "gone": 0, "failed": 0, "endpoint": gateway.management_endpoint}
+    assert pushed == {"type": "email-verified", "email": EMAIL}
+
+
+def test_notify_with_message_and_without_listeners(gateway: LocalGateway, sqlite_database_url: str) -> None:
+    args = ("--endpoint", gateway.management_endpoint, "--database-url", sqlite_database_url)
+    nobody = wsctl("notify", "--email", EMAIL, *args)
+    assert nobody.returncode == 0 and "nothing sent" in nobody.stdout
+    assert_clean_error(wsctl("notify", "--email", EMAIL, "--type", "general", *args), "--message")
+    assert_clean_error(wsctl("notify", "--email", "nope", *args), "email")
+    assert_clean_error(wsctl("notify", "--email", EMAIL, "--endpoint", "wss://x.example.com/prod",
+                             "--database-url", sqlite_database_url), "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT")
+
+
+def test_connections_lists_and_filters(gateway: LocalGateway, recorder: Recorder, sqlite_database_url: str) -> None:
+    def listing(*args: str) -> list[dict[str, Any]]:
+        return json.loads(wsctl("connections", "--json", "--database-url", sqlite_database_url, *args).stdout)
+
+    async def scenario() -> None:
+        async with connect(_client_url(gateway, "stays@example.com", "general")):
+            async with connect(_client_url(gateway, "leaves@example.com")) as leaving:
+                await leaving.close(4000, "done")
+            await asyncio.to_thread(recorder.wait_for_route, "$disconnect")
+            assert [c["email"] for c in await asyncio.to_thread(listing, "--active")] == ["stays@example.com"]
+            closed = await asyncio.to_thread(listing, "--inactive")
+            assert [(c["email"], c["disconnect_status_code"]) for c in closed] == [("leaves@example.com", 4000)]
+            assert [c["type"] for c in await asyncio.to_thread(listing, "--email", "STAYS@example.com")] == ["general"]
+            text = (await asyncio.to_thread(wsctl, "connections", "--database-url", sqlite_database_url)).stdout
+            assert "stays@example.com" in text and "leaves@example.com" in text and "4000" in text
+
+    run(scenario())
+
+
+def test_gateway_with_postgres(start_gateway: Callable[..., LocalGateway], pg_store: ConnectionStore,
+                               pg_database_url: str) -> None:
+    gateway = start_gateway(database_url=pg_database_url)
+
+    async def scenario() -> str:
+        async with connect(_client_url(gateway, EMAIL)) as ws:
+            result = await asyncio.to_thread(
+                wsctl, "notify", "--email", EMAIL, "--endpoint", gateway.management_endpoint,
+                "--database-url", pg_database_url,
+            )
+            assert result.stdout.startswith("sent 1, gone 0, failed 0"), result.stderr
+            return await ws.recv()
+
+    assert json.loads(run(scenario()))["type"] == "email-verified"
+    rows = pg_store.list_connections(user_email=EMAIL)
+    assert len(rows) == 1 and rows[0].stage == "prod"
+
+
+# --- wsctl local ----------------------------------------------------------------------------
+def test_wsctl_local_runs_until_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CONNECT_TOKEN_SECRET", raising=False)
+    database_url = f"sqlite:///{tmp_path / 'local.db'}"
+    process = subprocess.Popen(
+        [str(WSCTL), "local", "--port", "0", "--database-url", database_url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()  # type: ignore[union-attr]
+    try:
+        banner = []
+        while not banner or not banner[-1].startswith("Press Ctrl+C"):
+            try:
+                banner.append(lines.get(timeout=WAIT_S).rstrip())
+            except queue.Empty:
+                pytest.fail(f"wsctl local printed no banner; stderr: {process.stderr.read() if process.poll() is not None else ''}")  # type: ignore[union-attr]
+        text = "\n".join(banner)
+        ws_url = re.search(r"WebSocket URL:\s+(ws://127\.0\.0\.1:\d+/prod)", text).group(1)  # type: ignore[union-attr]
+        port = ws_url.rsplit(":", 1)[1].split("/")[0]
+        assert f"Management endpoint:  http://127.0.0.1:{port}/prod" in text
+        assert f"-m websockets \"{ws_url}?email=you%40example.com&type=email-verification\"" in text
+        assert "sqlite:///" in text
+
+        async def scenario() -> None:
+            async with connect(f"{ws_url}?email={EMAIL}&type=general") as ws:
+                await ws.send('{"action":"ping"}')
+                assert await ws.recv() == '{"type":"pong"}'
+                process.send_signal(signal.SIGINT)  # stop with this client still connected
+                await ws.wait_closed()
+                assert ws.close_code == 1001
+
+        run(scenario())
+        assert process.wait(timeout=WAIT_S) == 0
+        assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+        store = open_store(database_url)
+        try:
+            (row,) = store.list_connections(user_email=EMAIL)
+            assert not row.is_active and row.disconnect_status_code == 1001  # $disconnect ran on shutdown
+        finally:
+            store.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_wsctl_local_reports_a_busy_port(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        result = wsctl("local", "--port", port, "--database-url", f"sqlite:///{tmp_path / 'busy.db'}")
+    assert_clean_error(result, f"cannot listen on 127.0.0.1:{port}")
