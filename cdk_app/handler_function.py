@@ -1,0 +1,133 @@
+"""The bundled notification function: code, role, logs, extension layer, network placement."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from cdk_app.bundling import PYTHON_RUNTIME, function_code
+from cdk_app.queues import dead_letter_queue
+from cdk_app.runtime_contract import HANDLER
+
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+MEMORY_SIZE_MB = 256
+TIMEOUT = cdk.Duration.seconds(30)
+"""API Gateway gives up on an integration after 29 s; cleanup batches finish well within this."""
+PARAMS_AND_SECRETS_VERSION = lambda_.ParamsAndSecretsVersions.V1_0_103
+
+
+class NotificationFunction(Construct):
+    """The Lambda behind every route, the cleanup schedule and the schema migration.
+
+    It runs ``websocket_service.handler.handler`` on the newest Python runtime, writes to its own
+    log group with a retention, carries the Parameters and Secrets extension (the runtime reads
+    secrets through it), traces with X-Ray and sends failed asynchronous invocations to an
+    encrypted dead-letter queue. Its role is built here with only what the function needs; other
+    grants are added by the stack.
+
+    :param architecture: ``arm64`` or ``x86_64``; also picks the wheels bundled.
+    :param bundle: bundle the dependencies with pip (deployable) or ship the bare source (tests).
+    :param log_retention: retention of the function's log group.
+    :param environment: environment variables (names from :mod:`cdk_app.runtime_contract`).
+    :param vpc_id: VPC to place the function in (with ``subnet_ids``); None for no VPC.
+    :param subnet_ids: subnets for the function's network interfaces.
+    :param security_group_ids: security groups; empty lets CDK create one (outbound only).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        architecture: str,
+        bundle: bool,
+        log_retention: logs.RetentionDays,
+        environment: Mapping[str, str],
+        vpc_id: str | None = None,
+        subnet_ids: Sequence[str] = (),
+        security_group_ids: Sequence[str] = (),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Execution role of the WebSocket notification function",
+        )
+        self.log_group.grant_write(self.role)
+        self.dead_letter_queue = dead_letter_queue(
+            self, "AsyncDeadLetterQueue", holds="failed asynchronous invocations of the function"
+        )
+        network = self._network(vpc_id, subnet_ids, security_group_ids)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="WebSocket notifications: $connect/$disconnect/$default, notify, cleanup, migrate",
+            runtime=PYTHON_RUNTIME,
+            architecture=ARCHITECTURES[architecture],
+            handler=HANDLER,
+            code=function_code(architecture=architecture, bundle=bundle),
+            memory_size=MEMORY_SIZE_MB,
+            timeout=TIMEOUT,
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.TEXT,
+            environment=dict(environment),
+            params_and_secrets=lambda_.ParamsAndSecretsLayerVersion.from_version(
+                PARAMS_AND_SECRETS_VERSION, log_level=lambda_.ParamsAndSecretsLogLevel.WARN
+            ),
+            tracing=lambda_.Tracing.ACTIVE,
+            dead_letter_queue=self.dead_letter_queue,
+            **network,
+        )
+        cdk.Validations.of(self.role).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) supports no "
+                "resource-level permissions; AWS documents Resource '*' for these actions",
+            )
+        )
+
+    def _network(
+        self, vpc_id: str | None, subnet_ids: Sequence[str], security_group_ids: Sequence[str]
+    ) -> dict[str, object]:
+        """Function props that place it in the given VPC, built without synth-time lookups."""
+        if vpc_id is None:
+            return {}
+        # Only the ids reach the template: Lambda needs no AZ list or route tables, so none are looked up.
+        vpc = ec2.Vpc.from_vpc_attributes(self, "Vpc", vpc_id=vpc_id, availability_zones=cdk.Fn.get_azs())
+        cdk.Annotations.of(vpc).acknowledge_warning(
+            "@aws-cdk/aws-ec2:vpcAttributeIsListTokenavailabilityZones",
+            "Subnets are given by id, so the VPC's AZ list is never needed at synth",
+        )
+        subnets = [ec2.Subnet.from_subnet_id(self, f"Subnet{i}", s) for i, s in enumerate(subnet_ids)]
+        for subnet in subnets:
+            cdk.Annotations.of(subnet).acknowledge_warning(
+                "@aws-cdk/aws-ec2:noSubnetRouteTableId", "Only the subnet id is used (for the function's ENIs)"
+            )
+        groups = [
+            ec2.SecurityGroup.from_security_group_id(self, f"SecurityGroup{i}", g)
+            for i, g in enumerate(security_group_ids)
+        ]
+        self.role.add_managed_policy(
+            iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole")
+        )
+        cdk.Validations.of(self.role).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaVPCAccessExecutionRole]",
+                reason="Lambda needs ec2:CreateNetworkInterface/DescribeNetworkInterfaces/DeleteNetworkInterface "
+                "to run in the VPC; the AWS-managed policy is the documented, AWS-maintained minimum for that",
+            )
+        )
+        return {
+            "vpc": vpc,
+            "vpc_subnets": ec2.SubnetSelection(subnets=subnets),
+            "security_groups": groups or None,
+        }

@@ -1,0 +1,39 @@
+"""What the CDK app knows about the Lambda package, defined once on this side.
+
+``cdk_app`` never imports the runtime (``websocket_service``); the only bridge is the asset path,
+the handler string and the environment variable names below. A test in ``tests/infrastructure``
+checks that every name here agrees with ``websocket_service.config``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_SOURCE_DIR = PROJECT_ROOT / "lambda_src"
+"""The function's asset directory: the package plus its pinned ``requirements.txt``."""
+PACKAGE_NAME = "websocket_service"
+REQUIREMENTS_FILE = LAMBDA_SOURCE_DIR / "requirements.txt"
+MIGRATIONS_DIR = LAMBDA_SOURCE_DIR / PACKAGE_NAME / "store" / "migrations"
+HANDLER = f"{PACKAGE_NAME}.handler.handler"
+
+# Environment variable names the function reads (websocket_service.config.ENV_*).
+ENV_MANAGEMENT_ENDPOINT = "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"
+ENV_DATABASE_URL = "DATABASE_URL"
+ENV_DATABASE_SECRET_ARN = "DATABASE_SECRET_ARN"
+ENV_CONNECTION_TTL_MINUTES = "CONNECTION_TTL_MINUTES"
+ENV_ALLOWED_CONNECTION_TYPES = "ALLOWED_CONNECTION_TYPES"
+ENV_MAX_CONNECTIONS_PER_EMAIL = "MAX_CONNECTIONS_PER_EMAIL"
+ENV_CONNECT_TOKEN_SECRET_ARN = "CONNECT_TOKEN_SECRET_ARN"
+ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"
+ENV_LOG_LEVEL = "LOG_LEVEL"
+
+EPHEMERAL_DATABASE_URL = "sqlite:////tmp/websocket_connections.db"
+"""Demo-only store used when no database secret is configured (lost on every cold start)."""
+
+FAILED_DELIVERIES_METRIC = "FailedDeliveries"
+"""EMF metric the function emits (no dimensions) when a post to a connection fails."""
+DEFAULT_METRICS_NAMESPACE = "WebSocketNotifications"
+
+# Direct-invoke payloads the function understands.
+CLEANUP_EVENT = {"action": "cleanup"}
+MIGRATE_ACTION = "migrate"

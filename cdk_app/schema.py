@@ -1,0 +1,51 @@
+"""Schema migration on deploy: a custom resource served by the function itself."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from cdk_app.runtime_contract import MIGRATE_ACTION, MIGRATIONS_DIR
+
+
+def migrations_fingerprint(migrations_dir: Path = MIGRATIONS_DIR) -> str:
+    """SHA-256 over the names and contents of the migration files ("none" when there are none).
+
+    A new or changed migration changes the fingerprint, which updates the custom resource and so
+    runs ``migrate`` again on the next deploy.
+    """
+    files = sorted(p for p in migrations_dir.glob("*") if p.is_file()) if migrations_dir.is_dir() else []
+    if not files:
+        return "none"
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+class SchemaMigration(Construct):
+    """Runs the function's ``migrate`` action on create and update, before clients connect.
+
+    The function is the custom resource's service token: it recognises CloudFormation
+    custom-resource events, migrates, and PUTs the response to the pre-signed URL itself (so a
+    function in a VPC needs a route to S3: a NAT gateway or an S3 gateway endpoint).
+
+    :param handler: the bundled function.
+    :param migrations_dir: folder whose contents are fingerprinted into the resource's properties.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction, migrations_dir: Path = MIGRATIONS_DIR
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.fingerprint = migrations_fingerprint(migrations_dir)
+        self.resource = cdk.CustomResource(
+            self,
+            "Migrate",
+            service_token=handler.function_arn,
+            resource_type="Custom::WebSocketSchemaMigration",
+            properties={"action": MIGRATE_ACTION, "migrationsHash": self.fingerprint},
+        )

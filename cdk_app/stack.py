@@ -1,0 +1,157 @@
+"""The stack: composes the constructs and wires grants, environment and synth-time warnings."""
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from cdk_app import runtime_contract as rc
+from cdk_app.account_logging import ApiGatewayAccountLogging
+from cdk_app.cleanup import CleanupSchedule
+from cdk_app.gateway import WebSocketGateway
+from cdk_app.handler_function import NotificationFunction
+from cdk_app.monitoring import Monitoring
+from cdk_app.parameters import MANAGEMENT_ENDPOINT_PARAMETER, EndpointPublication
+from cdk_app.schema import SchemaMigration
+from cdk_app.secrets import NotificationSecrets
+from cdk_app.settings import StackSettings
+
+EPHEMERAL_STORE_WARNING = (
+    "No databaseSecretArn: the function falls back to an ephemeral SQLite file in /tmp "
+    f"({rc.ENV_DATABASE_URL}={rc.EPHEMERAL_DATABASE_URL}); each Lambda instance has its own copy and loses "
+    "it on every cold start, so this is for demos only. Set databaseSecretArn (and vpcId/subnetIds/"
+    "securityGroupIds if the database is private), e.g. cdk deploy -c databaseSecretArn=arn:aws:secretsmanager:..."
+)
+TOKENS_DISABLED_WARNING = (
+    "connectTokens is 'disabled': anyone who knows an e-mail address can open a connection and receive its "
+    "notifications. Use this only until the frontend sends ?token=; remove -c connectTokens=disabled to turn "
+    "token checks back on."
+)
+
+CONNECT_AUTHORIZATION = {
+    True: "the function verifies a signed, short-lived HMAC token (?token=) and rejects the handshake with 401/403",
+    False: "token checks are switched off by connectTokens=disabled (synth warns); the function still validates "
+    "e-mail and type and caps connections per e-mail",
+}
+"""How ``$connect`` is authorised, by whether connect tokens are on (recorded for cdk-nag)."""
+
+
+class WebSocketNotificationStack(cdk.Stack):
+    """API Gateway WebSocket API + one Lambda for all routes + cleanup, migration, alarms, outputs.
+
+    :param settings: validated settings (see :class:`cdk_app.settings.StackSettings`).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+        self.secrets = NotificationSecrets(
+            self,
+            "Secrets",
+            database_secret_arn=settings.database_secret_arn,
+            tokens_enabled=settings.tokens_enabled,
+            token_secret_arn=settings.connect_token_secret_arn,
+        )
+        self.bundled_function: NotificationFunction | None = None
+        if settings.bring_your_own_function:
+            self.handler, self.handler_role = self._existing_function()
+        else:
+            self.bundled_function = NotificationFunction(
+                self,
+                "Handler",
+                architecture=settings.architecture,
+                bundle=settings.bundle,
+                log_retention=settings.log_retention,
+                environment=self._runtime_environment(),
+                vpc_id=settings.vpc_id,
+                subnet_ids=settings.subnet_ids,
+                security_group_ids=settings.security_group_ids,
+            )
+            self.handler, self.handler_role = self.bundled_function.function, self.bundled_function.role
+        self.gateway = WebSocketGateway(
+            self,
+            "Gateway",
+            handler=self.handler,
+            api_name=settings.api_name,
+            stage_name=settings.stage_name,
+            throttling_rate_limit=settings.throttling_rate_limit,
+            throttling_burst_limit=settings.throttling_burst_limit,
+            access_log_group_name=settings.access_log_group_name,
+            log_retention=settings.log_retention,
+            connect_authorization=CONNECT_AUTHORIZATION[settings.tokens_enabled],
+        )
+        self.account_logging: ApiGatewayAccountLogging | None = None
+        if settings.create_api_gateway_logs_role:
+            self.account_logging = ApiGatewayAccountLogging(self, "ApiGatewayAccountLogging")
+            self.gateway.stage.node.add_dependency(self.account_logging.account)
+        self.gateway.grant_manage_connections(self.handler_role)
+        self.secrets.grant_read(self.handler_role)
+        self.cleanup = CleanupSchedule(self, "Cleanup", handler=self.handler, schedule_expression=settings.cleanup_schedule)
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            handler=self.handler,
+            stage=self.gateway.stage,
+            metrics_namespace=settings.metrics_namespace,
+            connection_count_threshold=settings.connection_count_alarm_threshold,
+            alarm_topic_arn=settings.alarm_topic_arn,
+            alarm_email=settings.alarm_email,
+        )
+        self.endpoints = EndpointPublication(
+            self,
+            "Endpoints",
+            websocket_url=self.gateway.websocket_url,
+            management_endpoint=self.gateway.management_endpoint,
+            api_id=self.gateway.api.api_id,
+            stage_name=self.gateway.stage.stage_name,
+            parameter_prefix=settings.ssm_parameter_prefix,
+            token_secret_arn=self.secrets.token_secret.secret_arn if self.secrets.token_secret else None,
+        )
+        self.schema_migration: SchemaMigration | None = None
+        if self.bundled_function is None:
+            # An existing function's environment is not ours: it reads the endpoint from SSM.
+            self.endpoints.parameters[MANAGEMENT_ENDPOINT_PARAMETER].grant_read(self.handler_role)
+        else:
+            self.bundled_function.function.add_environment(rc.ENV_MANAGEMENT_ENDPOINT, self.gateway.management_endpoint)
+            self.schema_migration = SchemaMigration(self, "Schema", handler=self.bundled_function.function)
+        self._warn_about_demo_settings()
+
+    def _existing_function(self) -> tuple[lambda_.IFunction, iam.IRole]:
+        """Import the function (and its role) that the routes should invoke instead of ours."""
+        role = iam.Role.from_role_arn(self, "ExistingFunctionRole", self.settings.existing_function_role_arn or "")
+        function = lambda_.Function.from_function_attributes(
+            self,
+            "ExistingFunction",
+            function_arn=self.settings.existing_function_arn or "",
+            role=role,
+            same_environment=True,
+        )
+        return function, role
+
+    def _runtime_environment(self) -> dict[str, str]:
+        """The bundled function's environment (the management endpoint is added once the stage exists)."""
+        s = self.settings
+        environment = {
+            rc.ENV_CONNECTION_TTL_MINUTES: str(s.connection_ttl_minutes),
+            rc.ENV_ALLOWED_CONNECTION_TYPES: ",".join(s.allowed_connection_types),
+            rc.ENV_MAX_CONNECTIONS_PER_EMAIL: str(s.max_connections_per_email),
+            rc.ENV_METRICS_NAMESPACE: s.metrics_namespace,
+            rc.ENV_LOG_LEVEL: s.log_level,
+        }
+        if self.secrets.database_secret is not None:
+            environment[rc.ENV_DATABASE_SECRET_ARN] = self.secrets.database_secret.secret_arn
+        else:
+            environment[rc.ENV_DATABASE_URL] = rc.EPHEMERAL_DATABASE_URL
+        if self.secrets.token_secret is not None:
+            environment[rc.ENV_CONNECT_TOKEN_SECRET_ARN] = self.secrets.token_secret.secret_arn
+        return environment
+
+    def _warn_about_demo_settings(self) -> None:
+        """Synth-time warnings for settings that are fine for a demo but not for production."""
+        if self.bundled_function is not None and self.secrets.database_secret is None:
+            cdk.Annotations.of(self).add_warning_v2("websocket:ephemeral-store", EPHEMERAL_STORE_WARNING)
+        if not self.settings.tokens_enabled:
+            cdk.Annotations.of(self).add_warning_v2("websocket:tokens-disabled", TOKENS_DISABLED_WARNING)

@@ -1,0 +1,35 @@
+"""app.py as the CDK CLI runs it: context from CDK_CONTEXT_JSON, assembly into CDK_OUTDIR."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cdk_app.runtime_contract import PROJECT_ROOT
+
+from .conftest import project_context
+
+
+def run_app(context: dict, outdir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir),
+           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    return subprocess.run([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def test_a_bad_setting_fails_with_the_key_and_no_stack_trace(tmp_path: Path) -> None:
+    result = run_app(project_context(logRetentionDays=10), tmp_path)
+    assert result.returncode == 1
+    assert "Invalid setting: logRetentionDays=10" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_good_settings_write_the_assembly(tmp_path: Path) -> None:
+    result = run_app(project_context(stageName="dev"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    template = json.loads((tmp_path / "WebSocketNotifications.template.json").read_text())
+    assert template["Outputs"]["StageName"]["Value"] == "dev"
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    assert all(p["conclusion"] == "success" for p in report["pluginReports"])

@@ -1,0 +1,126 @@
+"""Cleanup schedule, schema migration on deploy, alarms, outputs and SSM parameters."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aws_cdk.assertions import Capture, Match
+
+from cdk_app.schema import migrations_fingerprint
+from cdk_app.runtime_contract import MIGRATIONS_DIR
+
+from .conftest import ALARM_TOPIC_ARN, SynthFn, Synthesis
+
+
+def test_cleanup_rule_invokes_the_function_with_the_cleanup_action(default: Synthesis) -> None:
+    target_input = Capture()
+    default.template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(15 minutes)",
+            "State": "ENABLED",
+            "Targets": [
+                Match.object_like({
+                    "Arn": {"Fn::GetAtt": [Match.string_like_regexp("HandlerFunction"), "Arn"]},
+                    "Input": target_input,
+                    "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600},
+                    "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [Match.string_like_regexp("CleanupDeadLetterQueue"), "Arn"]}},
+                })
+            ],
+        },
+    )
+    assert json.loads(target_input.as_string()) == {"action": "cleanup"}
+    default.template.has_resource_properties(
+        "AWS::Lambda::Permission", {"Principal": "events.amazonaws.com", "Action": "lambda:InvokeFunction"}
+    )
+
+
+def test_dead_letter_queues_are_encrypted_and_tls_only(default: Synthesis) -> None:
+    queues = default.resources("AWS::SQS::Queue")
+    assert len(queues) == 2
+    for queue in queues.values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    policies = json.dumps(default.resources("AWS::SQS::QueuePolicy"))
+    assert policies.count('"aws:SecureTransport": "false"') == 2
+
+
+def test_schema_migrates_on_deploy_through_the_function(default: Synthesis) -> None:
+    default.template.has_resource_properties(
+        "Custom::WebSocketSchemaMigration",
+        {
+            "ServiceToken": {"Fn::GetAtt": [Match.string_like_regexp("HandlerFunction"), "Arn"]},
+            "action": "migrate",
+            "migrationsHash": migrations_fingerprint(),
+        },
+    )
+
+
+def test_migrations_fingerprint_changes_with_a_new_migration(tmp_path: Path) -> None:
+    assert migrations_fingerprint(tmp_path / "absent") == "none"
+    (tmp_path / "0001_init.sql").write_text("CREATE TABLE t (id int);")
+    first = migrations_fingerprint(tmp_path)
+    (tmp_path / "0002_more.sql").write_text("ALTER TABLE t ADD c int;")
+    assert first != migrations_fingerprint(tmp_path) and len(first) == 64
+    if MIGRATIONS_DIR.is_dir():
+        assert migrations_fingerprint() != "none"
+
+
+def test_alarms_cover_connections_api_errors_function_errors_throttles_and_failed_deliveries(default: Synthesis) -> None:
+    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in default.resources("AWS::CloudWatch::Alarm").values()}
+    assert set(alarms) == {"ConnectCount", "IntegrationError", "ExecutionError", "Errors", "Throttles", "FailedDeliveries"}
+    assert alarms["ConnectCount"]["Threshold"] == 1000
+    for name in ("ConnectCount", "IntegrationError", "ExecutionError"):
+        assert alarms[name]["Namespace"] == "AWS/ApiGateway"
+        assert [d["Name"] for d in alarms[name]["Dimensions"]] == ["ApiId", "Stage"]
+    for name in ("Errors", "Throttles"):
+        assert alarms[name]["Namespace"] == "AWS/Lambda"
+    assert alarms["FailedDeliveries"]["Namespace"] == "WebSocketNotifications"
+    assert "Dimensions" not in alarms["FailedDeliveries"]
+    assert all("AlarmActions" not in a for a in alarms.values())  # no topic configured
+
+
+def test_alarm_topic_setting_wires_every_alarm_to_it(synth: SynthFn) -> None:
+    alarms = synth("tokens_disabled").resources("AWS::CloudWatch::Alarm").values()
+    assert len(alarms) == 6
+    assert all(a["Properties"]["AlarmActions"] == [ALARM_TOPIC_ARN] for a in alarms)
+    synth("tokens_disabled").template.resource_count_is("AWS::SNS::Topic", 0)
+
+
+def test_alarm_email_creates_an_encrypted_topic_with_the_subscription(synth: SynthFn) -> None:
+    email = synth("vpc_database")
+    email.template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    email.template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    email.template.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {"Protocol": "email", "Endpoint": "ops@example.com", "RedrivePolicy": Match.object_like({})},
+    )
+    assert "cloudwatch.amazonaws.com" in json.dumps(email.resources("AWS::KMS::Key"))
+    for alarm in email.resources("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"][0]["Ref"].startswith("MonitoringAlarmTopic")
+
+
+def test_outputs_name_the_urls_api_and_stage(default: Synthesis) -> None:
+    outputs = default.template_json["Outputs"]
+    assert {"WebSocketUrl", "ManagementEndpoint", "ApiId", "StageName"} <= set(outputs)
+    assert outputs["WebSocketUrl"]["Value"]["Fn::Join"][1][0] == "wss://"
+    assert outputs["ManagementEndpoint"]["Value"]["Fn::Join"][1][0] == "https://"
+    assert outputs["WebSocketUrl"]["Value"]["Fn::Join"][1][-1] == "/prod"
+    assert outputs["StageName"]["Value"] == "prod"
+    assert outputs["ApiId"]["Value"]["Ref"].startswith("GatewayApi")
+
+
+def test_ssm_parameters_hold_both_urls_under_the_prefix(default: Synthesis) -> None:
+    parameters = {p["Properties"]["Name"]: p["Properties"]["Value"] for p in default.resources("AWS::SSM::Parameter").values()}
+    outputs = default.template_json["Outputs"]
+    assert parameters == {
+        "/websocket-notifications/websocket-url": outputs["WebSocketUrl"]["Value"],
+        "/websocket-notifications/management-endpoint": outputs["ManagementEndpoint"]["Value"],
+    }
+
+
+def test_migration_waits_for_the_functions_permissions(default: Synthesis) -> None:
+    (migration,) = default.resources("Custom::WebSocketSchemaMigration").values()
+    function_id = migration["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+    depends_on = default.template_json["Resources"][function_id]["DependsOn"]
+    assert any(d.startswith("HandlerRoleDefaultPolicy") for d in depends_on)  # secret reads exist before migrate

@@ -1,0 +1,187 @@
+"""StackSettings: defaults, cdk.json agreement, -c style string values, and every error path."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import aws_logs as logs
+
+from cdk_app.runtime_contract import PROJECT_ROOT
+from cdk_app.settings import RETENTION_DAYS, SettingsError, StackSettings
+
+from .conftest import ALARM_TOPIC_ARN, DATABASE_SECRET_ARN, EXISTING_FUNCTION_ARN, EXISTING_ROLE_ARN
+
+# cdk.json key -> StackSettings field, for every setting.
+KEYS = {
+    "stageName": "stage_name",
+    "apiName": "api_name",
+    "connectionTtlMinutes": "connection_ttl_minutes",
+    "cleanupSchedule": "cleanup_schedule",
+    "allowedConnectionTypes": "allowed_connection_types",
+    "maxConnectionsPerEmail": "max_connections_per_email",
+    "throttlingRateLimit": "throttling_rate_limit",
+    "throttlingBurstLimit": "throttling_burst_limit",
+    "logRetentionDays": "log_retention_days",
+    "accessLogGroupName": "access_log_group_name",
+    "createApiGatewayLogsRole": "create_api_gateway_logs_role",
+    "connectionCountAlarmThreshold": "connection_count_alarm_threshold",
+    "ssmParameterPrefix": "ssm_parameter_prefix",
+    "connectTokens": "connect_tokens",
+    "architecture": "architecture",
+    "bundle": "bundle",
+    "metricsNamespace": "metrics_namespace",
+    "logLevel": "log_level",
+}
+
+
+class Context:
+    """A construct node stand-in: only ``try_get_context`` is used by from_context."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def try_get_context(self, key: str) -> Any:
+        return self.values.get(key)
+
+
+def settings(**values: Any) -> StackSettings:
+    return StackSettings.from_context(Context(values))
+
+
+def test_no_context_gives_documented_defaults() -> None:
+    s = settings()
+    assert s == StackSettings()
+    assert (s.stage_name, s.connection_ttl_minutes, s.cleanup_schedule) == ("prod", 120, "rate(15 minutes)")
+    assert s.allowed_connection_types == ("email-verification", "general")
+    assert s.access_log_group_name == "/aws/apigateway/cc-websocket-api"
+    assert s.tokens_enabled and not s.bring_your_own_function and s.bundle
+    assert s.architecture == "arm64" and s.ssm_parameter_prefix == "/websocket-notifications"
+
+
+def test_cdk_json_defaults_equal_the_dataclass_defaults() -> None:
+    context = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    defaults = StackSettings()
+    for key, field_name in KEYS.items():
+        value = context[key]
+        expected = getattr(defaults, field_name)
+        assert (tuple(value) if isinstance(value, list) else value) == expected, key
+    assert StackSettings.from_context(Context(context)) == defaults
+
+
+def test_cdk_json_app_runs_app_py_with_the_venv_python() -> None:
+    assert json.loads((PROJECT_ROOT / "cdk.json").read_text())["app"] == "python3 app.py"
+
+
+def test_every_field_has_a_context_key_or_is_an_optional_setting() -> None:
+    optional = {
+        "database_secret_arn", "vpc_id", "subnet_ids", "security_group_ids", "alarm_topic_arn", "alarm_email",
+        "existing_function_arn", "existing_function_role_arn", "connect_token_secret_arn",
+    }
+    assert {f.name for f in dataclasses.fields(StackSettings)} == set(KEYS.values()) | optional
+
+
+def test_string_values_from_the_command_line_are_converted() -> None:
+    s = settings(
+        connectionTtlMinutes="60", maxConnectionsPerEmail="3", throttlingRateLimit="12.5", throttlingBurstLimit="7",
+        logRetentionDays="14", bundle="false", allowedConnectionTypes="general, password-reset",
+        subnetIds='["subnet-0aaa1111"]', vpcId="vpc-0abc1234", cleanupSchedule="cron(0/5 * * * ? *)",
+    )
+    assert (s.connection_ttl_minutes, s.max_connections_per_email) == (60, 3)
+    assert (s.throttling_rate_limit, s.throttling_burst_limit) == (12.5, 7)
+    assert s.log_retention == logs.RetentionDays.TWO_WEEKS
+    assert s.bundle is False
+    assert s.allowed_connection_types == ("general", "password-reset")
+    assert s.subnet_ids == ("subnet-0aaa1111",)
+    assert s.cleanup_schedule == "cron(0/5 * * * ? *)"
+
+
+def test_optional_settings_are_read() -> None:
+    s = settings(
+        existingFunctionArn=EXISTING_FUNCTION_ARN, existingFunctionRoleArn=EXISTING_ROLE_ARN,
+        alarmTopicArn=ALARM_TOPIC_ARN, connectTokens="disabled", architecture="x86_64", logLevel="DEBUG",
+    )
+    assert s.bring_your_own_function and s.existing_function_role_arn == EXISTING_ROLE_ARN
+    assert s.alarm_topic_arn == ALARM_TOPIC_ARN and not s.tokens_enabled
+    assert (s.architecture, s.log_level) == ("x86_64", "DEBUG")
+
+
+def test_every_retention_value_maps_to_its_retention_days_member() -> None:
+    assert len(RETENTION_DAYS) == len([m for m in logs.RetentionDays if m is not logs.RetentionDays.INFINITE])
+    assert RETENTION_DAYS[30] is logs.RetentionDays.ONE_MONTH and RETENTION_DAYS[3653] is logs.RetentionDays.TEN_YEARS
+
+
+@pytest.mark.parametrize(
+    ("values", "names_key", "accepts"),
+    [
+        ({"stageName": "bad stage"}, "stageName", "letters, digits"),
+        ({"apiName": "x" * 200}, "apiName", "1-128"),
+        ({"connectionTtlMinutes": "two hours"}, "connectionTtlMinutes", "an integer from 1 to 10080"),
+        ({"connectionTtlMinutes": 0}, "connectionTtlMinutes", "an integer from 1 to 10080"),
+        ({"connectionTtlMinutes": 1.5}, "connectionTtlMinutes", "an integer"),
+        ({"cleanupSchedule": "every 15 minutes"}, "cleanupSchedule", "rate(15 minutes)"),
+        ({"cleanupSchedule": "rate(1 minutes)"}, "cleanupSchedule", "rate(1 hour)"),
+        ({"cleanupSchedule": "rate(5 minute)"}, "cleanupSchedule", "EventBridge schedule"),
+        ({"allowedConnectionTypes": "Email Verification"}, "allowedConnectionTypes", "lower-case names"),
+        ({"allowedConnectionTypes": ","}, "allowedConnectionTypes", "non-empty list"),
+        ({"allowedConnectionTypes": "general,general"}, "allowedConnectionTypes", "twice"),
+        ({"allowedConnectionTypes": "[not json"}, "allowedConnectionTypes", "JSON list"),
+        ({"allowedConnectionTypes": 5}, "allowedConnectionTypes", "a list of"),
+        ({"maxConnectionsPerEmail": 1001}, "maxConnectionsPerEmail", "1 to 1000"),
+        ({"throttlingRateLimit": "fast"}, "throttlingRateLimit", "a number from 1 to 10000"),
+        ({"throttlingRateLimit": True}, "throttlingRateLimit", "a number"),
+        ({"throttlingBurstLimit": 0}, "throttlingBurstLimit", "1 to 5000"),
+        ({"logRetentionDays": 10}, "logRetentionDays", "one of 1, 3, 5, 7, 14, 30"),
+        ({"logRetentionDays": True}, "logRetentionDays", "one of 1, 3, 5"),
+        ({"accessLogGroupName": "bad name!"}, "accessLogGroupName", "log group name"),
+        ({"databaseSecretArn": "prod/db"}, "databaseSecretArn", "Secrets Manager secret ARN"),
+        ({"vpcId": "vpc-xyz"}, "vpcId", "vpc-0abc1234"),
+        ({"vpcId": "vpc-0abc1234", "subnetIds": "subnet-nope"}, "subnetIds", "subnet ids"),
+        ({"vpcId": "vpc-0abc1234", "subnetIds": "subnet-0aaa1111", "securityGroupIds": "sg-"}, "securityGroupIds", "security group ids"),
+        ({"alarmTopicArn": "ops-topic"}, "alarmTopicArn", "SNS topic ARN"),
+        ({"alarmEmail": "ops"}, "alarmEmail", "e-mail address"),
+        ({"connectionCountAlarmThreshold": -1}, "connectionCountAlarmThreshold", "an integer from 1"),
+        ({"existingFunctionArn": "cc-backend-main"}, "existingFunctionArn", "Lambda function ARN"),
+        ({"existingFunctionRoleArn": "role/x"}, "existingFunctionRoleArn", "IAM role ARN"),
+        ({"ssmParameterPrefix": "websocket/"}, "ssmParameterPrefix", "/websocket-notifications"),
+        ({"connectTokens": "off"}, "connectTokens", "one of enabled, disabled"),
+        ({"connectTokenSecretArn": "token"}, "connectTokenSecretArn", "Secrets Manager secret ARN"),
+        ({"architecture": "arm"}, "architecture", "one of arm64, x86_64"),
+        ({"bundle": "yes"}, "bundle", "true or false"),
+        ({"createApiGatewayLogsRole": "maybe"}, "createApiGatewayLogsRole", "true or false"),
+        ({"metricsNamespace": "bad namespace!"}, "metricsNamespace", "metric namespace"),
+        ({"logLevel": "LOUD"}, "logLevel", "DEBUG, INFO, WARNING, ERROR"),
+    ],
+)
+def test_a_bad_value_names_the_key_and_what_it_accepts(values: dict[str, Any], names_key: str, accepts: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        settings(**values)
+    assert names_key in str(error.value)
+    assert accepts in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"subnetIds": "subnet-0aaa1111"}, "subnetIds/securityGroupIds need vpcId"),
+        ({"vpcId": "vpc-0abc1234"}, "vpcId needs subnetIds"),
+        ({"existingFunctionArn": EXISTING_FUNCTION_ARN}, "existingFunctionArn and existingFunctionRoleArn go together"),
+        ({"existingFunctionRoleArn": EXISTING_ROLE_ARN}, "existingFunctionArn and existingFunctionRoleArn go together"),
+        (
+            {"existingFunctionArn": EXISTING_FUNCTION_ARN, "existingFunctionRoleArn": EXISTING_ROLE_ARN,
+             "databaseSecretArn": DATABASE_SECRET_ARN},
+            "existing function keeps its own network and database settings",
+        ),
+        ({"alarmTopicArn": ALARM_TOPIC_ARN, "alarmEmail": "ops@example.com"}, "alarmTopicArn and alarmEmail are exclusive"),
+        ({"connectTokens": "disabled", "connectTokenSecretArn": DATABASE_SECRET_ARN}, "connectTokens is 'disabled'"),
+    ],
+)
+def test_invalid_combinations_say_what_to_do(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        settings(**values)
+
+
+def test_settings_are_immutable() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings().stage_name = "dev"  # type: ignore[misc]

@@ -1,0 +1,118 @@
+"""Bring-your-own function and connect-token modes."""
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from cdk_app import runtime_contract as rc
+
+from .conftest import EXISTING_FUNCTION_ARN, SynthFn, Synthesis, TOKEN_SECRET_ARN
+
+
+def policies(synthesis: Synthesis) -> dict[str, dict]:
+    return {k: v["Properties"] for k, v in synthesis.resources("AWS::IAM::Policy").items()}
+
+
+def test_existing_function_creates_no_function_role_migration_or_bundle(synth: SynthFn) -> None:
+    byo = synth("existing_function")
+    for resource_type in ("AWS::Lambda::Function", "AWS::IAM::Role", "Custom::WebSocketSchemaMigration"):
+        byo.template.resource_count_is(resource_type, 0)
+    assert byo.stack.bundled_function is None and byo.stack.schema_migration is None
+
+
+def test_existing_function_serves_all_three_routes_with_three_permissions(synth: SynthFn) -> None:
+    byo = synth("existing_function")
+    for integration in byo.resources("AWS::ApiGatewayV2::Integration").values():
+        assert EXISTING_FUNCTION_ARN in json.dumps(integration["Properties"]["IntegrationUri"])
+    route_permissions = [
+        p["Properties"] for p in byo.resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+    assert len(route_permissions) == 3
+    assert all(p["FunctionName"] == EXISTING_FUNCTION_ARN for p in route_permissions)
+
+
+def test_existing_functions_role_gets_manage_connections_token_secret_and_endpoint_parameter(synth: SynthFn) -> None:
+    byo = synth("existing_function")
+    (policy,) = policies(byo).values()
+    assert policy["Roles"] == ["cc-backend-main-role"]
+    by_action = {json.dumps(s["Action"]): json.dumps(s["Resource"]) for s in policy["PolicyDocument"]["Statement"]}
+    assert set(by_action) == {
+        '"execute-api:ManageConnections"',
+        '["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]',
+        '["ssm:DescribeParameters", "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters"]',
+    }
+    assert "/POST/@connections/*" in by_action['"execute-api:ManageConnections"']
+    assert "EndpointsManagementEndpointParameter" in by_action[
+        '["ssm:DescribeParameters", "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters"]'
+    ]
+
+
+def test_existing_function_finds_the_endpoint_through_outputs_and_ssm(synth: SynthFn) -> None:
+    byo = synth("existing_function")
+    assert {"WebSocketUrl", "ManagementEndpoint", "ApiId", "StageName"} <= set(byo.template_json["Outputs"])
+    byo.template.has_resource_properties(
+        "AWS::SSM::Parameter", {"Name": "/websocket-notifications/management-endpoint", "Type": "String"}
+    )
+
+
+def test_existing_function_is_the_cleanup_target(synth: SynthFn) -> None:
+    byo = synth("existing_function")
+    byo.template.has_resource_properties(
+        "AWS::Events::Rule", {"Targets": [Match.object_like({"Arn": EXISTING_FUNCTION_ARN})]}
+    )
+
+
+def test_tokens_are_on_by_default_with_a_generated_secret_the_function_reads(default: Synthesis) -> None:
+    default.template.has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {"GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}},
+    )
+    (function,) = default.resources("AWS::Lambda::Function").values()
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env[rc.ENV_CONNECT_TOKEN_SECRET_ARN]["Ref"].startswith("SecretsConnectTokenSecret")
+    (policy,) = default.resources("AWS::IAM::Policy").values()
+    reads = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "secretsmanager" in json.dumps(s)]
+    assert reads == [{"Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], "Effect": "Allow",
+                      "Resource": env[rc.ENV_CONNECT_TOKEN_SECRET_ARN]}]
+    assert default.template_json["Outputs"]["ConnectTokenSecretArn"]["Value"] == env[rc.ENV_CONNECT_TOKEN_SECRET_ARN]
+
+
+def test_disabled_tokens_drop_the_secret_and_warn(synth: SynthFn) -> None:
+    off = synth("tokens_disabled")
+    off.template.resource_count_is("AWS::SecretsManager::Secret", 0)
+    (function,) = off.resources("AWS::Lambda::Function").values()
+    assert rc.ENV_CONNECT_TOKEN_SECRET_ARN not in function["Properties"]["Environment"]["Variables"]
+    assert "ConnectTokenSecretArn" not in off.template_json["Outputs"]
+    assert any("connectTokens is 'disabled'" in w for w in off.entries("aws:cdk:warning"))
+
+
+def test_enabled_tokens_do_not_warn(default: Synthesis) -> None:
+    assert not any("connectTokens" in w for w in default.entries("aws:cdk:warning"))
+
+
+def test_existing_token_secret_is_imported_not_created(synth: SynthFn) -> None:
+    imported = synth("imported_token_secret")
+    imported.template.resource_count_is("AWS::SecretsManager::Secret", 0)
+    (function,) = imported.resources("AWS::Lambda::Function").values()
+    assert function["Properties"]["Environment"]["Variables"][rc.ENV_CONNECT_TOKEN_SECRET_ARN] == TOKEN_SECRET_ARN
+    assert imported.template_json["Outputs"]["ConnectTokenSecretArn"]["Value"] == TOKEN_SECRET_ARN
+    assert TOKEN_SECRET_ARN in json.dumps(imported.resources("AWS::IAM::Policy"))
+
+
+def test_api_gateway_logs_role_is_not_touched_by_default(default: Synthesis) -> None:
+    default.template.resource_count_is("AWS::ApiGateway::Account", 0)
+
+
+def test_api_gateway_logs_role_setting_registers_a_retained_role_before_the_stage(synth: SynthFn) -> None:
+    created = synth("imported_token_secret")
+    (account_id, account), = created.resources("AWS::ApiGateway::Account").items()
+    assert account["DeletionPolicy"] == "Retain"
+    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = created.template_json["Resources"][role_id]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert "AmazonAPIGatewayPushToCloudWatchLogs" in json.dumps(role["Properties"]["ManagedPolicyArns"])
+    (stage,) = created.resources("AWS::ApiGatewayV2::Stage").values()
+    assert account_id in stage["DependsOn"]
+    created.template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 90})
