@@ -26,9 +26,11 @@ ENV_MAX_CONNECTIONS_PER_EMAIL = "MAX_CONNECTIONS_PER_EMAIL"
 ENV_CONNECT_TOKEN_SECRET_ARN = "CONNECT_TOKEN_SECRET_ARN"
 ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"
 ENV_LOG_LEVEL = "LOG_LEVEL"
+ENV_AUTO_MIGRATE = "AUTO_MIGRATE"
 
 EPHEMERAL_DATABASE_URL = "sqlite:////tmp/websocket_connections.db"
-"""Demo-only store used when no database secret is configured (lost on every cold start)."""
+"""Demo-only store used when no database secret is configured (lost on every cold start); the
+function then sets ``AUTO_MIGRATE`` so each new container creates its own table."""
 
 FAILED_DELIVERIES_METRIC = "FailedDeliveries"
 """EMF metric the function emits (no dimensions) when a post to a connection fails."""

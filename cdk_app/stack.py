@@ -145,6 +145,7 @@ class WebSocketNotificationStack(cdk.Stack):
             environment[rc.ENV_DATABASE_SECRET_ARN] = self.secrets.database_secret.secret_arn
         else:
             environment[rc.ENV_DATABASE_URL] = rc.EPHEMERAL_DATABASE_URL
+            environment[rc.ENV_AUTO_MIGRATE] = "true"  # each container's /tmp file starts empty
         if self.secrets.token_secret is not None:
             environment[rc.ENV_CONNECT_TOKEN_SECRET_ARN] = self.secrets.token_secret.secret_arn
         return environment

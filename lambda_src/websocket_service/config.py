@@ -25,6 +25,7 @@ ENV_DB_CONNECT_TIMEOUT_SECONDS = "DB_CONNECT_TIMEOUT_SECONDS"
 ENV_DB_STATEMENT_TIMEOUT_MS = "DB_STATEMENT_TIMEOUT_MS"
 ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"
 ENV_LOG_LEVEL = "LOG_LEVEL"
+ENV_AUTO_MIGRATE = "AUTO_MIGRATE"
 
 ALL_ENV_NAMES = frozenset(v for k, v in dict(globals()).items() if k.startswith("ENV_"))
 
@@ -59,6 +60,15 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maxim
     return value
 
 
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "false", "0", "no"):
+        return False
+    if raw in ("true", "1", "yes"):
+        return True
+    raise ConfigError(f"{name}={raw!r} is not a boolean; expected true or false")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Validated runtime settings. Build with :meth:`from_env`."""
@@ -77,6 +87,9 @@ class Settings:
     db_statement_timeout_ms: int = DEFAULT_DB_STATEMENT_TIMEOUT_MS
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
     log_level: str = "INFO"
+    auto_migrate: bool = False
+    """Apply migrations when the container opens its store. Only for stores that live and die with
+    one container (the stack's demo-only SQLite file in /tmp); shared databases use ``migrate``."""
 
     @property
     def tokens_required(self) -> bool:
@@ -125,4 +138,5 @@ class Settings:
             ),
             metrics_namespace=env.get(ENV_METRICS_NAMESPACE, "").strip() or DEFAULT_METRICS_NAMESPACE,
             log_level=log_level,
+            auto_migrate=_bool(env, ENV_AUTO_MIGRATE),
         )

@@ -148,6 +148,8 @@ def open_service(settings: Settings) -> Service:
         connect_timeout_s=settings.db_connect_timeout_seconds,
         statement_timeout_ms=settings.db_statement_timeout_ms,
     )
+    if settings.auto_migrate:
+        store.migrate()
     return Service(settings, store, token_secret=_token_secret(settings))
 
 

@@ -143,6 +143,25 @@ def test_migrate_on_a_fresh_database_then_idempotent(monkeypatch, store_url):
         check.close()
 
 
+def test_connect_on_an_unmigrated_database_says_to_run_migrate(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/fresh.db")
+    result = invoke(connect_event("c1", email="a@example.com", type="general"))
+    assert result["statusCode"] == 500 and "migrate" in body_of(result)["message"]
+
+
+def test_auto_migrate_lets_a_fresh_container_store_accept_connections(monkeypatch, tmp_path):
+    # The stack's demo mode: each new container starts with an empty SQLite file in /tmp.
+    url = f"sqlite:///{tmp_path}/container.db"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("AUTO_MIGRATE", "true")
+    assert invoke(connect_event("c1", email="a@example.com", type="general"))["statusCode"] == 200
+    check = open_store(url)
+    try:
+        assert check.get("c1").is_active and check.migrate() == []
+    finally:
+        check.close()
+
+
 # --- CloudFormation custom resource -------------------------------------------------------------
 def _cfn_event(server: RecordingServer, request_type: str = "Create", **changes) -> dict:
     event = load_event("cfn_create_migrate")

@@ -56,6 +56,7 @@ def test_function_log_group_has_the_retention(default: Synthesis) -> None:
 def test_environment_without_database_secret_uses_the_ephemeral_sqlite_file(default: Synthesis) -> None:
     env = function_props(default)["Environment"]["Variables"]
     assert env[rc.ENV_DATABASE_URL] == "sqlite:////tmp/websocket_connections.db"
+    assert env[rc.ENV_AUTO_MIGRATE] == "true"  # every new container's /tmp file starts empty
     assert rc.ENV_DATABASE_SECRET_ARN not in env
     assert env[rc.ENV_CONNECTION_TTL_MINUTES] == "120"
     assert env[rc.ENV_ALLOWED_CONNECTION_TYPES] == "email-verification,general"
@@ -78,6 +79,7 @@ def test_database_secret_setting_sets_the_arn_and_grants_read_only_on_it(synth: 
     env = function_props(vpc)["Environment"]["Variables"]
     assert env[rc.ENV_DATABASE_SECRET_ARN] == DATABASE_SECRET_ARN
     assert rc.ENV_DATABASE_URL not in env
+    assert rc.ENV_AUTO_MIGRATE not in env  # a shared database is migrated once, on deploy
     (secret_read,) = [s for s in statements(vpc) if "secretsmanager" in json.dumps(s["Action"])]
     assert secret_read["Action"] == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
     database_arn, token_secret = secret_read["Resource"]

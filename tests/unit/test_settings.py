@@ -11,6 +11,7 @@ def test_defaults_need_no_environment():
     assert settings.database_url == "sqlite:///websocket_connections.db"
     assert settings.allowed_connection_types == ("email-verification", "general")
     assert settings.tokens_required is False
+    assert settings.auto_migrate is False
 
 
 @pytest.mark.parametrize(
@@ -22,6 +23,7 @@ def test_defaults_need_no_environment():
         ({"ALLOWED_CONNECTION_TYPES": " , "}, "ALLOWED_CONNECTION_TYPES lists no type"),
         ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL='CHATTY'"),
         ({"DB_STATEMENT_TIMEOUT_MS": "60000"}, "DB_STATEMENT_TIMEOUT_MS=60000 is out of range"),
+        ({"AUTO_MIGRATE": "sometimes"}, "AUTO_MIGRATE='sometimes' is not a boolean"),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_variable(env, fragment):
