@@ -139,6 +139,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         route_keys=args.route,
         limits=limits,
         database_url=database_url,
+        management_latency_s=args.management_latency_ms / 1000,
     )
     from websocket_service.store import open_store
 
@@ -362,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--max-frame-bytes", type=int, default=32 * 1024, metavar="BYTES")
     local.add_argument("--max-message-bytes", type=int, default=128 * 1024, metavar="BYTES")
     local.add_argument("--integration-timeout", type=float, default=29, metavar="SECONDS")
+    local.add_argument("--management-latency-ms", type=float, default=0, metavar="MS",
+                       help="delay each @connections answer to emulate the round trip to AWS (default 0)")
     local.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     local.set_defaults(func=cmd_local)
 

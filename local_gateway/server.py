@@ -204,6 +204,8 @@ class LocalGateway:
         limits: quotas; see :class:`GatewayLimits`.
         database_url: exported as ``DATABASE_URL`` for the in-process handler when given.
         function_name, memory_mb: what the Lambda context reports.
+        management_latency_s: extra delay before each ``@connections`` answer, to emulate the
+            network round trip to API Gateway (benchmarks and demos); default 0.
     """
 
     def __init__(
@@ -219,6 +221,7 @@ class LocalGateway:
         database_url: str | None = None,
         function_name: str = "websocket-service-local",
         memory_mb: int = 256,
+        management_latency_s: float = 0.0,
     ) -> None:
         if not stage or "/" in stage or stage.startswith("@"):
             raise GatewayError(f"stage {stage!r} must be a single path segment such as 'prod'")
@@ -226,6 +229,8 @@ class LocalGateway:
         bad_keys = [k for k in route_keys if not k or k.startswith("$")]
         if bad_keys:
             raise GatewayError(f"route keys {bad_keys} are invalid: custom route keys are non-empty and do not start with '$'")
+        if not 0 <= management_latency_s <= 10:
+            raise GatewayError(f"management latency {management_latency_s} s is out of range; expected 0..10 seconds")
         self.host = host
         self.port = port
         self.stage = stage
@@ -233,6 +238,7 @@ class LocalGateway:
         self.route_keys = frozenset(route_keys)
         self.limits = limits
         self.database_url = database_url
+        self.management_latency_s = management_latency_s
         self._handler = handler
         self._function_name = function_name
         self._memory_mb = memory_mb
@@ -401,6 +407,8 @@ class LocalGateway:
         self._spawn(self._invoke(disconnect_event(info, CloseCode.ABNORMAL_CLOSURE, "Connection lost during the handshake")))
 
     async def _manage(self, connection: GatewayConnection, method: str, connection_id: str) -> Response:
+        if self.management_latency_s:
+            await asyncio.sleep(self.management_latency_s)
         if method not in ("POST", "GET", "DELETE"):
             return responses.aws_error(405, "MethodNotAllowedException", f"{method} is not supported on @connections")
         if method == "POST" and connection.request_body_length > connection.body_limit:

@@ -199,3 +199,23 @@ def test_handler_inside_gateway_posts_back_through_boto3(
             assert json.loads(await backend.recv()) == {"type": "notified", "sent": 1, "gone": 0, "failed": 0}
 
     run(scenario())
+
+
+def test_management_latency_delays_every_answer(start_gateway: Callable[..., LocalGateway]) -> None:
+    """The emulated round trip is a floor on each @connections call (asyncio.sleep never returns early)."""
+    import time
+
+    gateway = start_gateway(management_latency_s=0.3)
+    client = management_client(gateway)
+    started = time.monotonic()
+    with pytest.raises(client.exceptions.GoneException):
+        client.get_connection(ConnectionId="AAAAAAAAAAAAAAA=")
+    assert time.monotonic() - started >= 0.3
+
+
+@pytest.mark.parametrize("latency", [-0.1, 10.5])
+def test_management_latency_out_of_range_is_refused(latency: float) -> None:
+    from local_gateway.server import GatewayError
+
+    with pytest.raises(GatewayError, match=r"management latency .* expected 0\.\.10 seconds"):
+        LocalGateway(port=0, management_latency_s=latency)
