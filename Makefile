@@ -8,7 +8,9 @@ BIN    := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: setup synth deploy test test-fast local bench clean postgres browser
+CDK_ARGS ?=
+
+.PHONY: setup synth deploy frontend-config test test-fast local bench clean postgres browser
 
 setup: $(VENV)/.stamp-python node_modules/.stamp-node
 
@@ -24,12 +26,17 @@ node_modules/.stamp-node: package.json package-lock.json
 	touch $@
 
 ## synth: the main job. Synthesizes the stack into cdk.out/ (no AWS account, no Docker needed).
+## Settings: make synth CDK_ARGS="-c stageName=dev -c connectTokens=disabled"
 synth: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk synth --quiet
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk synth --quiet $(CDK_ARGS)
 
-## deploy: needs AWS credentials; see README "Deploy".
+## deploy: needs AWS credentials; see README "Deploy". Writes the outputs to cdk-outputs.json.
 deploy: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk deploy --outputs-file cdk-outputs.json
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk deploy --outputs-file cdk-outputs.json $(CDK_ARGS)
+
+## frontend-config: the frontend's settings (wss URL, API id, stage) from cdk-outputs.json.
+frontend-config: setup
+	$(BIN)/python -m cdk_app.frontend_config cdk-outputs.json -o frontend-config.json
 
 ## test: every test, against the real PostgreSQL, real sockets, real synth and headless Chromium.
 test: setup postgres browser
