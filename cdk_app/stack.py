@@ -117,6 +117,8 @@ class WebSocketNotificationStack(cdk.Stack):
         else:
             self.bundled_function.function.add_environment(rc.ENV_MANAGEMENT_ENDPOINT, self.gateway.management_endpoint)
             self.schema_migration = SchemaMigration(self, "Schema", handler=self.bundled_function.function)
+            # Clients can only connect once the stage exists: make it wait for the table.
+            self.gateway.stage.node.add_dependency(self.schema_migration)
         self._warn_about_demo_settings()
 
     def _existing_function(self) -> tuple[lambda_.IFunction, iam.IRole]:

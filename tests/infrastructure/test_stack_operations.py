@@ -124,3 +124,9 @@ def test_migration_waits_for_the_functions_permissions(default: Synthesis) -> No
     function_id = migration["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
     depends_on = default.template_json["Resources"][function_id]["DependsOn"]
     assert any(d.startswith("HandlerRoleDefaultPolicy") for d in depends_on)  # secret reads exist before migrate
+
+
+def test_stage_is_created_only_after_the_schema_migrated(default: Synthesis) -> None:
+    (migration_id,) = default.resources("Custom::WebSocketSchemaMigration")
+    (stage,) = default.resources("AWS::ApiGatewayV2::Stage").values()
+    assert migration_id in stage["DependsOn"]  # no client can connect to a missing table
