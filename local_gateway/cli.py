@@ -15,7 +15,7 @@ The ops subcommands call the Lambda package directly (``websocket_service``): th
 management endpoint ``--endpoint`` / ``AWS_WEBSOCKET_API_GATEWAY_ENDPOINT`` -- the local gateway
 by default, ``https://{api}.execute-api.{region}.amazonaws.com/{stage}`` with AWS credentials for
 a deployed stack. Output is human-readable; ``--json`` prints one JSON document. Errors print one
-line on stderr and exit with status 1 (2 for usage errors).
+line on stderr and exit with status 1 (2 for usage errors, such as a number out of range).
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from urllib.parse import quote, urlsplit
 
 from websocket_service.config import (
+    ENV_ALLOWED_CONNECTION_TYPES,
     ENV_CONNECT_TOKEN_SECRET,
     ENV_CONNECT_TOKEN_SECRET_ARN,
     ENV_DATABASE_URL,
@@ -39,13 +40,20 @@ from websocket_service.config import (
     ConfigError,
     Settings,
 )
-from websocket_service.messenger import ManagementEndpointError, PayloadTooLargeError
+from websocket_service.messenger import (
+    ManagementEndpointError,
+    PayloadTooLargeError,
+    validate_management_endpoint,
+)
 from websocket_service.secrets import SecretFetchError
 from websocket_service.store.base import Connection, StoreError
-from websocket_service.validation import ValidationError
+from websocket_service.tokens import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
+from websocket_service.validation import ValidationError, normalize_email, validate_connection_type
 
 from . import cost
-from .server import DUMMY_AWS_ENV, GatewayError, GatewayLimits, LocalGateway, load_handler
+from .argtypes import float_range, int_range
+from .events import DEFAULT_ROUTE
+from .server import DEFAULT_HANDLER, DUMMY_AWS_ENV, GatewayError, GatewayLimits, LocalGateway, load_handler
 
 DEFAULT_PORT = 8080
 DEFAULT_STAGE = "prod"
@@ -106,9 +114,19 @@ def _masked_url(url: str) -> str:
     return url
 
 
-def _is_loopback_http(endpoint: str) -> bool:
-    parts = urlsplit(endpoint)
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+def _is_local_endpoint(endpoint: str) -> bool:
+    """True for a local gateway: the messenger's validation allows ``http://`` on loopback hosts only."""
+    return urlsplit(validate_management_endpoint(endpoint)).scheme == "http"
+
+
+def _email_and_type(args: argparse.Namespace, settings: Settings) -> tuple[str, str]:
+    """``--email`` normalised and ``--type`` checked against ``ALLOWED_CONNECTION_TYPES``."""
+    email = normalize_email(args.email)
+    try:
+        connection_type = validate_connection_type(args.type, settings.allowed_connection_types)
+    except ValidationError as exc:
+        raise CommandError(f"--type {args.type!r}: {exc} (set {ENV_ALLOWED_CONNECTION_TYPES} to change)") from None
+    return email, connection_type
 
 
 def _print_json(document: Any) -> None:
@@ -123,13 +141,6 @@ def _iso(value: datetime | None) -> str:
 def cmd_local(args: argparse.Namespace) -> int:
     """Run the gateway until interrupted."""
     database_url = args.database_url or os.environ.get(ENV_DATABASE_URL) or Settings().database_url
-    limits = GatewayLimits(
-        idle_timeout_s=args.idle_timeout,
-        max_duration_s=args.max_duration,
-        max_frame_bytes=args.max_frame_bytes,
-        max_message_bytes=args.max_message_bytes,
-        integration_timeout_s=args.integration_timeout,
-    )
     gateway = LocalGateway(
         host=args.host,
         port=args.port,
@@ -137,7 +148,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         api_id=args.api_id,
         handler=load_handler(args.handler),
         route_keys=args.route,
-        limits=limits,
+        two_way_routes=args.two_way_route or (DEFAULT_ROUTE,),
+        limits=limits_from_args(args),
         database_url=database_url,
         management_latency_s=args.management_latency_ms / 1000,
     )
@@ -154,6 +166,39 @@ def cmd_local(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
     return 0
+
+
+_LIMIT_OPTIONS = {  # GatewayLimits field -> `wsctl local` option
+    "idle_timeout_s": "--idle-timeout",
+    "max_duration_s": "--max-duration",
+    "max_frame_bytes": "--max-frame-bytes",
+    "max_message_bytes": "--max-message-bytes",
+    "integration_timeout_s": "--integration-timeout",
+}
+
+
+def _dest(option: str) -> str:
+    return option.lstrip("-").replace("-", "_")
+
+
+def limits_from_args(args: argparse.Namespace) -> GatewayLimits:
+    """The :class:`GatewayLimits` a parsed ``wsctl local`` command line asks for."""
+    return GatewayLimits(**{name: getattr(args, _dest(option)) for name, option in _LIMIT_OPTIONS.items()})
+
+
+def _limit_options(parser: argparse.ArgumentParser) -> None:
+    """One option per :class:`GatewayLimits` field, defaulting to (and typed like) the field."""
+    defaults = GatewayLimits()
+    for name, option in _LIMIT_OPTIONS.items():
+        default = getattr(defaults, name)
+        integer = isinstance(default, int)
+        parser.add_argument(
+            option,
+            type=int_range(1) if integer else float_range(0, exclusive_minimum=True),
+            default=default,
+            metavar="BYTES" if integer else "SECONDS",
+            help="default %(default)s",
+        )
 
 
 async def _serve_local(gateway: LocalGateway, database_url: str, applied: list[int]) -> None:
@@ -183,14 +228,13 @@ def _banner(gateway: LocalGateway, database_url: str, applied: list[int]) -> str
 
 
 # --- notify ---------------------------------------------------------------------------------
-def _message(args: argparse.Namespace) -> Any:
+def _message(args: argparse.Namespace, email: str, connection_type: str) -> Any:
     from websocket_service.service import EMAIL_VERIFICATION_TYPE, EMAIL_VERIFIED_MESSAGE_TYPE
-    from websocket_service.validation import normalize_email
 
     if args.message is None:
-        if args.type != EMAIL_VERIFICATION_TYPE:
-            raise CommandError(f"--message is required for type {args.type!r} (only email-verification has a default)")
-        return {"type": EMAIL_VERIFIED_MESSAGE_TYPE, "email": normalize_email(args.email)}
+        if connection_type != EMAIL_VERIFICATION_TYPE:
+            raise CommandError(f"--message is required for type {connection_type!r} (only email-verification has a default)")
+        return {"type": EMAIL_VERIFIED_MESSAGE_TYPE, "email": email}
     try:
         return json.loads(args.message)
     except ValueError:
@@ -200,11 +244,12 @@ def _message(args: argparse.Namespace) -> Any:
 def cmd_notify(args: argparse.Namespace) -> int:
     """Push a message to every open connection of an email and type."""
     settings = _settings(args)
-    message = _message(args)
-    if _is_loopback_http(settings.management_endpoint or ""):
+    email, connection_type = _email_and_type(args, settings)
+    message = _message(args, email, connection_type)
+    if _is_local_endpoint(settings.management_endpoint or ""):
         for name, value in DUMMY_AWS_ENV.items():  # the local gateway accepts any credentials
             os.environ.setdefault(name, value)
-    report = _with_service(settings, lambda service: service.notify(args.email, args.type, message))
+    report = _with_service(settings, lambda service: service.notify(email, connection_type, message))
     if args.json:
         _print_json({"ok": report.failed == 0, **report.to_dict(), "endpoint": settings.management_endpoint})
     elif report.sent + report.gone + report.failed == 0:
@@ -235,8 +280,6 @@ def _connection_row(c: Connection) -> dict[str, Any]:
 
 def cmd_connections(args: argparse.Namespace) -> int:
     """List connections, newest first."""
-    from websocket_service.validation import normalize_email
-
     email = normalize_email(args.email) if args.email else None
     rows = _with_service(
         _settings(args), lambda service: service.store.list_connections(user_email=email, active=args.active, limit=args.limit)
@@ -300,15 +343,14 @@ def _token_secret(args: argparse.Namespace) -> str:
 def cmd_token(args: argparse.Namespace) -> int:
     """Mint a connect token."""
     from websocket_service.tokens import mint_token
-    from websocket_service.validation import normalize_email
 
-    email = normalize_email(args.email)
+    email, connection_type = _email_and_type(args, Settings.from_env())
     try:
-        token = mint_token(_token_secret(args), email, args.type, ttl_seconds=args.ttl)
-    except ValueError as exc:
+        token = mint_token(_token_secret(args), email, connection_type, ttl_seconds=args.ttl)
+    except ValueError as exc:  # e.g. an empty secret read from CONNECT_TOKEN_SECRET_ARN
         raise CommandError(str(exc)) from None
     if args.json:
-        _print_json({"token": token, "email": email, "type": args.type, "ttl_seconds": args.ttl})
+        _print_json({"token": token, "email": email, "type": connection_type, "ttl_seconds": args.ttl})
     else:
         print(token)
     return 0
@@ -351,19 +393,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     local = sub.add_parser("local", help="run the local gateway", description=cmd_local.__doc__)
     local.add_argument("--host", default="127.0.0.1")
-    local.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (default %(default)s)")
+    local.add_argument("--port", type=int_range(0, 65535), default=DEFAULT_PORT, help="0 picks a free port (default %(default)s)")
     local.add_argument("--stage", default=DEFAULT_STAGE)
     local.add_argument("--api-id", default="local", help="requestContext.apiId (default %(default)s)")
     local.add_argument("--database-url", help="default: $DATABASE_URL, else sqlite:///websocket_connections.db")
-    local.add_argument("--handler", default="websocket_service.handler.handler", help="module.function to invoke")
+    local.add_argument("--handler", default=DEFAULT_HANDLER, help="module.function to invoke")
     local.add_argument("--route", action="append", default=[], metavar="KEY",
                        help="extra route key selected by $request.body.action (repeatable)")
-    local.add_argument("--idle-timeout", type=float, default=600, metavar="SECONDS")
-    local.add_argument("--max-duration", type=float, default=7200, metavar="SECONDS")
-    local.add_argument("--max-frame-bytes", type=int, default=32 * 1024, metavar="BYTES")
-    local.add_argument("--max-message-bytes", type=int, default=128 * 1024, metavar="BYTES")
-    local.add_argument("--integration-timeout", type=float, default=29, metavar="SECONDS")
-    local.add_argument("--management-latency-ms", type=float, default=0, metavar="MS",
+    local.add_argument("--two-way-route", action="append", metavar="KEY",
+                       help=f"route whose handler body is sent back to the sender (repeatable; default {DEFAULT_ROUTE}, "
+                            f"as in the stack; giving any replaces the default, so add {DEFAULT_ROUTE} to keep it)")
+    _limit_options(local)
+    local.add_argument("--management-latency-ms", type=float_range(0, 10_000), default=0, metavar="MS",
                        help="delay each @connections answer to emulate the round trip to AWS (default 0)")
     local.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     local.set_defaults(func=cmd_local)
@@ -381,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     state = conns.add_mutually_exclusive_group()
     state.add_argument("--active", dest="active", action="store_const", const=True, default=None)
     state.add_argument("--inactive", dest="active", action="store_const", const=False)
-    conns.add_argument("--limit", type=int, default=100)
+    conns.add_argument("--limit", type=int_range(1), default=100, help="at most this many rows (default %(default)s)")
     _store_options(conns)
     conns.set_defaults(func=cmd_connections)
 
@@ -397,21 +438,26 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="mint a signed connect token", description=cmd_token.__doc__)
     token.add_argument("--email", required=True)
     token.add_argument("--type", default="email-verification")
-    token.add_argument("--ttl", type=int, default=600, help="seconds, 1..900 (default %(default)s)")
+    token.add_argument("--ttl", type=int_range(1, MAX_TTL_SECONDS), default=DEFAULT_TTL_SECONDS,
+                       help=f"seconds, 1..{MAX_TTL_SECONDS} (default %(default)s)")
     token.add_argument("--secret", help=f"default: ${ENV_CONNECT_TOKEN_SECRET} or ${ENV_CONNECT_TOKEN_SECRET_ARN}")
     token.add_argument("--json", action="store_true")
     token.set_defaults(func=cmd_token)
 
     estimate = sub.add_parser("cost", help="monthly cost estimate", description=cost.__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    estimate.add_argument("--users", type=int, required=True, help="users per day")
-    estimate.add_argument("--minutes", type=float, required=True, help="average minutes per connection")
-    estimate.add_argument("--messages", type=float, required=True, help="messages per user per day")
-    estimate.add_argument("--message-size", type=int, default=cost.DEFAULT_MESSAGE_SIZE_BYTES, metavar="BYTES")
-    estimate.add_argument("--connections-per-user", type=float, default=1.0)
-    estimate.add_argument("--memory", type=int, default=cost.DEFAULT_MEMORY_MB, metavar="MB")
-    estimate.add_argument("--duration-ms", type=float, default=cost.DEFAULT_LAMBDA_DURATION_MS)
-    estimate.add_argument("--days", type=int, default=30, help="days per month (default %(default)s)")
+    amount = float_range(0)
+    estimate.add_argument("--users", type=int_range(0), required=True, help="users per day")
+    estimate.add_argument("--minutes", type=amount, required=True, help="average minutes per connection")
+    estimate.add_argument("--messages", type=amount, required=True, help="messages per user per day")
+    estimate.add_argument("--message-size", type=int_range(1, cost.MAX_MESSAGE_SIZE_BYTES),
+                          default=cost.DEFAULT_MESSAGE_SIZE_BYTES, metavar="BYTES")
+    estimate.add_argument("--connections-per-user", type=amount, default=1.0)
+    estimate.add_argument("--memory", type=int_range(cost.MIN_MEMORY_MB, cost.MAX_MEMORY_MB),
+                          default=cost.DEFAULT_MEMORY_MB, metavar="MB")
+    estimate.add_argument("--duration-ms", type=amount, default=cost.DEFAULT_LAMBDA_DURATION_MS)
+    estimate.add_argument("--days", type=int_range(1, cost.MAX_DAYS_PER_MONTH), default=30,
+                          help="days per month (default %(default)s)")
     estimate.add_argument("--json", action="store_true")
     estimate.set_defaults(func=cmd_cost)
     return parser

@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from websocket_service.messenger import MAX_PAYLOAD_BYTES
+
 PRICES_TAKEN_ON = "2026-11-25"
 """When the prices below were recorded (AWS pricing pages for API Gateway and Lambda, us-east-1)."""
 WEBSOCKET_MESSAGE_PRICE_PER_MILLION = 1.00
@@ -45,6 +47,12 @@ DEFAULT_MEMORY_MB = 256
 DEFAULT_LAMBDA_DURATION_MS = 20.0
 """A typical warm invocation (one indexed query, or one post); measure yours with ``make bench``."""
 DEFAULT_MESSAGE_SIZE_BYTES = 512
+MAX_MESSAGE_SIZE_BYTES = MAX_PAYLOAD_BYTES
+"""API Gateway's message size limit; larger messages cannot be sent at all."""
+MIN_MEMORY_MB = 128
+MAX_MEMORY_MB = 10240
+"""Lambda's memory range."""
+MAX_DAYS_PER_MONTH = 31
 
 
 class CostInputError(ValueError):
@@ -70,12 +78,14 @@ class CostInputs:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise CostInputError(f"{name} must be a number >= 0, got {value!r}")
-        if not 1 <= self.message_size_bytes <= 128 * 1024:
-            raise CostInputError(f"message_size_bytes must be 1..131072 (API Gateway's limit), got {self.message_size_bytes}")
-        if not 128 <= self.lambda_memory_mb <= 10240:
-            raise CostInputError(f"lambda_memory_mb must be 128..10240, got {self.lambda_memory_mb}")
-        if not 1 <= self.days_per_month <= 31:
-            raise CostInputError(f"days_per_month must be 1..31, got {self.days_per_month}")
+        if not 1 <= self.message_size_bytes <= MAX_MESSAGE_SIZE_BYTES:
+            raise CostInputError(
+                f"message_size_bytes must be 1..{MAX_MESSAGE_SIZE_BYTES} (API Gateway's limit), got {self.message_size_bytes}"
+            )
+        if not MIN_MEMORY_MB <= self.lambda_memory_mb <= MAX_MEMORY_MB:
+            raise CostInputError(f"lambda_memory_mb must be {MIN_MEMORY_MB}..{MAX_MEMORY_MB}, got {self.lambda_memory_mb}")
+        if not 1 <= self.days_per_month <= MAX_DAYS_PER_MONTH:
+            raise CostInputError(f"days_per_month must be 1..{MAX_DAYS_PER_MONTH}, got {self.days_per_month}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,11 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def new_trace_id(epoch_seconds: int) -> str:
+    """An X-Ray trace id as API Gateway adds it: ``Root=1-{8 hex epoch seconds}-{24 hex random}``."""
+    return f"Root=1-{epoch_seconds:08x}-{os.urandom(12).hex()}"
+
+
 def format_request_time(epoch_ms: int) -> str:
     """``requestTime`` as AWS writes it: ``11/Nov/2024:11:35:24 +0000`` (locale-independent)."""
     t = time.gmtime(epoch_ms / 1000)
@@ -97,14 +102,18 @@ def connect_event(
 ) -> dict[str, Any]:
     """The ``$connect`` event for a handshake with ``headers`` (raw pairs) and ``query_string``.
 
-    API Gateway adds ``X-Forwarded-For``, ``X-Forwarded-Port`` and ``X-Forwarded-Proto``; the
-    query maps are omitted entirely when the URL has no query string.
+    API Gateway adds ``X-Amzn-Trace-Id``, ``X-Forwarded-For``, ``X-Forwarded-Port`` and
+    ``X-Forwarded-Proto`` (a header the client sent itself is kept); the query maps are omitted
+    entirely when the URL has no query string.
     """
     try:
         port = str(urlsplit(f"//{info.domain_name}").port or 80)
     except ValueError:  # a client-supplied Host header with a bad port
         port = "80"
-    added = [("X-Forwarded-For", info.source_ip), ("X-Forwarded-Port", port), ("X-Forwarded-Proto", "http")]
+    added = [
+        ("X-Amzn-Trace-Id", new_trace_id(info.connected_at_ms // 1000)),
+        ("X-Forwarded-For", info.source_ip), ("X-Forwarded-Port", port), ("X-Forwarded-Proto", "http"),
+    ]
     pairs = list(headers)
     present = {name.lower() for name, _ in pairs}
     pairs += [(name, value) for name, value in added if name.lower() not in present]

@@ -7,8 +7,9 @@ One ``websockets`` asyncio server does everything:
   the handler called; a status of 400 or more rejects the handshake with that HTTP status, and
   the connection becomes postable only when the handshake has completed. Every message becomes a
   ``MESSAGE`` event routed by ``$request.body.action`` (configured route keys, else
-  ``$default``); a non-empty ``body`` in the handler's result is sent back (route response). The
-  close becomes ``$disconnect`` with the status code.
+  ``$default``); for two-way routes (``two_way_routes``, by default only ``$default``, as in our
+  stack) a non-empty ``body`` in the handler's result is sent back (route response). The close
+  becomes ``$disconnect`` with the status code.
 * ``POST|GET|DELETE /{stage}/@connections/{id}`` -- the management API, answered from
   ``process_request`` without upgrading: 410 ``GoneException`` for unknown ids, 413
   ``PayloadTooLargeException`` over 131,072 bytes, 403 ``ForbiddenException`` for another stage.
@@ -39,9 +40,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
+from websocket_service.config import ENV_DATABASE_URL, ENV_MANAGEMENT_ENDPOINT
+
 from . import responses
 from .connection import GatewayConnection
 from .events import (
+    DEFAULT_ROUTE,
     ConnectionInfo,
     connect_event,
     disconnect_event,
@@ -56,8 +60,9 @@ logger = logging.getLogger("local_gateway")
 Handler = Callable[[dict[str, Any], Any], Any]
 
 DEFAULT_HANDLER = "websocket_service.handler.handler"
-ENDPOINT_ENV = "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"
-DATABASE_URL_ENV = "DATABASE_URL"
+"""The Lambda entry point (the stack's handler string)."""
+DEFAULT_TWO_WAY_ROUTES = frozenset({DEFAULT_ROUTE})
+"""Routes with a route response: the stack makes only ``$default`` two-way."""
 DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -137,12 +142,16 @@ class Invocation:
             status = int(status)
         return status if isinstance(status, int) and 100 <= status <= 599 else 502
 
-    def route_response(self, connection_id: str) -> str | None:
-        """What API Gateway sends back to the sender of a message, if anything."""
+    def route_response(self, connection_id: str, *, two_way: bool) -> str | None:
+        """What API Gateway sends back to the sender of a message, if anything.
+
+        An integration failure is reported to the sender on any route; the handler's ``body`` is
+        sent back only on a ``two_way`` route (one with a route response).
+        """
         if self.failure:
             message = "Endpoint request timed out" if self.failure == "timeout" else "Internal server error"
             return json.dumps({"message": message, "connectionId": connection_id, "requestId": self.request_id})
-        if isinstance(self.result, dict) and isinstance(self.result.get("body"), str) and self.result["body"]:
+        if two_way and isinstance(self.result, dict) and isinstance(self.result.get("body"), str) and self.result["body"]:
             return self.result["body"]
         return None
 
@@ -201,6 +210,8 @@ class LocalGateway:
         api_id: ``requestContext.apiId``.
         handler: the Lambda handler; default ``websocket_service.handler.handler``.
         route_keys: extra route keys selected by ``$request.body.action``.
+        two_way_routes: route keys whose handler ``body`` is sent back to the sender (a route
+            response); default ``{"$default"}``. Each must be ``$default`` or one of ``route_keys``.
         limits: quotas; see :class:`GatewayLimits`.
         database_url: exported as ``DATABASE_URL`` for the in-process handler when given.
         function_name, memory_mb: what the Lambda context reports.
@@ -217,6 +228,7 @@ class LocalGateway:
         api_id: str = "local",
         handler: Handler | None = None,
         route_keys: Iterable[str] = (),
+        two_way_routes: Iterable[str] = DEFAULT_TWO_WAY_ROUTES,
         limits: GatewayLimits = GatewayLimits(),
         database_url: str | None = None,
         function_name: str = "websocket-service-local",
@@ -229,6 +241,12 @@ class LocalGateway:
         bad_keys = [k for k in route_keys if not k or k.startswith("$")]
         if bad_keys:
             raise GatewayError(f"route keys {bad_keys} are invalid: custom route keys are non-empty and do not start with '$'")
+        two_way = frozenset(two_way_routes)
+        unknown = sorted(two_way - {DEFAULT_ROUTE, *route_keys})
+        if unknown:
+            raise GatewayError(
+                f"two-way routes {unknown} are not routes of this gateway; expected {DEFAULT_ROUTE!r} or a configured route key"
+            )
         if not 0 <= management_latency_s <= 10:
             raise GatewayError(f"management latency {management_latency_s} s is out of range; expected 0..10 seconds")
         self.host = host
@@ -236,6 +254,7 @@ class LocalGateway:
         self.stage = stage
         self.api_id = api_id
         self.route_keys = frozenset(route_keys)
+        self.two_way_routes = two_way
         self.limits = limits
         self.database_url = database_url
         self.management_latency_s = management_latency_s
@@ -303,9 +322,9 @@ class LocalGateway:
         self._prepare_handler_environment()
 
     def _prepare_handler_environment(self) -> None:
-        os.environ[ENDPOINT_ENV] = self.management_endpoint
+        os.environ[ENV_MANAGEMENT_ENDPOINT] = self.management_endpoint
         if self.database_url:
-            os.environ[DATABASE_URL_ENV] = self.database_url
+            os.environ[ENV_DATABASE_URL] = self.database_url
         for name, value in DUMMY_AWS_ENV.items():
             os.environ.setdefault(name, value)
         from websocket_service.service import reset_service
@@ -510,7 +529,7 @@ class LocalGateway:
         info = session.info
         route_key = select_route(data, self.route_keys)
         outcome = await self._invoke(message_event(info, data, route_key))
-        reply = outcome.route_response(info.connection_id)
+        reply = outcome.route_response(info.connection_id, two_way=route_key in self.two_way_routes)
         logger.info("%s %s -> %s", route_key, info.connection_id, outcome.failure or "ok")
         if reply is not None:
             try:

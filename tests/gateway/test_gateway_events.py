@@ -4,6 +4,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -88,6 +90,32 @@ def test_connect_event_carries_headers_query_and_identity() -> None:
     assert classify(event) is EventKind.CONNECT
     assert (parsed.query("email"), parsed.user_agent, parsed.source_ip) == (
         "a@example.com", "Mozilla/5.0 (Flutter test)", "203.0.113.9")
+
+
+AWS_ADDED_HEADERS = {"X-Amzn-Trace-Id", "X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto"}
+
+
+def test_connect_headers_are_the_clients_plus_the_ones_aws_adds() -> None:
+    aws = _aws("connect")
+    client_headers = [(name, value) for name, value in aws["headers"].items() if name not in AWS_ADDED_HEADERS]
+    before_s = time.time_ns() // 1_000_000_000
+    info = replace(INFO, connected_at_ms=time.time_ns() // 1_000_000)
+    event = connect_event(info, client_headers, "")
+    after_s = time.time_ns() // 1_000_000_000
+    assert sorted(event["headers"]) == sorted(aws["headers"])
+    assert sorted(event["multiValueHeaders"]) == sorted(aws["multiValueHeaders"])
+    trace_id = event["headers"]["X-Amzn-Trace-Id"]
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}", aws["headers"]["X-Amzn-Trace-Id"])  # AWS's own form
+    match = re.fullmatch(r"Root=1-([0-9a-f]{8})-([0-9a-f]{24})", trace_id)
+    assert match, trace_id
+    assert before_s <= int(match.group(1), 16) <= after_s  # the epoch seconds of the connection
+    assert event["multiValueHeaders"]["X-Amzn-Trace-Id"] == [trace_id]
+    assert connect_event(info, client_headers, "")["headers"]["X-Amzn-Trace-Id"] != trace_id  # random part
+
+
+def test_client_supplied_trace_header_is_kept() -> None:
+    event = connect_event(INFO, [*HANDSHAKE_HEADERS, ("X-Amzn-Trace-Id", "Root=1-00000001-000000000000000000000001")], "")
+    assert event["multiValueHeaders"]["X-Amzn-Trace-Id"] == ["Root=1-00000001-000000000000000000000001"]
 
 
 def test_connect_without_query_string_omits_query_maps() -> None:

@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from local_gateway.server import LocalGateway
+from local_gateway.server import GatewayError, LocalGateway
 from websocket_service.config import ENV_CONNECT_TOKEN_SECRET, ENV_MANAGEMENT_ENDPOINT, ENV_MAX_CONNECTIONS_PER_EMAIL
 from websocket_service.store.base import ConnectionStore
 from websocket_service.tokens import mint_token
@@ -60,6 +60,9 @@ def test_connect_event_reaches_handler_with_aws_fields(gateway: LocalGateway, re
             assert event["multiValueQueryStringParameters"] == {"email": [EMAIL], "type": ["email-verification"]}
             assert event["headers"]["Sec-WebSocket-Version"] == "13"
             assert event["multiValueHeaders"]["User-Agent"] == ["FlutterTest/1.0"]
+            trace_id = event["headers"]["X-Amzn-Trace-Id"]
+            assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}", trace_id)
+            assert event["multiValueHeaders"]["X-Amzn-Trace-Id"] == [trace_id]
             row = sqlite_store.get(context["connectionId"])
             assert row is not None and row.is_active and row.user_email == EMAIL
             assert (row.source_ip, row.user_agent, row.stage) == ("127.0.0.1", "FlutterTest/1.0", "prod")
@@ -139,7 +142,9 @@ def test_route_selection_uses_body_action_with_default_fallback(
     async def scenario() -> list[Any]:
         replies = []
         async with connect(verification_url(gateway)) as ws:
-            for message in ('{"action":"subscribe"}', '{"action":"ping"}', "plain text", b'{"action":"subscribe"}'):
+            await ws.send('{"action":"subscribe"}')  # a one-way route: no reply
+            await asyncio.to_thread(recorder.wait_for_route, "subscribe")
+            for message in ('{"action":"ping"}', "plain text", b'{"action":"subscribe"}'):
                 await ws.send(message)
                 replies.append(json.loads(await ws.recv()))
         return replies
@@ -152,10 +157,55 @@ def test_route_selection_uses_body_action_with_default_fallback(
     assert messages[3]["isBase64Encoded"] is True
     assert base64.b64decode(messages[3]["body"]) == b'{"action":"subscribe"}'
     assert all(re.fullmatch(ID_PATTERN, e["requestContext"]["messageId"]) for e in messages)
-    # The route responses are the handler's returned bodies (two-way $default).
-    assert replies[0]["error"] == "unknown_action"
-    assert replies[1] == {"type": "pong"}
-    assert replies[2]["error"] == "invalid_json"
+    # The route responses are the handler's returned bodies (two-way $default only).
+    assert replies[0] == {"type": "pong"}
+    assert replies[1]["error"] == "invalid_json"
+    assert replies[2]["error"] == "unknown_action"  # the binary frame went to $default, decoded
+
+
+def _echo_route_handler(event: dict[str, Any], context: Any) -> Any:
+    """Accepts every connection and answers every message with a body naming its route."""
+    if event["requestContext"]["eventType"] != "MESSAGE":
+        return {"statusCode": 200}
+    return {"statusCode": 200, "body": f"reply from {event['requestContext']['routeKey']}"}
+
+
+@pytest.mark.parametrize(
+    ("two_way_routes", "first_reply"),
+    [
+        ({"$default"}, "reply from $default"),  # the stack's setup: the custom route is one-way
+        ({"$default", "subscribe"}, "reply from subscribe"),
+    ],
+    ids=["custom-route-one-way", "custom-route-two-way"],
+)
+def test_only_two_way_routes_send_the_handler_body_back(
+    start_gateway: Callable[..., LocalGateway], two_way_routes: set[str], first_reply: str
+) -> None:
+    recorder = Recorder(_echo_route_handler)
+    gateway = start_gateway(handler=recorder, route_keys=["subscribe"], two_way_routes=two_way_routes)
+
+    async def scenario() -> list[str]:
+        async with connect(gateway.url) as ws:
+            await ws.send('{"action":"subscribe"}')
+            await asyncio.to_thread(recorder.wait_for_route, "subscribe")  # handled before $default is sent
+            await ws.send("to the default route")
+            return [await ws.recv(), await ws.recv()] if len(two_way_routes) > 1 else [await ws.recv()]
+
+    received = run(scenario())
+    assert received[0] == first_reply
+    assert received[-1] == "reply from $default"
+    recorder.wait_for_route("$disconnect")
+    assert recorder.routes() == ["$connect", "subscribe", "$default", "$disconnect"]
+
+
+def test_default_two_way_route_is_only_default(start_gateway: Callable[..., LocalGateway]) -> None:
+    gateway = start_gateway(handler=_echo_route_handler, route_keys=["subscribe"])
+    assert gateway.two_way_routes == {"$default"}
+
+
+def test_two_way_routes_must_be_routes_of_the_gateway() -> None:
+    with pytest.raises(GatewayError, match=r"two-way routes \['subscribe'\]"):
+        LocalGateway(two_way_routes={"$default", "subscribe"})
 
 
 def test_client_close_reaches_disconnect_with_status_code(

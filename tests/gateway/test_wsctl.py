@@ -13,13 +13,14 @@ import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pytest
 from websockets.asyncio.client import connect
 
 from gateway_support import WAIT_S, Recorder, run
-from local_gateway.server import LocalGateway
+from local_gateway.cli import build_parser, limits_from_args
+from local_gateway.server import DUMMY_AWS_ENV, GatewayLimits, LocalGateway
 from websocket_service.store import open_store
 from websocket_service.store.base import ConnectionStore, NewConnection
 from websocket_service.tokens import verify_token
@@ -28,13 +29,12 @@ WSCTL = Path(sys.executable).with_name("wsctl")
 EMAIL = "cli@example.com"
 
 
-def wsctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script with the current environment (plus ``env``)."""
+def wsctl(*args: str, env: dict[str, str] | None = None, unset: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script with the current environment (plus ``env``, minus ``unset``)."""
     if not WSCTL.exists():
         pytest.fail(f"{WSCTL} is missing: install the project into the venv (make setup, or pip install -e .)")
-    return subprocess.run(
-        [str(WSCTL), *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
-    )
+    environment = {name: value for name, value in {**os.environ, **(env or {})}.items() if name not in unset}
+    return subprocess.run([str(WSCTL), *args], capture_output=True, text=True, timeout=120, env=environment)
 
 
 def assert_clean_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -59,9 +59,58 @@ def test_cost_reproduces_the_seed_example() -> None:
     assert "Lambda requests" in text and "Lambda duration" in text
 
 
-def test_cost_rejects_bad_input_cleanly() -> None:
-    assert_clean_error(wsctl("cost", "--users", "10", "--minutes", "5", "--messages", "1", "--message-size", "200000"),
-                       "message_size_bytes")
+def assert_usage_error(result: subprocess.CompletedProcess[str], option: str, expected: str) -> None:
+    """argparse's rejection: exit 2, the usage, and one ``error: argument OPTION: ...`` line."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+    assert result.stderr.startswith("usage: wsctl ")
+    (error_line,) = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert f"error: argument {option}: " in error_line
+    assert expected in error_line
+    assert result.stdout == ""
+
+
+COST = ("cost", "--users", "10", "--minutes", "5", "--messages", "1")
+
+
+BAD_NUMBERS = [
+    (("connections", "--limit", "0"), "--limit", "0 is out of range; expected an integer >= 1"),
+    (("connections", "--limit", "ten"), "--limit", "'ten' is not an integer"),
+    (("token", "--email", EMAIL, "--secret", "k", "--ttl", "0"), "--ttl", "expected an integer >= 1 and <= 900"),
+    (("token", "--email", EMAIL, "--secret", "k", "--ttl", "3600"), "--ttl", "3600 is out of range"),
+    (("local", "--port", "70000"), "--port", "expected an integer >= 0 and <= 65535"),
+    (("local", "--idle-timeout", "0"), "--idle-timeout", "expected a number > 0"),
+    (("local", "--integration-timeout", "inf"), "--integration-timeout", "inf is out of range"),
+    (("local", "--max-frame-bytes", "-1"), "--max-frame-bytes", "expected an integer >= 1"),
+    (("local", "--management-latency-ms", "-5"), "--management-latency-ms", "expected a number >= 0 and <= 10000"),
+    (("cost", "--users", "-1", "--minutes", "5", "--messages", "1"), "--users", "expected an integer >= 0"),
+    (("cost", "--users", "10", "--minutes", "nan", "--messages", "1"), "--minutes", "nan is out of range"),
+    ((*COST, "--message-size", "200000"), "--message-size", "expected an integer >= 1 and <= 131072"),
+    ((*COST, "--memory", "64"), "--memory", "expected an integer >= 128 and <= 10240"),
+    ((*COST, "--days", "0"), "--days", "expected an integer >= 1 and <= 31"),
+    ((*COST, "--connections-per-user", "-0.5"), "--connections-per-user", "expected a number >= 0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "expected"),
+    BAD_NUMBERS,
+    ids=[f"{args[0]} {option} {args[args.index(option) + 1]}" for args, option, _ in BAD_NUMBERS],
+)
+def test_bad_numbers_are_usage_errors(args: tuple[str, ...], option: str, expected: str) -> None:
+    assert_usage_error(wsctl(*args), option, expected)
+
+
+def test_local_defaults_are_the_gateway_limits() -> None:
+    args = build_parser().parse_args(["local"])
+    assert limits_from_args(args) == GatewayLimits()
+    assert args.two_way_route is None  # cmd_local then uses the gateway's default, {"$default"}
+
+
+def test_local_two_way_route_must_be_a_route(tmp_path: Path) -> None:
+    result = wsctl("local", "--port", "0", "--two-way-route", "subscribe",
+                   "--database-url", f"sqlite:///{tmp_path / 'x.db'}")
+    assert_clean_error(result, "two-way routes ['subscribe']")
 
 
 def test_token_is_verifiable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,7 +122,21 @@ def test_token_is_verifiable(monkeypatch: pytest.MonkeyPatch) -> None:
     document = json.loads(from_env.stdout)
     assert verify_token("env-secret", document["token"], EMAIL, "email-verification") > 0
     assert_clean_error(wsctl("token", "--email", EMAIL), "CONNECT_TOKEN_SECRET")
-    assert_clean_error(wsctl("token", "--email", EMAIL, "--secret", "k", "--ttl", "3600"), "ttl_seconds")
+
+
+def test_token_refuses_types_and_emails_the_service_rejects(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALLOWED_CONNECTION_TYPES", raising=False)
+    bogus = wsctl("token", "--email", EMAIL, "--type", "bogus", "--secret", "k")
+    assert_clean_error(bogus, "--type 'bogus'", "email-verification, general", "ALLOWED_CONNECTION_TYPES")
+    assert bogus.stdout == ""  # no token minted
+    assert_clean_error(wsctl("token", "--email", "not-an-email", "--secret", "k"), "email")
+    custom = {"ALLOWED_CONNECTION_TYPES": "alerts,digest"}
+    assert_clean_error(wsctl("token", "--email", EMAIL, "--type", "general", "--secret", "k", env=custom),
+                       "alerts, digest")
+    token = wsctl("token", "--email", EMAIL, "--type", " digest ", "--secret", "k", "--json", env=custom)
+    document = json.loads(token.stdout)
+    assert document["type"] == "digest"
+    assert verify_token("k", document["token"], EMAIL, "digest") > 0
 
 
 # --- store commands ---------------------------------------------------------------------------
@@ -135,8 +198,35 @@ def test_notify_with_message_and_without_listeners(gateway: LocalGateway, sqlite
     assert nobody.returncode == 0 and "nothing sent" in nobody.stdout
     assert_clean_error(wsctl("notify", "--email", EMAIL, "--type", "general", *args), "--message")
     assert_clean_error(wsctl("notify", "--email", "nope", *args), "email")
+    assert_clean_error(wsctl("notify", "--email", EMAIL, "--type", "bogus", *args),
+                       "--type 'bogus'", "email-verification, general")
     assert_clean_error(wsctl("notify", "--email", EMAIL, "--endpoint", "wss://x.example.com/prod",
                              "--database-url", sqlite_database_url), "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT")
+
+
+def test_notify_treats_any_loopback_endpoint_as_the_local_gateway(
+    start_gateway: Callable[..., LocalGateway], sqlite_database_url: str, tmp_path: Path
+) -> None:
+    gateway = start_gateway(host="127.0.0.2")  # all of 127.0.0.0/8 is loopback
+    no_credentials = {  # boto3 finds no credentials: wsctl must supply the dummy ones itself
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+    async def scenario() -> tuple[subprocess.CompletedProcess[str], Any]:
+        async with connect(_client_url(gateway, EMAIL)) as ws:
+            result = await asyncio.to_thread(
+                wsctl, "notify", "--email", EMAIL, "--json", "--endpoint", gateway.management_endpoint,
+                "--database-url", sqlite_database_url, env=no_credentials, unset=(*DUMMY_AWS_ENV, "AWS_SESSION_TOKEN"),
+            )
+            return result, json.loads(await ws.recv())
+
+    assert gateway.management_endpoint.startswith("http://127.0.0.2:")
+    result, pushed = run(scenario())
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sent"] == 1
+    assert pushed == {"type": "email-verified", "email": EMAIL}
 
 
 def test_connections_lists_and_filters(gateway: LocalGateway, recorder: Recorder, sqlite_database_url: str) -> None:
