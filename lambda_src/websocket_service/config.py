@@ -41,6 +41,9 @@ DEFAULT_DB_STATEMENT_TIMEOUT_MS = 5000
 DEFAULT_METRICS_NAMESPACE = "WebSocketNotifications"
 FAILED_DELIVERIES_METRIC = "FailedDeliveries"
 """Name of the EMF metric the function emits; the CDK monitoring construct alarms on it."""
+SERVICE_FAILURES_METRIC = "ServiceFailures"
+"""EMF metric (count, no dimensions) emitted once per invocation that failed on our side (store,
+configuration or unexpected error), whatever the trigger; the CDK monitoring construct alarms on it."""
 
 
 class ConfigError(ValueError):
@@ -90,11 +93,6 @@ class Settings:
     auto_migrate: bool = False
     """Apply migrations when the container opens its store. Only for stores that live and die with
     one container (the stack's demo-only SQLite file in /tmp); shared databases use ``migrate``."""
-
-    @property
-    def tokens_required(self) -> bool:
-        """True when ``$connect`` must carry a signed token."""
-        return bool(self.connect_token_secret or self.connect_token_secret_arn)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":

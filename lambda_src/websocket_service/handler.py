@@ -9,10 +9,22 @@ One function serves every trigger (see :func:`websocket_service.events.classify`
 * CloudFormation custom resource with ``ResourceProperties.action == "migrate"`` -> migrate on
   Create/Update, nothing on Delete; the CFN response is PUT to ``ResponseURL`` here.
 
-No exception escapes: bad input and bad configuration become an error result
-(``{"ok": false, "error": code, "message": text}``, or a status code for WebSocket routes) and one
-JSON log line, so a misconfigured function answers clearly instead of crash-looping. The service
-is built on first use and cached per container; :func:`reset` drops it (tests, local gateway).
+Errors are answered by kind, always with one JSON log line:
+
+* bad input (a missing field, a bad email, an oversize message, an unknown action or event) is
+  RETURNED as ``{"ok": false, "error": code, "message": text}`` (WebSocket routes: a 4xx status):
+  retrying cannot help, so Lambda must not count it as an error;
+* failures on our side (``config_error``, ``store_error``, ``internal_error``) are logged at ERROR
+  with the full detail and emit the ``ServiceFailures`` EMF metric. Direct invokes and EventBridge
+  events then RAISE :class:`ServiceFailureError`, so Lambda counts an error (Errors alarm) and
+  retries asynchronous invocations (then their dead-letter queue). WebSocket routes answer 500 with
+  a generic body: the detail (database host, settings) must not reach clients. CloudFormation
+  custom resources are not counted and never raise: they always answer CloudFormation (FAILED
+  with the reason).
+
+The service is built on first use and cached per container; :func:`reset` drops it (tests, local
+gateway). A store or secret failure also drops it, so the next invocation re-reads the database
+secret and reconnects (e.g. after the password was rotated).
 """
 from __future__ import annotations
 
@@ -23,7 +35,7 @@ from typing import Any, Callable, Mapping
 
 from . import observability as obs
 from .cleanup import run_cleanup
-from .config import ConfigError
+from .config import DEFAULT_METRICS_NAMESPACE, SERVICE_FAILURES_METRIC, ConfigError, Settings
 from .events import EventKind, MalformedEventError, WebSocketEvent, classify, describe
 from .messenger import ManagementEndpointError, PayloadTooLargeError
 from .routes import RouteResult, handle_connect, handle_disconnect, handle_message
@@ -41,10 +53,27 @@ ROUTES: dict[EventKind, Callable[[Service, WebSocketEvent], RouteResult]] = {
 }
 CFN_RESPONSE_TIMEOUT_S = 10
 CFN_REASON_MAX_CHARS = 1000
+SERVER_SIDE_CODES = frozenset({"config_error", "store_error", "internal_error"})
+"""Error codes of failures on our side (retrying later or fixing the deployment can help)."""
+SERVICE_UNAVAILABLE = "service_unavailable"
+"""Error code WebSocket clients see for any server-side failure (the detail stays in the log)."""
+UNAVAILABLE_MESSAGES = {
+    EventKind.MESSAGE: "the service could not handle this message; try again later",
+    EventKind.CONNECT: "the service could not accept this connection; try again later",
+    EventKind.DISCONNECT: "the service could not record this disconnect; try again later",
+}
 
 
 class InvalidRequestError(ValueError):
     """A direct-invoke or EventBridge payload lacks a field or has one of the wrong type."""
+
+
+class ServiceFailureError(RuntimeError):
+    """Raised to Lambda when a direct invoke or EventBridge event failed on our side.
+
+    The message is ``"{code}: {detail}"`` (e.g. ``"store_error: could not connect to ..."``);
+    raising makes Lambda count an error and retry asynchronous invocations.
+    """
 
 
 def reset() -> None:
@@ -81,15 +110,34 @@ def _log(route: str, outcome: str, started: float, request_id: str | None, *, le
             duration_ms=duration_ms, **fields)
 
 
-def _log_failure(
-    route: str, error: Exception, started: float, request_id: str | None, **fields: Any
+def _metrics_namespace() -> str:
+    """The configured metrics namespace, or the default when the settings cannot be read."""
+    try:
+        return Settings.from_env().metrics_namespace
+    except ConfigError:
+        return DEFAULT_METRICS_NAMESPACE
+
+
+def _record_failure(
+    route: str, error: Exception, started: float, request_id: str | None, *, count: bool = True, **fields: Any
 ) -> tuple[str, str]:
-    """Log a failed invocation (with the traceback only for unexpected errors); return (code, message)."""
+    """Log a failed invocation and return its (code, detailed message).
+
+    Bad input is logged at WARNING. Server-side failures are logged at ERROR (with the traceback
+    for unexpected errors) and, if ``count``, counted in the ``ServiceFailures`` metric; a store or secret
+    failure also drops the cached service, so the next invocation re-reads the database secret
+    and reconnects (a rotated password, a replaced database).
+    """
     code, message = _classify_error(error)
     extra: dict[str, Any] = {"error_message": message}
+    server_side = code in SERVER_SIDE_CODES
     if code == "internal_error":
         extra["traceback"] = "".join(traceback.format_exception(error))
-    _log(route, code, started, request_id, level="ERROR", **fields, **extra)
+    _log(route, code, started, request_id, level="ERROR" if server_side else "WARNING", **fields, **extra)
+    if server_side and count:
+        obs.emit_metric(_metrics_namespace(), SERVICE_FAILURES_METRIC, 1)
+    if isinstance(error, (StoreError, SecretFetchError)):
+        reset_service()
     return code, message
 
 
@@ -111,9 +159,11 @@ def _websocket(kind: EventKind, event: Mapping[str, Any], request_id: str | None
         _log(route, "malformed_event", started, request_id, level="WARNING", connection_id=connection_id,
              error_message=str(error))
         return _route_error(kind, 400, "malformed_event", str(error))
-    except Exception as error:  # noqa: BLE001 - the boundary: answer 500, never raise
-        code, message = _log_failure(route, error, started, request_id, connection_id=connection_id)
-        return _route_error(kind, 500, code, message)
+    except Exception as error:  # noqa: BLE001 - the boundary: answer with a status, never raise
+        code, message = _record_failure(route, error, started, request_id, connection_id=connection_id)
+        if code in SERVER_SIDE_CODES:  # the detail (database host, settings) stays in the log
+            return _route_error(kind, 500, SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGES[kind])
+        return _route_error(kind, 400, code, message)
     level = "INFO" if result.status_code < 400 else "WARNING"
     _log(route, result.outcome, started, request_id, level=level, connection_id=connection_id,
          status_code=result.status_code, **result.log_fields)
@@ -157,11 +207,18 @@ DIRECT_ACTIONS: dict[str, Callable[[Mapping[str, Any]], Result]] = {
 }
 
 
-def _run(route: str, action: Callable[[], Result], started: float, request_id: str | None) -> Result:
+def _run(route: str, action: Callable[[], Result], started: float, request_id: str | None, *,
+         custom_resource: bool = False) -> Result:
+    """Run ``action``; bad input becomes an error result, a server-side failure is counted and
+    raised as :class:`ServiceFailureError`. For a ``custom_resource`` every failure becomes a
+    result (CloudFormation must get an answer; a failed deploy is its own signal)."""
     try:
         result = action()
-    except Exception as error:  # noqa: BLE001 - the boundary: an error result, never a raise
-        return _error(*_log_failure(route, error, started, request_id))
+    except Exception as error:  # noqa: BLE001 - the boundary: log, then a result or one clear error
+        code, message = _record_failure(route, error, started, request_id, count=not custom_resource)
+        if not custom_resource and code in SERVER_SIDE_CODES:
+            raise ServiceFailureError(f"{code}: {message}") from None
+        return _error(code, message)
     _log(route, "ok", started, request_id, **{k: v for k, v in result.items() if k not in ("ok", "action")})
     return result
 
@@ -217,7 +274,7 @@ def _cfn_operation(event: Mapping[str, Any]) -> Result:
 
 def _custom_resource(event: Mapping[str, Any], context: Any, request_id: str | None, started: float) -> Result:
     route = f"cloudformation:{event.get('RequestType')}"
-    result = _run(route, lambda: _cfn_operation(event), started, request_id)
+    result = _run(route, lambda: _cfn_operation(event), started, request_id, custom_resource=True)
     physical_id = event.get("PhysicalResourceId") or f"websocket-migrations-{event.get('LogicalResourceId', 'db')}"
     reason = result.get("message") or f"See CloudWatch log stream {getattr(context, 'log_stream_name', None)}"
     data = {"Applied": ",".join(str(v) for v in result.get("applied", []))}
@@ -231,7 +288,11 @@ def _custom_resource(event: Mapping[str, Any], context: Any, request_id: str | N
 
 # --- entry point --------------------------------------------------------------------------------
 def handler(event: Any, context: Any = None) -> Result:
-    """Lambda entry point for every trigger; see the module docstring. Never raises."""
+    """Lambda entry point for every trigger; see the module docstring.
+
+    Raises :class:`ServiceFailureError` only for a direct invoke or EventBridge event that failed
+    on our side (store, configuration, unexpected error); everything else returns a result.
+    """
     started = time.perf_counter()
     request_id = getattr(context, "aws_request_id", None)
     kind = classify(event)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 from .events import WebSocketEvent
 from .service import Service
 from .store.base import NewConnection
-from .tokens import TokenError, verify_token
+from .tokens import TokenError, TokenMalformedError, verify_token
 from .validation import ValidationError, normalize_email, validate_connection_type
 
 
@@ -124,6 +124,14 @@ def _single_query_value(event: WebSocketEvent, name: str) -> str | None:
     return values[0] if values else None
 
 
+def _token_query_value(event: WebSocketEvent) -> str | None:
+    """The ``token`` query parameter; given more than once it is malformed (401), not a crash."""
+    try:
+        return _single_query_value(event, "token")
+    except ValidationError as error:
+        raise TokenMalformedError(error.message) from None
+
+
 def handle_connect(service: Service, event: WebSocketEvent) -> RouteResult:
     """``$connect``: validate email/type (400), token (401/403), cap (429); record; 200."""
     connection_id = event.connection_id
@@ -137,7 +145,7 @@ def handle_connect(service: Service, event: WebSocketEvent) -> RouteResult:
         return _connect_rejected(400, error.code, error.message)
     if service.token_secret:
         try:
-            verify_token(service.token_secret, _single_query_value(event, "token"), email, connection_type)
+            verify_token(service.token_secret, _token_query_value(event), email, connection_type)
         except TokenError as error:
             return _connect_rejected(error.status_code, error.code, str(error), email=email, type=connection_type)
     accepted = service.store.add(

@@ -139,7 +139,8 @@ def open_service(settings: Settings) -> Service:
     """Open the store and read the token secret described by ``settings``.
 
     Raises :class:`~websocket_service.store.base.StoreError` (including ``StoreConfigError``) or
-    :class:`~websocket_service.secrets.SecretFetchError` with an actionable message.
+    :class:`~websocket_service.secrets.SecretFetchError` with an actionable message; the store is
+    closed again when anything after opening it fails.
     """
     from .store import open_store
 
@@ -148,9 +149,13 @@ def open_service(settings: Settings) -> Service:
         connect_timeout_s=settings.db_connect_timeout_seconds,
         statement_timeout_ms=settings.db_statement_timeout_ms,
     )
-    if settings.auto_migrate:
-        store.migrate()
-    return Service(settings, store, token_secret=_token_secret(settings))
+    try:
+        if settings.auto_migrate:
+            store.migrate()
+        return Service(settings, store, token_secret=_token_secret(settings))
+    except BaseException:
+        store.close()
+        raise
 
 
 _service: Service | None = None

@@ -14,7 +14,15 @@ import psycopg
 import pytest
 
 from websocket_service.store import NewConnection, StoreConfigError, StoreError, open_store
-from websocket_service.store.postgres import OPTIONS_REFUSED, connect_kwargs, format_options, parse_options
+from websocket_service.store.postgres import (
+    _MIGRATION_LOCK_CLASS,
+    MIGRATION_TIMEOUT_MS,
+    OPTIONS_REFUSED,
+    PostgresConnectionStore,
+    connect_kwargs,
+    format_options,
+    parse_options,
+)
 from websocket_service.store.schema import load_migrations
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -281,3 +289,28 @@ def test_options_round_trip_with_escaped_spaces_and_backslashes() -> None:
     settings = {"search_path": "a b\\c", "work_mem": "4MB"}
     assert parse_options(format_options(settings)) == settings
     assert parse_options("-csearch_path=x --work_mem=4MB") == {"search_path": "x", "work_mem": "4MB"}
+
+
+LAMBDA_TIMEOUT_MS = 30_000
+"""The function's timeout (cdk_app/handler_function.py ``TIMEOUT``)."""
+
+
+def test_migration_lock_wait_fits_in_the_function_timeout() -> None:
+    # Connecting (DB_CONNECT_TIMEOUT_SECONDS, default 5 s) plus the lock wait must leave time to answer.
+    assert MIGRATION_TIMEOUT_MS + 5_000 < LAMBDA_TIMEOUT_MS
+
+
+def test_migrate_blocked_by_another_migrator_gives_up_with_a_clear_error(
+    pg_database_url: str, postgres_url: str
+) -> None:
+    store = PostgresConnectionStore(pg_database_url, migration_timeout_ms=300)
+    try:
+        with psycopg.connect(postgres_url) as other_migrator:  # not autocommit: holds the lock until rollback
+            other_migrator.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_MIGRATION_LOCK_CLASS,))
+            with pytest.raises(StoreError, match="another migration holds the lock; retry") as info:
+                store.migrate()
+            other_migrator.rollback()
+        assert "300 ms" in str(info.value)
+        assert store.migrate() == ALL_VERSIONS  # nothing was half-applied; the same store recovers
+    finally:
+        store.close()

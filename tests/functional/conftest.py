@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.functional.helpers import closed_port as _closed_port
 from tests.functional.http_servers import ManagementApiServer, RecordingServer
 from websocket_service import handler as handler_module
 from websocket_service import observability
@@ -36,6 +37,12 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[Non
     yield
     handler_module.reset()
     observability.configure("INFO")
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local TCP port nothing listens on."""
+    return _closed_port()
 
 
 @pytest.fixture

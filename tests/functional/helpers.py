@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,3 +52,36 @@ def body_of(response: dict[str, Any]) -> dict[str, Any]:
 def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     """Every JSON line the handler printed since the last call."""
     return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+UNAVAILABLE_MESSAGE_BODY = {"type": "error", "error": "service_unavailable",
+                            "message": "the service could not handle this message; try again later"}
+"""What a WebSocket client receives when its message failed on the service's side."""
+UNAVAILABLE_CONNECT_BODY = {"error": "service_unavailable",
+                            "message": "the service could not accept this connection; try again later"}
+"""The ``$connect`` answer when the connection failed on the service's side."""
+
+
+def invocation_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The per-invocation log lines (one per handler call) among ``lines``."""
+    return [line for line in lines if line.get("message") == "invocation"]
+
+
+def metric_lines(lines: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The EMF lines among ``lines`` that carry metric ``name``."""
+    return [line for line in lines
+            if "_aws" in line and any(m["Name"] == name for d in line["_aws"]["CloudWatchMetrics"]
+                                      for m in d["Metrics"])]
+
+
+def namespace_of(metric_line: dict[str, Any]) -> str:
+    """The CloudWatch namespace of an EMF line."""
+    (directive,) = metric_line["_aws"]["CloudWatchMetrics"]
+    return directive["Namespace"]
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (connections to it are refused at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

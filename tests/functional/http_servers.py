@@ -117,9 +117,9 @@ class ManagementApiServer:
         if times is not None:
             self.throttle_left[connection_id] = times
 
-    def require_parallel(self, parties: int) -> None:
-        """Hold requests until ``parties`` are in flight together (or answer 500 after 10 s)."""
-        self.barrier = threading.Barrier(parties, timeout=10)
+    def require_parallel(self, parties: int, *, timeout_s: float = 10) -> None:
+        """Hold requests until ``parties`` are in flight together (or answer 500 after ``timeout_s``)."""
+        self.barrier = threading.Barrier(parties, timeout=timeout_s)
 
     def stop(self) -> None:
         self._server.stop()

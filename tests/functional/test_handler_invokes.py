@@ -7,9 +7,19 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.events import load_event
-from tests.functional.helpers import body_of, connect_event, invoke, log_lines
+from tests.functional.helpers import (
+    UNAVAILABLE_CONNECT_BODY,
+    body_of,
+    connect_event,
+    invocation_lines,
+    invoke,
+    log_lines,
+    metric_lines,
+    namespace_of,
+)
 from tests.functional.http_servers import RecordingServer
 from websocket_service import handler as handler_module
+from websocket_service.handler import ServiceFailureError
 from websocket_service.messenger import MAX_PAYLOAD_BYTES
 from websocket_service.service import send_email_verification_notification
 from websocket_service.store import NewConnection, open_store
@@ -66,12 +76,17 @@ def test_send_email_verification_notification(service_env, management_api):
         ({"message": "x" * (MAX_PAYLOAD_BYTES + 1)}, "payload_too_large", str(MAX_PAYLOAD_BYTES)),
     ],
 )
-def test_bad_notify_requests(service_env, management_api, change, code, fragment):
+def test_bad_notify_requests(service_env, management_api, capsys, change, code, fragment):
     _connect_all("c1")
+    capsys.readouterr()
     event = {**load_event("direct_notify"), **change}
-    result = invoke(event)
+    result = invoke(event)  # bad input is returned, not raised: retrying cannot help
     assert result["ok"] is False and result["error"] == code and fragment in result["message"]
     assert management_api.requests == []
+    lines = log_lines(capsys)
+    (line,) = invocation_lines(lines)
+    assert (line["level"], line["outcome"]) == ("WARNING", code)  # the caller's mistake, not ours
+    assert metric_lines(lines, "ServiceFailures") == []
 
 
 def test_notify_without_management_endpoint_is_a_config_error(service_env, management_api):
@@ -79,9 +94,9 @@ def test_notify_without_management_endpoint_is_a_config_error(service_env, manag
     service_env.delenv("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT")
     handler_module.reset()  # a new container reads the new environment
     assert invoke({"action": "migrate"})["ok"] is True  # unrelated invocations work
-    result = invoke(load_event("direct_notify"))
-    assert result["error"] == "config_error"
-    assert "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT is not set" in result["message"]
+    with pytest.raises(ServiceFailureError) as info:
+        invoke(load_event("direct_notify"))
+    assert str(info.value).startswith("config_error: AWS_WEBSOCKET_API_GATEWAY_ENDPOINT is not set")
 
 
 def test_unknown_direct_action(service_env):
@@ -143,10 +158,14 @@ def test_migrate_on_a_fresh_database_then_idempotent(monkeypatch, store_url):
         check.close()
 
 
-def test_connect_on_an_unmigrated_database_says_to_run_migrate(monkeypatch, tmp_path):
+def test_connect_on_an_unmigrated_database_logs_that_migrate_must_run(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/fresh.db")
     result = invoke(connect_event("c1", email="a@example.com", type="general"))
-    assert result["statusCode"] == 500 and "migrate" in body_of(result)["message"]
+    assert result["statusCode"] == 500 and body_of(result) == UNAVAILABLE_CONNECT_BODY
+    (line,) = invocation_lines(log_lines(capsys))
+    assert line["outcome"] == "store_error" and "run the migrate action" in line["error_message"]
+    with pytest.raises(ServiceFailureError, match="^store_error: .*run the migrate action"):
+        invoke({"action": "cleanup"})  # operators see the detail
 
 
 def test_auto_migrate_lets_a_fresh_container_store_accept_connections(monkeypatch, tmp_path):
@@ -236,11 +255,19 @@ def test_cfn_unreachable_response_url_is_reported(monkeypatch, store_url, record
 # --- configuration errors and odd events ----------------------------------------------------------
 def test_bad_setting_gives_a_clear_error_and_recovers_when_fixed(service_env, capsys):
     service_env.setenv("CONNECTION_TTL_MINUTES", "forever")
-    result = invoke({"action": "cleanup"})
-    assert result["error"] == "config_error" and "CONNECTION_TTL_MINUTES='forever'" in result["message"]
+    service_env.setenv("METRICS_NAMESPACE", "Custom")  # unreadable with the rest of the settings
+    with pytest.raises(ServiceFailureError) as info:
+        invoke({"action": "cleanup"})
+    assert str(info.value).startswith("config_error: CONNECTION_TTL_MINUTES='forever' is not an integer")
+    assert info.value.__suppress_context__  # the message says it all; no chained traceback
     connect = invoke(load_event("connect"))
-    assert connect["statusCode"] == 500 and body_of(connect)["error"] == "config_error"
-    assert [line["outcome"] for line in log_lines(capsys)] == ["config_error", "config_error"]
+    assert connect["statusCode"] == 500 and body_of(connect) == UNAVAILABLE_CONNECT_BODY
+    lines = log_lines(capsys)
+    assert [(line["level"], line["outcome"]) for line in invocation_lines(lines)] == [
+        ("ERROR", "config_error"), ("ERROR", "config_error")]
+    assert "CONNECTION_TTL_MINUTES='forever'" in invocation_lines(lines)[1]["error_message"]
+    failures = metric_lines(lines, "ServiceFailures")
+    assert [(namespace_of(m), m["ServiceFailures"]) for m in failures] == [("WebSocketNotifications", 1)] * 2
     service_env.delenv("CONNECTION_TTL_MINUTES")
     assert invoke({"action": "cleanup"})["ok"] is True  # the failure was not cached
 
@@ -260,3 +287,53 @@ def test_unsupported_events(event):
     result = invoke(event)
     assert result["ok"] is False and result["error"] == "unsupported_event"
     assert "direct invoke" in result["message"]
+
+
+# --- failures on our side reach Lambda's error handling ------------------------------------------
+UNREACHABLE_DATABASE_URL = "postgresql://svc_user:s3cret-pw@127.0.0.1:{port}/appdb"
+
+
+@pytest.mark.parametrize(
+    ("event", "route"),
+    [({"action": "cleanup"}, "direct:cleanup"), ({"action": "migrate"}, "direct:migrate"),
+     (load_event("direct_notify"), "direct:notify"), (load_event("eventbridge_notify"), "eventbridge:notify"),
+     (load_event("scheduled_event"), "eventbridge:scheduled")],
+)
+def test_store_failure_is_raised_to_lambda_and_counted(monkeypatch, closed_port, capsys, event, route):
+    monkeypatch.setenv("DATABASE_URL", UNREACHABLE_DATABASE_URL.format(port=closed_port))
+    monkeypatch.setenv("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", "https://abc123.execute-api.us-east-1.amazonaws.com/prod")
+    monkeypatch.setenv("METRICS_NAMESPACE", "Custom/Ns")
+    with pytest.raises(ServiceFailureError) as info:
+        invoke(event)
+    message = str(info.value)
+    assert message.startswith(f"store_error: the connection store failed: could not connect to PostgreSQL at "
+                              f"svc_user@127.0.0.1:{closed_port}/appdb")
+    assert "s3cret-pw" not in message
+    lines = log_lines(capsys)
+    (line,) = invocation_lines(lines)
+    assert (line["route"], line["level"], line["outcome"]) == (route, "ERROR", "store_error")
+    assert "s3cret-pw" not in json.dumps(lines)
+    (metric,) = metric_lines(lines, "ServiceFailures")
+    assert (namespace_of(metric), metric["ServiceFailures"]) == ("Custom/Ns", 1)
+
+
+def test_client_errors_are_returned_and_not_counted(service_env, capsys):
+    service_env.setenv("METRICS_NAMESPACE", "Custom/Ns")
+    result = invoke({"action": "cleanup", "dry_run": "yes"})
+    assert result["ok"] is False and result["error"] == "invalid_request"
+    lines = log_lines(capsys)
+    assert [line["level"] for line in invocation_lines(lines)] == ["WARNING"]
+    assert metric_lines(lines, "ServiceFailures") == []
+
+
+def test_cfn_store_failure_answers_cloudformation_and_does_not_raise(monkeypatch, closed_port, recording_server,
+                                                                       capsys):
+    monkeypatch.setenv("DATABASE_URL", UNREACHABLE_DATABASE_URL.format(port=closed_port))
+    result = invoke(_cfn_event(recording_server))
+    assert result["ok"] is False and result["error"] == "store_error"
+    response = _cfn_response(recording_server)
+    assert response["Status"] == "FAILED" and f"127.0.0.1:{closed_port}" in response["Reason"]
+    assert "s3cret-pw" not in response["Reason"]
+    lines = log_lines(capsys)
+    assert [line["level"] for line in invocation_lines(lines)] == ["ERROR"]
+    assert metric_lines(lines, "ServiceFailures") == []  # the failed deploy is the signal

@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime, timezone
 
 import pytest
 
 from tests.events import load_event
-from tests.functional.helpers import body_of, connect_event, invoke, log_lines, message_event
+from tests.functional.helpers import (
+    UNAVAILABLE_CONNECT_BODY,
+    UNAVAILABLE_MESSAGE_BODY,
+    body_of,
+    connect_event,
+    invocation_lines,
+    invoke,
+    log_lines,
+    message_event,
+    metric_lines,
+    namespace_of,
+)
 from websocket_service.routes import ActionError, actions
 from websocket_service.tokens import mint_token
 
@@ -84,6 +96,22 @@ def test_connect_token_rejections_store_nothing(service_env, store, capsys, toke
     assert store.get("ctok") is None
     output = capsys.readouterr().out
     assert SECRET not in output and (query.get("token") is None or query["token"] not in output)
+
+
+def test_repeated_token_is_a_401_and_stores_nothing(service_env, store, capsys):
+    service_env.setenv("CONNECT_TOKEN_SECRET", SECRET)
+    tokens = [mint_token(SECRET, "a@example.com", "general", ttl_seconds=ttl) for ttl in (600, 60)]
+    event = connect_event("ctok", email="a@example.com", type="general", token=tokens[0])
+    event["multiValueQueryStringParameters"]["token"] = tokens  # ?token=..&token=..: ambiguous
+    response = invoke(event)
+    assert response["statusCode"] == 401
+    assert body_of(response) == {"error": "token_malformed",
+                                 "message": "query parameter 'token' is given more than once"}
+    assert store.list_connections() == []
+    lines = log_lines(capsys)
+    (line,) = invocation_lines(lines)
+    assert (line["level"], line["outcome"]) == ("WARNING", "token_malformed")
+    assert not any(token in json.dumps(lines) for token in tokens)
 
 
 def test_connect_with_a_valid_token_is_accepted(service_env, store):
@@ -201,15 +229,60 @@ def test_malformed_websocket_event_is_a_400_not_an_exception(service_env, store)
     assert store.list_connections() == []
 
 
-def test_store_failure_answers_500_with_a_clear_body(monkeypatch, tmp_path, capsys):
+def test_store_failure_answers_500_with_a_generic_body_and_logs_the_detail(monkeypatch, tmp_path, capsys):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{blocker}/db.sqlite")
     response = invoke(load_event("connect"))
-    assert response["statusCode"] == 500
-    assert body_of(response)["error"] == "config_error" and "DATABASE_URL" in body_of(response)["message"]
-    line = log_lines(capsys)[-1]
-    assert line["level"] == "ERROR" and "Traceback" not in response["body"]
+    assert response["statusCode"] == 500 and body_of(response) == UNAVAILABLE_CONNECT_BODY
+    (line,) = invocation_lines(log_lines(capsys))
+    assert (line["level"], line["outcome"]) == ("ERROR", "config_error")
+    assert "DATABASE_URL" in line["error_message"] and str(blocker) in line["error_message"]
+
+
+UNREACHABLE_DATABASE_URL = "postgresql://svc_user:s3cret-pw@127.0.0.1:{port}/appdb"
+
+
+@pytest.mark.parametrize(
+    ("event", "status", "expected_body"),
+    [
+        (load_event("connect"), 500, UNAVAILABLE_CONNECT_BODY),
+        (message_event(CID, '{"action":"ping"}'), 500, UNAVAILABLE_MESSAGE_BODY),
+        (load_event("disconnect"), 500, {"error": "service_unavailable",
+                                         "message": "the service could not record this disconnect; try again later"}),
+    ],
+    ids=["connect", "message", "disconnect"],
+)
+def test_database_details_never_reach_websocket_clients(monkeypatch, closed_port, capsys, event, status,
+                                                        expected_body):
+    monkeypatch.setenv("DATABASE_URL", UNREACHABLE_DATABASE_URL.format(port=closed_port))
+    monkeypatch.setenv("METRICS_NAMESPACE", "Custom/Ns")
+    response = invoke(event)
+    assert response["statusCode"] == status and body_of(response) == expected_body
+    for detail in ("svc_user", "127.0.0.1", str(closed_port), "appdb", "s3cret-pw", "PostgreSQL"):
+        assert detail not in response["body"]
+    lines = log_lines(capsys)
+    (line,) = invocation_lines(lines)  # operators get the detail in the log, without the password
+    assert (line["level"], line["outcome"]) == ("ERROR", "store_error")
+    assert f"svc_user@127.0.0.1:{closed_port}/appdb" in line["error_message"]
+    assert "s3cret-pw" not in json.dumps(lines)
+    (metric,) = metric_lines(lines, "ServiceFailures")
+    assert (namespace_of(metric), metric["ServiceFailures"]) == ("Custom/Ns", 1)
+
+
+def test_a_validation_error_inside_an_action_is_the_senders_400(service_env, capsys):
+    @actions.register("notify-someone")
+    def notify_someone(request):
+        return request.service.notify(request.payload.get("email"), "general", "hi").to_dict()
+
+    try:
+        response = invoke(message_event(CID, '{"action":"notify-someone","email":"nope"}'))
+    finally:
+        actions.unregister("notify-someone")
+    assert response["statusCode"] == 400 and body_of(response)["error"] == "invalid_email"
+    lines = log_lines(capsys)
+    assert [line["level"] for line in invocation_lines(lines)] == ["WARNING"]
+    assert metric_lines(lines, "ServiceFailures") == []
 
 
 def test_a_crashing_action_answers_500_and_logs_the_traceback(service_env, capsys):
@@ -221,8 +294,9 @@ def test_a_crashing_action_answers_500_and_logs_the_traceback(service_env, capsy
         response = invoke(message_event(CID, '{"action":"crash"}'))
     finally:
         actions.unregister("crash")
-    assert response["statusCode"] == 500
-    assert body_of(response) == {"type": "error", "error": "internal_error",
-                                 "message": "unexpected RuntimeError; see the function logs"}
-    line = log_lines(capsys)[-1]
-    assert line["outcome"] == "internal_error" and "bug in a team's action" in line["traceback"]
+    assert response["statusCode"] == 500 and body_of(response) == UNAVAILABLE_MESSAGE_BODY
+    lines = log_lines(capsys)
+    (line,) = invocation_lines(lines)
+    assert (line["level"], line["outcome"]) == ("ERROR", "internal_error")
+    assert "bug in a team's action" in line["traceback"]
+    assert [m["ServiceFailures"] for m in metric_lines(lines, "ServiceFailures")] == [1]

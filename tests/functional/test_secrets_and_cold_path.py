@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +11,21 @@ from pathlib import Path
 import pytest
 
 from tests.events import load_event
-from tests.functional.helpers import body_of, connect_event, invoke
+from tests.functional.helpers import (
+    UNAVAILABLE_CONNECT_BODY,
+    body_of,
+    closed_port,
+    connect_event,
+    invocation_lines,
+    invoke,
+    log_lines,
+)
 from tests.functional.http_servers import RecordingServer
+from websocket_service import handler as handler_module
+from websocket_service.config import Settings
+from websocket_service.handler import ServiceFailureError
 from websocket_service.secrets import SecretFetchError, get_secret_string
+from websocket_service.service import open_service
 from websocket_service.tokens import mint_token
 
 TOKEN_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:connect-token-AbCdEf"
@@ -30,12 +41,6 @@ def extension(monkeypatch) -> RecordingServer:
     server.stop()
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_token_secret_is_read_through_the_extension(service_env, store, extension, capsys):
     service_env.setenv("CONNECT_TOKEN_SECRET_ARN", TOKEN_ARN)
     assert invoke(connect_event("c0", email="a@example.com", type="general"))["statusCode"] == 401
@@ -47,7 +52,7 @@ def test_token_secret_is_read_through_the_extension(service_env, store, extensio
     assert TOKEN_SECRET not in capsys.readouterr().out
 
 
-def test_extension_error_is_a_config_error_without_the_value(service_env, monkeypatch):
+def test_extension_error_is_a_config_error_logged_with_the_secret_id(service_env, monkeypatch, capsys):
     server = RecordingServer({"/secretsmanager/get": (400, {"message": "AccessDeniedException"})})
     try:
         monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.port))
@@ -55,16 +60,17 @@ def test_extension_error_is_a_config_error_without_the_value(service_env, monkey
         response = invoke(load_event("connect"))
     finally:
         server.stop()
-    assert response["statusCode"] == 500
-    body = body_of(response)
-    assert body["error"] == "config_error" and "HTTP 400" in body["message"] and TOKEN_ARN in body["message"]
+    assert response["statusCode"] == 500 and body_of(response) == UNAVAILABLE_CONNECT_BODY
+    (line,) = invocation_lines(log_lines(capsys))
+    assert line["outcome"] == "config_error"
+    assert "HTTP 400" in line["error_message"] and TOKEN_ARN in line["error_message"]
 
 
 def test_boto3_fallback_when_the_extension_is_absent(monkeypatch):
     secrets_manager = RecordingServer({"/": (200, {"ARN": TOKEN_ARN, "Name": "connect-token",
                                                    "SecretString": "from-boto3"})})
     try:
-        monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(_closed_port()))
+        monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(closed_port()))
         monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets_manager.base_url)
         assert get_secret_string(TOKEN_ARN) == "from-boto3"
         (request,) = secrets_manager.requests
@@ -77,7 +83,7 @@ def test_boto3_fallback_when_the_extension_is_absent(monkeypatch):
 def test_boto3_fallback_failure_is_a_secret_fetch_error(monkeypatch):
     secrets_manager = RecordingServer({"/": (400, {"__type": "ResourceNotFoundException", "message": "nope"})})
     try:
-        monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(_closed_port()))
+        monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(closed_port()))
         monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets_manager.base_url)
         with pytest.raises(SecretFetchError, match="could not read secret .*ResourceNotFoundException"):
             get_secret_string(TOKEN_ARN)
@@ -91,11 +97,12 @@ def test_database_secret_missing_keys_is_a_config_error(monkeypatch, capsys):
     try:
         monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.port))
         monkeypatch.setenv("DATABASE_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-XyZ")
-        result = invoke({"action": "migrate"})
+        with pytest.raises(ServiceFailureError) as info:
+            invoke({"action": "migrate"})
     finally:
         server.stop()
-    assert result["error"] == "config_error" and "host" in result["message"]
-    assert "p4ss" not in json.dumps(result) and "p4ss" not in capsys.readouterr().out
+    assert str(info.value).startswith("config_error: the database secret (DATABASE_SECRET_ARN) lacks host")
+    assert "p4ss" not in str(info.value) and "p4ss" not in capsys.readouterr().out
 
 
 COLD_PATH_SCRIPT = """
@@ -130,7 +137,7 @@ def test_connect_and_disconnect_cold_path_never_imports_boto3(store, store_url, 
     assert store.get("BFHPhfCWIAMCKlQ=").disconnect_status_code == 1001
 
 
-def test_empty_token_secret_refuses_connects_instead_of_disabling_tokens(service_env, store, monkeypatch):
+def test_empty_token_secret_refuses_connects_instead_of_disabling_tokens(service_env, store, monkeypatch, capsys):
     server = RecordingServer({"/secretsmanager/get": (200, {"ARN": TOKEN_ARN, "SecretString": ""})})
     try:
         monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.port))
@@ -138,5 +145,85 @@ def test_empty_token_secret_refuses_connects_instead_of_disabling_tokens(service
         response = invoke(load_event("connect"))
     finally:
         server.stop()
-    assert response["statusCode"] == 500 and "is empty" in body_of(response)["message"]
+    assert response["statusCode"] == 500 and body_of(response) == UNAVAILABLE_CONNECT_BODY
+    (line,) = invocation_lines(log_lines(capsys))
+    assert "is empty" in line["error_message"]
     assert store.list_connections() == []
+
+
+# --- the database secret is re-read after a store failure (password rotation) --------------------
+DB_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"
+
+
+@pytest.fixture
+def rotation_role(pg_database_url: str):
+    """A login role whose connections land in ``pg_database_url``'s schema (the RDS secret format
+    has no search_path), with the schema's tables migrated; dropped afterwards."""
+    import uuid
+    from urllib.parse import parse_qs, urlsplit
+
+    import psycopg
+
+    from websocket_service.store import open_store
+
+    schema = parse_qs(urlsplit(pg_database_url).query)["options"][0].split("search_path=")[1]
+    role = f"ws_rotation_{uuid.uuid4().hex[:12]}"
+    migrator = open_store(pg_database_url)
+    migrator.migrate()
+    migrator.close()
+    admin_url = pg_database_url.split("?")[0]
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        admin.execute(f'ALTER ROLE "{role}" SET search_path = "{schema}"')
+        admin.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        admin.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+        yield role, urlsplit(admin_url)
+        handler_module.reset()  # the handler's connection logs in as the role
+        admin.execute(f'DROP OWNED BY "{role}"')
+        admin.execute(f'DROP ROLE "{role}"')
+
+
+def _rds_secret(role: str, host: str, port: int, dbname: str) -> tuple[int, dict]:
+    secret = {"username": role, "password": "rotated-pw-1", "host": host, "port": port, "dbname": dbname}
+    return 200, {"ARN": DB_ARN, "SecretString": json.dumps(secret)}
+
+
+def test_store_failure_rereads_the_database_secret_on_the_next_invocation(monkeypatch, rotation_role,
+                                                                          closed_port, capsys):
+    role, admin = rotation_role
+    dbname = admin.path.lstrip("/")
+    server = RecordingServer({"/secretsmanager/get": _rds_secret(role, "127.0.0.1", closed_port, dbname)})
+    try:
+        monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.port))
+        monkeypatch.setenv("DATABASE_SECRET_ARN", DB_ARN)
+        first = invoke(connect_event("c1", email="a@example.com", type="general"))
+        assert first["statusCode"] == 500 and body_of(first) == UNAVAILABLE_CONNECT_BODY
+        (line,) = invocation_lines(log_lines(capsys))
+        assert line["outcome"] == "store_error" and f"127.0.0.1:{closed_port}" in line["error_message"]
+        # The secret now names the right server (as after a rotation); no manual reset in between.
+        server.routes["/secretsmanager/get"] = _rds_secret(role, admin.hostname, admin.port or 5432, dbname)
+        second = invoke(connect_event("c1", email="a@example.com", type="general"))
+        assert second == {"statusCode": 200}
+        assert invoke({"action": "cleanup", "dry_run": True})["ok"] is True
+    finally:
+        server.stop()
+    assert len(server.requests) == 2  # read once per service build: the failure dropped the first
+    assert "rotated-pw-1" not in capsys.readouterr().out
+
+
+def test_open_service_closes_the_store_when_the_token_secret_fails(tmp_path, monkeypatch):
+    database = tmp_path / "service.db"
+    server = RecordingServer({"/secretsmanager/get": (400, {"message": "AccessDeniedException"})})
+    try:
+        settings = Settings.from_env({"DATABASE_URL": f"sqlite:///{database}", "AUTO_MIGRATE": "true",
+                                      "CONNECT_TOKEN_SECRET_ARN": TOKEN_ARN,
+                                      "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(server.port)})
+        monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.port))
+        with pytest.raises(SecretFetchError, match="HTTP 400") as info:
+            open_service(settings)
+        # The failure's frames (and the store in them) are still alive here, so only close()
+        # can have released the file: SQLite removes the WAL file when the last connection closes.
+        assert info.traceback and database.exists()
+        assert not Path(f"{database}-wal").exists(), "open_service left the migrated store open"
+    finally:
+        server.stop()

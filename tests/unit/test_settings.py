@@ -10,7 +10,6 @@ def test_defaults_need_no_environment():
     settings = Settings.from_env({})
     assert settings.database_url == "sqlite:///websocket_connections.db"
     assert settings.allowed_connection_types == ("email-verification", "general")
-    assert settings.tokens_required is False
     assert settings.auto_migrate is False
 
 
@@ -34,5 +33,5 @@ def test_bad_values_raise_config_error_naming_the_variable(env, fragment):
 
 def test_token_secret_is_not_in_repr():
     settings = Settings.from_env({"CONNECT_TOKEN_SECRET": "hunter2"})
-    assert settings.tokens_required
+    assert settings.connect_token_secret == "hunter2"
     assert "hunter2" not in repr(settings)

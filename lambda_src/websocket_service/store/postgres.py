@@ -24,8 +24,10 @@ from .base import StoreConfigError, StoreError
 from .sql import SqlConnectionStore, missing_table_hint
 
 DEFAULT_APPLICATION_NAME = "websocket_service"
-MIGRATION_STATEMENT_TIMEOUT = "5min"
-"""``statement_timeout`` inside ``migrate`` (waiting for a concurrent migrator, building indexes)."""
+MIGRATION_TIMEOUT_MS = 20_000
+"""``statement_timeout`` and ``lock_timeout`` inside ``migrate`` (waiting for a concurrent migrator,
+building indexes). The function has 30 s: a migrate blocked on the lock must give up in time to
+answer CloudFormation (or the caller) with a clear error instead of being killed by Lambda."""
 OPTIONS_REFUSED = "doesn't support command-line options"
 """Part of RDS Proxy's answer to a startup packet that carries ``options``."""
 
@@ -136,8 +138,13 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         connect_timeout_s: int = 5,
         statement_timeout_ms: int = 5000,
         application_name: str = DEFAULT_APPLICATION_NAME,
+        migration_timeout_ms: int = MIGRATION_TIMEOUT_MS,
     ) -> None:
-        """Validate the settings; no connection is opened until the first operation."""
+        """Validate the settings; no connection is opened until the first operation.
+
+        ``migration_timeout_ms`` bounds each statement of ``migrate``, including the wait for the
+        migration lock another migrator holds.
+        """
         super().__init__()
         self._kwargs = connect_kwargs(
             database_url,
@@ -146,6 +153,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
             application_name=application_name,
         )
         self._statement_timeout_ms = statement_timeout_ms
+        self._migration_timeout_ms = int(migration_timeout_ms)
         self._set_after_connect = False
         self._password = str(self._kwargs.get("password") or "")
         self.target = "{user}@{host}:{port}/{db}".format(
@@ -208,8 +216,16 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         )
 
     def _lock_migrations(self, session: Any) -> None:
-        session.execute(f"SET LOCAL statement_timeout = '{MIGRATION_STATEMENT_TIMEOUT}'")
-        session.execute("SELECT pg_advisory_xact_lock(%(cls)s, 0)", {"cls": _MIGRATION_LOCK_CLASS})
+        timeout = self._migration_timeout_ms
+        session.execute(f"SET LOCAL statement_timeout = {timeout}")
+        session.execute(f"SET LOCAL lock_timeout = {timeout}")
+        try:
+            session.execute("SELECT pg_advisory_xact_lock(%(cls)s, 0)", {"cls": _MIGRATION_LOCK_CLASS})
+        except (pg_errors.LockNotAvailable, pg_errors.QueryCanceled):
+            raise StoreError(
+                f"migrate waited {timeout} ms for the migration lock at {self.target}: another migration "
+                "holds the lock; retry when it has finished (it applies the same migrations)."
+            ) from None
 
     def _decode_datetime(self, value: datetime) -> datetime:
         return value.astimezone(timezone.utc)
