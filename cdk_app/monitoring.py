@@ -14,19 +14,31 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.queues import dead_letter_queue
-from cdk_app.runtime_contract import FAILED_DELIVERIES_METRIC
+from cdk_app.runtime_contract import FAILED_DELIVERIES_METRIC, SERVICE_FAILURES_METRIC
 
 PERIOD = cdk.Duration.minutes(5)
+SERVICE_FAILURES_DESCRIPTION = "The function failed on its side (store, configuration or unexpected error)"
+INTEGRATION_ERRORS_DESCRIPTION = (
+    "Many 4XX/5XX answers from the function: rejected connects or bad messages, e.g. a broken frontend or token secret"
+)
 
 
 class Monitoring(Construct):
-    """Alarms: high connection count, API integration/execution errors, function errors and
-    throttles, and failed deliveries (the function's ``FailedDeliveries`` metric).
+    """Alarms on the WebSocket stage, the function and the function's own EMF metrics.
+
+    - ``HighConnectionCount``: new connection attempts (``ConnectCount`` counts every ``$connect``
+      request, rejected ones included; it is not the number of open connections).
+    - ``IntegrationErrors``: many 4XX/5XX answers from the function (API Gateway counts both for
+      WebSocket APIs, so rejected connects and bad messages add up here; a broken frontend or
+      token secret shows as a burst).
+    - ``ServiceFailures``: the function failed on its side (its ``ServiceFailures`` metric).
+    - ``ExecutionErrors``, ``FunctionErrors``, ``FunctionThrottles``, ``FailedDeliveries``.
 
     :param handler: the function behind the routes.
     :param stage: the WebSocket stage (its metrics carry ApiId and Stage dimensions).
     :param metrics_namespace: namespace of the function's EMF metrics.
-    :param connection_count_threshold: new connections per 5 minutes that raise the alarm.
+    :param connection_count_threshold: new connection attempts per 5 minutes that raise the alarm.
+    :param integration_error_threshold: 4XX/5XX integration answers per 5 minutes that raise the alarm.
     :param alarm_topic_arn: existing SNS topic for alarm actions.
     :param alarm_email: address subscribed to a new, encrypted topic for alarm actions.
     """
@@ -40,6 +52,7 @@ class Monitoring(Construct):
         stage: apigwv2.WebSocketStage,
         metrics_namespace: str,
         connection_count_threshold: int,
+        integration_error_threshold: int,
         alarm_topic_arn: str | None = None,
         alarm_email: str | None = None,
     ) -> None:
@@ -47,24 +60,30 @@ class Monitoring(Construct):
         self.subscription_dead_letter_queue: sqs.Queue | None = None
         self.topic = self._topic(alarm_topic_arn, alarm_email)
         sum_of = {"statistic": cloudwatch.Stats.SUM, "period": PERIOD}
+
+        def own_metric(metric_name: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(namespace=metrics_namespace, metric_name=metric_name, **sum_of)
+
         specs: dict[str, tuple[cloudwatch.IMetric, int, str]] = {
             "HighConnectionCount": (
                 stage.metric("ConnectCount", **sum_of),
                 connection_count_threshold,
-                f"More than {connection_count_threshold} new WebSocket connections in 5 minutes",
+                f"{connection_count_threshold} or more new WebSocket connection attempts in 5 minutes "
+                "($connect requests, rejected ones included; not the number of open connections)",
             ),
             "IntegrationErrors": (
-                stage.metric("IntegrationError", **sum_of), 1, "The function failed or timed out for a WebSocket route"
+                stage.metric("IntegrationError", **sum_of),
+                integration_error_threshold,
+                f"{INTEGRATION_ERRORS_DESCRIPTION} ({integration_error_threshold} or more in 5 minutes)",
             ),
+            "ServiceFailures": (own_metric(SERVICE_FAILURES_METRIC), 1, SERVICE_FAILURES_DESCRIPTION),
             "ExecutionErrors": (
                 stage.metric("ExecutionError", **sum_of), 1, "API Gateway failed to run a WebSocket route"
             ),
             "FunctionErrors": (handler.metric_errors(**sum_of), 1, "The notification function raised errors"),
             "FunctionThrottles": (handler.metric_throttles(**sum_of), 1, "The notification function was throttled"),
             "FailedDeliveries": (
-                cloudwatch.Metric(namespace=metrics_namespace, metric_name=FAILED_DELIVERIES_METRIC, **sum_of),
-                1,
-                "Notifications could not be posted to connected clients",
+                own_metric(FAILED_DELIVERIES_METRIC), 1, "Notifications could not be posted to connected clients"
             ),
         }
         self.alarms: dict[str, cloudwatch.Alarm] = {}

@@ -34,6 +34,8 @@ function then sets ``AUTO_MIGRATE`` so each new container creates its own table.
 
 FAILED_DELIVERIES_METRIC = "FailedDeliveries"
 """EMF metric the function emits (no dimensions) when a post to a connection fails."""
+SERVICE_FAILURES_METRIC = "ServiceFailures"
+"""EMF metric the function emits (no dimensions) for each invocation that failed on its side."""
 DEFAULT_METRICS_NAMESPACE = "WebSocketNotifications"
 
 # Direct-invoke payloads the function understands.

@@ -10,6 +10,11 @@ from constructs import Construct
 
 from cdk_app.runtime_contract import MIGRATE_ACTION, MIGRATIONS_DIR
 
+SERVICE_TIMEOUT = cdk.Duration.minutes(5)
+"""How long CloudFormation waits for the function's answer before failing the deploy (its default is
+one hour). The function times out after 30 s and caps its migration-lock wait below that, so an
+answer that has not come by then never will."""
+
 
 def migrations_fingerprint(migrations_dir: Path = MIGRATIONS_DIR) -> str:
     """SHA-256 over the names and contents of the migration files ("none" when there are none).
@@ -47,5 +52,6 @@ class SchemaMigration(Construct):
             "Migrate",
             service_token=handler.function_arn,
             resource_type="Custom::WebSocketSchemaMigration",
+            service_timeout=SERVICE_TIMEOUT,
             properties={"action": MIGRATE_ACTION, "migrationsHash": self.fingerprint},
         )

@@ -103,6 +103,7 @@ class StackSettings:
     alarm_topic_arn: str | None = None
     alarm_email: str | None = None
     connection_count_alarm_threshold: int = 1000
+    integration_error_alarm_threshold: int = 100
     existing_function_arn: str | None = None
     existing_function_role_arn: str | None = None
     ssm_parameter_prefix: str = "/websocket-notifications"
@@ -160,6 +161,9 @@ class StackSettings:
             alarm_email=reader.optional_pattern("alarmEmail", _EMAIL, "an e-mail address"),
             connection_count_alarm_threshold=reader.integer(
                 "connectionCountAlarmThreshold", cls.connection_count_alarm_threshold, 1, 10_000_000
+            ),
+            integration_error_alarm_threshold=reader.integer(
+                "integrationErrorAlarmThreshold", cls.integration_error_alarm_threshold, 1, 10_000_000
             ),
             existing_function_arn=reader.optional_pattern(
                 "existingFunctionArn", _FUNCTION_ARN, "a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)"

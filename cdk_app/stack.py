@@ -1,6 +1,7 @@
 """The stack: composes the constructs and wires grants, environment and synth-time warnings."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
@@ -29,6 +30,12 @@ TOKENS_DISABLED_WARNING = (
     "connectTokens is 'disabled': anyone who knows an e-mail address can open a connection and receive its "
     "notifications. Use this only until the frontend sends ?token=; remove -c connectTokens=disabled to turn "
     "token checks back on."
+)
+NO_MIGRATION_ON_DEPLOY_WARNING = (
+    "existingFunctionArn is set: this stack runs no schema migration on deploy (the migration custom resource "
+    "belongs to the bundled function). The existing function must run the 'migrate' action itself (invoke it "
+    f"with {json.dumps({'action': rc.MIGRATE_ACTION})} after each deploy that brings new migrations), or the operator "
+    "runs `wsctl migrate` against the database, before clients connect."
 )
 
 CONNECT_AUTHORIZATION = {
@@ -97,6 +104,7 @@ class WebSocketNotificationStack(cdk.Stack):
             stage=self.gateway.stage,
             metrics_namespace=settings.metrics_namespace,
             connection_count_threshold=settings.connection_count_alarm_threshold,
+            integration_error_threshold=settings.integration_error_alarm_threshold,
             alarm_topic_arn=settings.alarm_topic_arn,
             alarm_email=settings.alarm_email,
         )
@@ -153,8 +161,10 @@ class WebSocketNotificationStack(cdk.Stack):
         return environment
 
     def _warn_about_demo_settings(self) -> None:
-        """Synth-time warnings for settings that are fine for a demo but not for production."""
+        """Synth-time warnings for demo-only settings and for steps the operator must take instead."""
         if self.bundled_function is not None and self.secrets.database_secret is None:
             cdk.Annotations.of(self).add_warning_v2("websocket:ephemeral-store", EPHEMERAL_STORE_WARNING)
         if not self.settings.tokens_enabled:
             cdk.Annotations.of(self).add_warning_v2("websocket:tokens-disabled", TOKENS_DISABLED_WARNING)
+        if self.settings.bring_your_own_function:
+            cdk.Annotations.of(self).add_warning_v2("websocket:no-migration-on-deploy", NO_MIGRATION_ON_DEPLOY_WARNING)

@@ -35,7 +35,10 @@ TOKEN_SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:websocket
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "default": {},
     "existing_function": {"existingFunctionArn": EXISTING_FUNCTION_ARN, "existingFunctionRoleArn": EXISTING_ROLE_ARN},
-    "tokens_disabled": {"connectTokens": "disabled", "alarmTopicArn": ALARM_TOPIC_ARN, "architecture": "x86_64"},
+    "tokens_disabled": {
+        "connectTokens": "disabled", "alarmTopicArn": ALARM_TOPIC_ARN, "architecture": "x86_64",
+        "integrationErrorAlarmThreshold": "25",
+    },
     "vpc_database": {
         "vpcId": "vpc-0abc1234",
         "subnetIds": "subnet-0aaa1111,subnet-0bbb2222",

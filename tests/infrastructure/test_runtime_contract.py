@@ -28,6 +28,7 @@ def test_every_env_name_cdk_sets_is_the_runtimes_constant_of_the_same_name() -> 
 
 def test_metric_and_namespace_agree_with_the_runtime() -> None:
     assert rc.FAILED_DELIVERIES_METRIC == config.FAILED_DELIVERIES_METRIC
+    assert rc.SERVICE_FAILURES_METRIC == config.SERVICE_FAILURES_METRIC
     assert rc.DEFAULT_METRICS_NAMESPACE == config.DEFAULT_METRICS_NAMESPACE
 
 

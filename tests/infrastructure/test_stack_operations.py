@@ -6,8 +6,9 @@ from pathlib import Path
 
 from aws_cdk.assertions import Capture, Match
 
+from cdk_app.monitoring import INTEGRATION_ERRORS_DESCRIPTION, SERVICE_FAILURES_DESCRIPTION
 from cdk_app.schema import migrations_fingerprint
-from cdk_app.runtime_contract import MIGRATIONS_DIR
+from cdk_app.runtime_contract import MIGRATIONS_DIR, SERVICE_FAILURES_METRIC
 
 from .conftest import ALARM_TOPIC_ARN, SynthFn, Synthesis
 
@@ -56,6 +57,14 @@ def test_schema_migrates_on_deploy_through_the_function(default: Synthesis) -> N
     )
 
 
+def test_a_migration_that_never_answers_fails_the_deploy_within_five_minutes(default: Synthesis) -> None:
+    (migration,) = default.resources("Custom::WebSocketSchemaMigration").values()
+    service_timeout = int(migration["Properties"]["ServiceTimeout"])  # CDK renders it as a string, CFN accepts both
+    assert service_timeout == 300  # instead of CloudFormation's default of one hour
+    (function,) = default.resources("AWS::Lambda::Function").values()
+    assert function["Properties"]["Timeout"] < service_timeout  # the function gives up well before CloudFormation
+
+
 def test_migrations_fingerprint_changes_with_a_new_migration(tmp_path: Path) -> None:
     assert migrations_fingerprint(tmp_path / "absent") == "none"
     (tmp_path / "0001_init.sql").write_text("CREATE TABLE t (id int);")
@@ -68,21 +77,78 @@ def test_migrations_fingerprint_changes_with_a_new_migration(tmp_path: Path) -> 
 
 def test_alarms_cover_connections_api_errors_function_errors_throttles_and_failed_deliveries(default: Synthesis) -> None:
     alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in default.resources("AWS::CloudWatch::Alarm").values()}
-    assert set(alarms) == {"ConnectCount", "IntegrationError", "ExecutionError", "Errors", "Throttles", "FailedDeliveries"}
+    assert set(alarms) == {
+        "ConnectCount", "IntegrationError", "ExecutionError", "Errors", "Throttles", "FailedDeliveries", "ServiceFailures",
+    }
     assert alarms["ConnectCount"]["Threshold"] == 1000
+    assert alarms["IntegrationError"]["Threshold"] == 100
     for name in ("ConnectCount", "IntegrationError", "ExecutionError"):
         assert alarms[name]["Namespace"] == "AWS/ApiGateway"
         assert [d["Name"] for d in alarms[name]["Dimensions"]] == ["ApiId", "Stage"]
     for name in ("Errors", "Throttles"):
         assert alarms[name]["Namespace"] == "AWS/Lambda"
-    assert alarms["FailedDeliveries"]["Namespace"] == "WebSocketNotifications"
-    assert "Dimensions" not in alarms["FailedDeliveries"]
+    for name in ("FailedDeliveries", "ServiceFailures"):
+        assert alarms[name]["Namespace"] == "WebSocketNotifications"
+        assert "Dimensions" not in alarms[name]
     assert all("AlarmActions" not in a for a in alarms.values())  # no topic configured
+
+
+def test_service_failures_alarm_fires_on_the_first_failure_on_the_functions_side(default: Synthesis) -> None:
+    default.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": SERVICE_FAILURES_METRIC,
+            "Namespace": "WebSocketNotifications",
+            "Statistic": "Sum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmDescription": SERVICE_FAILURES_DESCRIPTION,
+        },
+    )
+
+
+def test_integration_errors_alarm_tolerates_rejected_clients_up_to_its_threshold(default: Synthesis) -> None:
+    description = Capture()
+    default.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "IntegrationError",
+            "Namespace": "AWS/ApiGateway",
+            "Statistic": "Sum",
+            "Period": 300,
+            "Threshold": 100,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "AlarmDescription": description,
+        },
+    )
+    assert description.as_string().startswith(INTEGRATION_ERRORS_DESCRIPTION)
+    assert "100 or more in 5 minutes" in description.as_string()
+    assert "failed or timed out" not in description.as_string()
+
+
+def test_integration_error_threshold_setting_is_applied(synth: SynthFn) -> None:
+    low = synth("tokens_disabled")  # sets integrationErrorAlarmThreshold=25
+    low.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": "IntegrationError", "Threshold": 25, "AlarmDescription": Match.string_like_regexp("25 or more")},
+    )
+
+
+def test_connection_alarm_says_it_counts_attempts_not_open_connections(default: Synthesis) -> None:
+    description = Capture()
+    default.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm", {"MetricName": "ConnectCount", "AlarmDescription": description}
+    )
+    assert description.as_string().startswith("1000 or more new WebSocket connection attempts in 5 minutes")
+    assert "rejected ones included" in description.as_string()
 
 
 def test_alarm_topic_setting_wires_every_alarm_to_it(synth: SynthFn) -> None:
     alarms = synth("tokens_disabled").resources("AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 6
+    assert len(alarms) == 7
     assert all(a["Properties"]["AlarmActions"] == [ALARM_TOPIC_ARN] for a in alarms)
     synth("tokens_disabled").template.resource_count_is("AWS::SNS::Topic", 0)
 

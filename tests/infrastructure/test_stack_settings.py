@@ -27,6 +27,7 @@ KEYS = {
     "accessLogGroupName": "access_log_group_name",
     "createApiGatewayLogsRole": "create_api_gateway_logs_role",
     "connectionCountAlarmThreshold": "connection_count_alarm_threshold",
+    "integrationErrorAlarmThreshold": "integration_error_alarm_threshold",
     "ssmParameterPrefix": "ssm_parameter_prefix",
     "connectTokens": "connect_tokens",
     "architecture": "architecture",
@@ -87,7 +88,9 @@ def test_string_values_from_the_command_line_are_converted() -> None:
         connectionTtlMinutes="60", maxConnectionsPerEmail="3", throttlingRateLimit="12.5", throttlingBurstLimit="7",
         logRetentionDays="14", bundle="false", allowedConnectionTypes="general, password-reset",
         subnetIds='["subnet-0aaa1111"]', vpcId="vpc-0abc1234", cleanupSchedule="cron(0/5 * * * ? *)",
+        integrationErrorAlarmThreshold="40",
     )
+    assert s.integration_error_alarm_threshold == 40
     assert (s.connection_ttl_minutes, s.max_connections_per_email) == (60, 3)
     assert (s.throttling_rate_limit, s.throttling_burst_limit) == (12.5, 7)
     assert s.log_retention == logs.RetentionDays.TWO_WEEKS
@@ -142,6 +145,8 @@ def test_every_retention_value_maps_to_its_retention_days_member() -> None:
         ({"alarmTopicArn": "ops-topic"}, "alarmTopicArn", "SNS topic ARN"),
         ({"alarmEmail": "ops"}, "alarmEmail", "e-mail address"),
         ({"connectionCountAlarmThreshold": -1}, "connectionCountAlarmThreshold", "an integer from 1"),
+        ({"integrationErrorAlarmThreshold": 0}, "integrationErrorAlarmThreshold", "an integer from 1 to 10000000"),
+        ({"integrationErrorAlarmThreshold": "many"}, "integrationErrorAlarmThreshold", "an integer from 1"),
         ({"existingFunctionArn": "cc-backend-main"}, "existingFunctionArn", "Lambda function ARN"),
         ({"existingFunctionRoleArn": "role/x"}, "existingFunctionRoleArn", "IAM role ARN"),
         ({"ssmParameterPrefix": "websocket/"}, "ssmParameterPrefix", "/websocket-notifications"),

@@ -21,6 +21,18 @@ def test_existing_function_creates_no_function_role_migration_or_bundle(synth: S
     assert byo.stack.bundled_function is None and byo.stack.schema_migration is None
 
 
+def test_existing_function_warns_that_it_must_migrate_the_schema_itself(synth: SynthFn) -> None:
+    warnings = [w for w in synth("existing_function").entries("aws:cdk:warning") if "no schema migration" in w]
+    assert len(warnings) == 1
+    assert '{"action": "migrate"}' in warnings[0] and "wsctl migrate" in warnings[0]
+    assert "[ack: websocket:no-migration-on-deploy]" in warnings[0]
+
+
+def test_bundled_function_migrates_on_deploy_without_a_warning(default: Synthesis) -> None:
+    assert not any("migrat" in w for w in default.entries("aws:cdk:warning"))
+    default.template.resource_count_is("Custom::WebSocketSchemaMigration", 1)
+
+
 def test_existing_function_serves_all_three_routes_with_three_permissions(synth: SynthFn) -> None:
     byo = synth("existing_function")
     for integration in byo.resources("AWS::ApiGatewayV2::Integration").values():
