@@ -59,13 +59,15 @@ class DevToolsPage:
                 return reply["result"]["result"].get("value")
 
     async def wait_for_state(self, state: str) -> dict[str, str]:
-        """Poll the page's ``data-state`` until it is ``state``; return state, socket and status text."""
+        """Poll the page's ``data-state`` until it is ``state``; return state, socket, status text and
+        whether the address form is displayed."""
         deadline = time.monotonic() + WAIT_S
         snapshot: dict[str, str] = {}
         while time.monotonic() < deadline:
             snapshot = await self.evaluate(
                 "({state: document.body.dataset.state, socket: document.body.dataset.socket,"
-                " status: document.getElementById('status').textContent})"
+                " status: document.getElementById('status').textContent,"
+                " formShown: getComputedStyle(document.getElementById('form')).display !== 'none'})"
             )
             if snapshot and snapshot["state"] == state:
                 return snapshot
@@ -150,7 +152,8 @@ def test_page_shows_verified_when_wsctl_notify_pushes(
 
     waiting, verified = asyncio.run(scenario())
     assert waiting["socket"] == "open" and "Waiting" in waiting["status"] and EMAIL in waiting["status"]
-    assert verified["status"] == "Email verified"
+    assert waiting["formShown"] is False  # the address came in the URL: no form to fill in
+    assert verified["status"] == "Email verified" and verified["formShown"] is False
     # The page closed its socket itself, and the close reached the handler as $disconnect 1000.
     deadline = time.monotonic() + WAIT_S
     while (row := sqlite_store.list_connections(user_email=EMAIL)[0]).is_active and time.monotonic() < deadline:
