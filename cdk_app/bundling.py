@@ -39,7 +39,10 @@ class PipLocalBundling:
 
     pip downloads only binary wheels built for the function's platform (``--platform``,
     ``--only-binary=:all:``), so psycopg's compiled driver matches Lambda even when synthesizing
-    on another OS or CPU. ``--no-compile`` keeps ``__pycache__`` out of the asset.
+    on another OS or CPU. ``--no-compile`` keeps ``__pycache__`` out of the asset. ``--no-deps``
+    installs exactly the pinned requirements: pip evaluates dependency markers against the Python
+    running the synth, not the function's, so it would add ``typing_extensions`` (needed by psycopg
+    only below Python 3.13) to a 3.14 function.
     """
 
     def __init__(self, *, architecture: str, source_dir: Path = LAMBDA_SOURCE_DIR) -> None:
@@ -52,6 +55,7 @@ class PipLocalBundling:
         return [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
             *platforms, "--python-version", PYTHON_VERSION, "--implementation", "cp", "--only-binary=:all:",
+            "--no-deps",  # the requirements file pins every package; pip would judge markers on this Python
             "--target", output_dir, "-r", str(self.source_dir / REQUIREMENTS_FILE.name),
         ]
 

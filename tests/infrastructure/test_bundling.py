@@ -53,6 +53,9 @@ def test_asset_has_no_tests_caches_or_boto3_and_is_small(bundled_asset: tuple[Pa
     assert not [p for p in files if p.suffix in (".pyc", ".pyo", ".db")]
     assert not [p for p in asset.rglob("tests") if p.is_dir()]
     assert not (asset / "boto3").exists(), "boto3 comes with the Lambda runtime and must not be bundled"
+    # exactly the pinned requirements: nothing pip would add for the Python running the synth
+    distributions = sorted(p.name.split("-")[0] for p in asset.glob("*.dist-info"))
+    assert distributions == ["psycopg", "psycopg_binary"]
     assert sum(p.stat().st_size for p in files) < MAX_ASSET_BYTES
 
 
@@ -60,6 +63,7 @@ def test_pip_command_targets_the_functions_platform_and_python() -> None:
     arm = PipLocalBundling(architecture="arm64").pip_command("/out")
     assert arm[arm.index("--python-version") + 1] == PYTHON_VERSION
     assert {"manylinux_2_28_aarch64", "manylinux2014_aarch64"} <= set(arm)
-    assert "--only-binary=:all:" in arm and "--no-compile" in arm and arm[arm.index("--target") + 1] == "/out"
+    assert "--only-binary=:all:" in arm and "--no-compile" in arm and "--no-deps" in arm
+    assert arm[arm.index("--target") + 1] == "/out"
     x86 = PipLocalBundling(architecture="x86_64").pip_command("/out")
     assert "manylinux2014_x86_64" in x86 and "manylinux2014_aarch64" not in x86
