@@ -4,8 +4,11 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +19,7 @@ import pytest
 from websocket_service.store import NewConnection, StoreConfigError, StoreError, open_store
 from websocket_service.store.postgres import (
     _MIGRATION_LOCK_CLASS,
+    ADD_FUNCTION,
     MIGRATION_TIMEOUT_MS,
     OPTIONS_REFUSED,
     PostgresConnectionStore,
@@ -30,7 +34,10 @@ PASSWORD = "s3cret-Pa55"
 ALL_VERSIONS = [m.version for m in load_migrations("postgres")]
 
 
-def new(connection_id: str, email: str = "ada@example.com") -> NewConnection:
+EMAIL = "ada@example.com"
+
+
+def new(connection_id: str, email: str = EMAIL) -> NewConnection:
     return NewConnection(connection_id=connection_id, user_email=email, connection_type="general", connected_at=T0)
 
 
@@ -146,6 +153,64 @@ def test_expire_idle_skips_rows_locked_by_a_concurrent_cleanup(
         assert store.expire_idle(idle_before=cutoff, at=cutoff, batch_size=10) == 2
         other_cleanup.rollback()
     assert store.expire_idle(idle_before=cutoff, at=cutoff, batch_size=10) == 1
+
+
+def test_add_is_one_round_trip_to_the_server(pg_store_with_name: tuple[Any, str], tmp_path: Path) -> None:
+    store, _ = pg_store_with_name
+    store.add(new("c0"), active_limit=5)  # connected: only the adds below are traced
+    trace = tmp_path / "libpq.trace"
+    pgconn = store._conn.pgconn  # the store's live connection (nothing public exposes it)
+    with trace.open("w") as out:
+        pgconn.trace(out.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            assert store.add(new("c1"), active_limit=5) is True
+            assert store.add(new("c2"), active_limit=2) is False  # refused by the cap: also one trip
+        finally:
+            pgconn.untrace()
+    sent = [line.split("\t")[2] for line in trace.read_text().splitlines() if line.startswith("F\t")]
+    # Each Sync (extended protocol) or Query (simple protocol) waits for the server's ReadyForQuery.
+    assert [m for m in sent if m in ("Sync", "Query")] == ["Sync", "Sync"], sent
+
+
+def wait_for_lock_wait(admin: psycopg.Connection[Any], app_name: str, timeout_s: float = 10.0) -> None:
+    """Return once the backend of ``app_name`` waits for an advisory lock; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    query = "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND wait_event = 'advisory'"
+    while admin.execute(query, (app_name,)).fetchone() is None:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the add of {app_name} never waited for the email's advisory lock")
+        time.sleep(0.01)
+
+
+def test_an_add_waiting_for_the_email_lock_counts_the_row_the_holder_commits(
+    pg_database_url: str, admin: psycopg.Connection[Any], app_name: str
+) -> None:
+    # Deterministic form of the race: a statement whose snapshot predates the lock wait (one INSERT
+    # taking the lock in a CTE) would miss the holder's row and exceed the cap.
+    store = open_store(f"{pg_database_url}&application_name={app_name}")
+    store.migrate()
+    try:
+        with psycopg.connect(pg_database_url) as holder, ThreadPoolExecutor(1) as pool:
+            # Not autocommit: the holder keeps the email's lock and its row uncommitted until commit().
+            held = holder.execute(
+                f"SELECT {ADD_FUNCTION}('held', %s, 'general', %s, NULL, NULL, NULL, NULL, 1)", (EMAIL, T0)
+            ).fetchone()
+            assert held == (True,)
+            waiting = pool.submit(store.add, new("waiting"), active_limit=1)
+            wait_for_lock_wait(admin, app_name)
+            holder.commit()
+            assert waiting.result() is False
+        assert store.active_connection_ids(EMAIL, "general") == ["held"]
+    finally:
+        store.close()
+
+
+def test_add_before_the_function_exists_says_to_run_migrate(pg_store: Any, pg_database_url: str) -> None:
+    with psycopg.connect(pg_database_url, autocommit=True) as conn:  # as if the code were deployed before migrate
+        conn.execute(f"DROP FUNCTION {ADD_FUNCTION}")
+    with pytest.raises(StoreError, match=f"have not created {ADD_FUNCTION} yet: run the migrate action first"):
+        pg_store.add(new("c1"), active_limit=5)
 
 
 def test_unreachable_server_gives_a_store_error_without_the_password() -> None:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -91,6 +93,31 @@ def test_a_writer_holding_the_lock_too_long_gives_a_clear_error(sqlite_database_
             store.add(new("c1"), active_limit=5)
         holder.execute("ROLLBACK")
         assert store.add(new("c1"), active_limit=5) is True
+    finally:
+        holder.close()
+        store.close()
+
+
+def test_an_add_waiting_for_the_write_lock_counts_the_row_the_holder_commits(sqlite_database_url: str) -> None:
+    # add is one INSERT that takes the write lock before it counts. Counting first (a read, which
+    # never waits in WAL mode) would miss the holder's row and exceed the cap. The pause only makes
+    # the add start while the lock is held; a correct add returns False whenever it starts.
+    store = open_store(sqlite_database_url)
+    store.migrate()
+    holder = sqlite3.connect(db_path(sqlite_database_url), isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute(
+            "INSERT INTO websocket_connections (connection_id, user_email, connection_type, connected_at, "
+            "last_activity_at) VALUES ('held', 'ada@example.com', 'general', ?, ?)",
+            ("2026-11-25T12:00:00.000000Z",) * 2,
+        )
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(store.add, new("waiting"), active_limit=1)
+            time.sleep(0.2)
+            holder.execute("COMMIT")
+            assert waiting.result() is False
+        assert store.active_connection_ids("ada@example.com", "general") == ["held"]
     finally:
         holder.close()
         store.close()

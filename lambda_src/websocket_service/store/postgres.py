@@ -2,15 +2,15 @@
 
 Importing this module imports psycopg (about 0.25 s); :func:`websocket_service.store.open_store`
 imports it only when the URL is a PostgreSQL one. The connection runs in autocommit mode; the
-operations that need more than one statement (``add``, ``migrate``) use short explicit
-transactions. ``statement_timeout`` and ``TimeZone=UTC`` are set at connect time through the
+capped ``add`` of every ``$connect`` is one statement, one round trip (a call of the
+``ws_add_connection`` function, migration 0002); ``migrate`` uses a short explicit transaction.
+``statement_timeout`` and ``TimeZone=UTC`` are set at connect time through the
 ``options`` startup parameter, after any ``-c name=value`` settings the URL's own ``options``
 carry. RDS Proxy refuses that parameter; the store then connects without it and applies the same
 settings with ``set_config`` (which pins the proxy session: one per Lambda container).
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
@@ -21,7 +21,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
 from .base import StoreConfigError, StoreError
-from .sql import SqlConnectionStore, missing_table_hint
+from .sql import TABLE, SqlConnectionStore, missing_schema_hint
 
 DEFAULT_APPLICATION_NAME = "websocket_service"
 MIGRATION_TIMEOUT_MS = 20_000
@@ -31,9 +31,17 @@ answer CloudFormation (or the caller) with a clear error instead of being killed
 OPTIONS_REFUSED = "doesn't support command-line options"
 """Part of RDS Proxy's answer to a startup packet that carries ``options``."""
 
-# Advisory-lock namespaces (first key of the two-int form), "WSM1" and "WSE1".
+# Advisory-lock namespace (first key of the two-int form) "WSM1". ws_add_connection (migration
+# 0002) locks emails in the namespace "WSE1" (0x57534531).
 _MIGRATION_LOCK_CLASS = 0x57534D31
-_EMAIL_LOCK_CLASS = 0x57534531
+
+ADD_FUNCTION = "ws_add_connection"
+"""The function migration 0002 creates: advisory lock on the email, then the shared capped INSERT."""
+_ADD_CALL = (
+    f"SELECT {ADD_FUNCTION}(%(connection_id)s, %(user_email)s, %(connection_type)s, %(connected_at)s, "
+    "%(source_ip)s, %(user_agent)s, %(domain_name)s, %(stage)s, %(active_limit)s)"
+)
+_MIGRATED_OBJECTS = (TABLE, ADD_FUNCTION)
 
 _OPTION = re.compile(r"(?:-c\s*|--)(?P<name>[A-Za-z_][\w.]*)=(?P<value>(?:\\.|[^\s\\])*)\s*")
 _ESCAPED = re.compile(r"\\(.)")
@@ -93,11 +101,6 @@ def connect_kwargs(
     return params
 
 
-def _lock_key(text: str) -> int:
-    """A stable signed 32-bit key for ``text`` (Python's ``hash`` differs per process)."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=4).digest(), "big", signed=True)
-
-
 class _PgSession:
     """:class:`~.sql.Session` over a psycopg connection."""
 
@@ -117,9 +120,10 @@ class _PgSession:
 class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
     """:class:`~.base.ConnectionStore` on PostgreSQL.
 
-    ``add`` takes a transaction-scoped advisory lock on a hash of the email before counting and
-    inserting, so concurrent ``$connect`` calls for one email never exceed the cap; ``migrate``
-    takes one global advisory lock, so concurrent deploys apply each migration once.
+    ``add`` calls ``ws_add_connection``, which takes a transaction-scoped advisory lock on a hash
+    of the email before counting and inserting, so concurrent ``$connect`` calls for one email
+    never exceed the cap; ``migrate`` takes one global advisory lock, so concurrent deploys apply
+    each migration once.
     """
 
     dialect = "postgres"
@@ -210,10 +214,12 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
     def _write_transaction(self, conn: psycopg.Connection[Any]) -> AbstractContextManager[Any]:
         return conn.transaction()
 
-    def _lock_email(self, session: Any, user_email: str) -> None:
-        session.execute(
-            "SELECT pg_advisory_xact_lock(%(cls)s, %(key)s)", {"cls": _EMAIL_LOCK_CLASS, "key": _lock_key(user_email)}
-        )
+    def _add_capped(self, session: Any, params: Mapping[str, Any]) -> bool:
+        # One statement in autocommit mode = one round trip (instead of BEGIN, lock, INSERT, COMMIT).
+        # A single INSERT could not take the lock itself: under READ COMMITTED its snapshot predates
+        # the lock wait. The function's statements each take a fresh snapshot, so its count, run
+        # after the lock is granted, sees the rows of every earlier holder (see migration 0002).
+        return bool(session.rows(_ADD_CALL, params)[0][0])
 
     def _lock_migrations(self, session: Any) -> None:
         timeout = self._migration_timeout_ms
@@ -250,6 +256,5 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
                 f"reconnecting: {message}. Check that the server is up and reachable."
             )
         sqlstate = getattr(error, "sqlstate", None) or "no SQLSTATE"
-        return StoreError(
-            f"PostgreSQL {operation} failed at {self.target} ({sqlstate}): {message}.{missing_table_hint(message)}"
-        )
+        hint = missing_schema_hint(message, _MIGRATED_OBJECTS)
+        return StoreError(f"PostgreSQL {operation} failed at {self.target} ({sqlstate}): {message}.{hint}")

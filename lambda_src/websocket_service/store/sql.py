@@ -2,8 +2,8 @@
 
 :class:`SqlConnectionStore` implements the whole :class:`~.base.ConnectionStore` protocol once,
 so PostgreSQL and SQLite cannot drift apart. A backend supplies the driver: how to open its one
-connection, how to run a statement (:class:`Session`), how to open a write transaction, how to
-serialise concurrent ``add`` calls for one email, and how to describe driver errors.
+connection, how to run a statement (:class:`Session`), how to open a write transaction, how to run
+the capped ``add`` as one atomic statement, and how to describe driver errors.
 
 Queries are written with psycopg's named placeholders (``%(name)s``); the SQLite session rewrites
 them to ``:name``. Queries avoid ``%`` literals and ``::`` casts so the rewrite stays trivial.
@@ -37,7 +37,7 @@ COLUMNS = (
 )
 _DATETIME_COLUMNS = (4, 5, 6)  # connected_at, last_activity_at, disconnected_at in COLUMNS
 
-_ADD = f"""
+ADD_CAPPED = f"""
 INSERT INTO {TABLE} (connection_id, user_email, connection_type, is_active, connected_at,
                      last_activity_at, source_ip, user_agent, domain_name, stage)
 SELECT %(connection_id)s, %(user_email)s, %(connection_type)s, TRUE, %(connected_at)s,
@@ -52,6 +52,10 @@ ON CONFLICT (connection_id) DO UPDATE SET
     disconnect_status_code = NULL, disconnect_reason = NULL, source_ip = excluded.source_ip,
     user_agent = excluded.user_agent, domain_name = excluded.domain_name, stage = excluded.stage
 """
+"""Insert (or replace) a connection unless its email has ``active_limit`` other active rows; changes
+one row or none. Atomic only where the statement is serialised per email before it reads: SQLite
+runs it as is (a write statement takes the database write lock first); PostgreSQL runs a copy of it
+inside ``ws_add_connection()`` after an advisory lock (migration 0002)."""
 _MARK_DISCONNECTED = f"""
 UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s,
        disconnect_status_code = %(status_code)s, disconnect_reason = %(reason)s
@@ -133,8 +137,10 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         """A short transaction that commits on success and rolls back on error."""
 
     @abstractmethod
-    def _lock_email(self, session: Session, user_email: str) -> None:
-        """Serialise ``add`` calls for one email until the current transaction ends."""
+    def _add_capped(self, session: Session, params: Mapping[str, Any]) -> bool:
+        """Do what :data:`ADD_CAPPED` does with ``params`` in ONE autocommit statement (one round
+        trip on the hot path of every ``$connect``), atomically with respect to concurrent adds for
+        the same email; True when the row was inserted or replaced."""
 
     @abstractmethod
     def _lock_migrations(self, session: Session) -> None:
@@ -237,11 +243,7 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
             "active_limit": _positive(active_limit, "active_limit", minimum=0),
         }
 
-        def work(session: Session) -> bool:
-            self._lock_email(session, connection.user_email)
-            return session.execute(_ADD, params) == 1
-
-        return self._run("add", work, transaction=True)
+        return self._run("add", lambda s: self._add_capped(s, params))
 
     def mark_disconnected(
         self, connection_id: str, *, at: datetime, status_code: int | None, reason: str | None
@@ -334,10 +336,11 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         return int(self._run(operation, lambda s: s.rows(sql, params))[0][0])
 
 
-def missing_table_hint(message: str) -> str:
-    """An extra hint when ``message`` says the connections table does not exist yet."""
-    if TABLE in message and ("does not exist" in message or "no such table" in message):
-        return f" The {TABLE} table is missing: run the migrate action first ({{\"action\": \"migrate\"}})."
+def missing_schema_hint(message: str, names: Sequence[str] = (TABLE,)) -> str:
+    """An extra hint when ``message`` says that one of ``names`` (tables or functions that the
+    migrations create) does not exist yet."""
+    for name in names:
+        if name in message and ("does not exist" in message or "no such table" in message):
+            action = '{"action": "migrate"}'
+            return f" The migrations have not created {name} yet: run the migrate action first ({action})."
     return ""
-
-

@@ -1,9 +1,10 @@
 """SQLite backend (stdlib ``sqlite3``): the embedded default for local runs and tests.
 
 One connection per store, opened lazily, in autocommit mode with WAL journaling and a busy
-timeout, so several processes (the local gateway, ``wsctl``, tests) can share one file. Writes
-that need more than one statement run in ``BEGIN IMMEDIATE`` transactions, which take the
-database write lock up front: that makes the per-email cap in ``add`` atomic. Datetimes are stored
+timeout, so several processes (the local gateway, ``wsctl``, tests) can share one file. ``add`` is
+one INSERT: SQLite takes the database write lock before a write statement reads anything (waiting
+up to the busy timeout), so its count of active rows and its insert are atomic. ``migrate`` runs in
+a ``BEGIN IMMEDIATE`` transaction, which takes the write lock up front. Datetimes are stored
 as fixed-width ISO-8601 UTC text, so comparing the text compares the instants.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from .base import StoreConfigError, StoreError
 from .schema import MigrationFileError
-from .sql import SqlConnectionStore, missing_table_hint
+from .sql import ADD_CAPPED, SqlConnectionStore, missing_schema_hint
 
 MEMORY = ":memory:"
 """Path of an in-memory database (private to the store; it is empty again after ``close``)."""
@@ -94,7 +95,7 @@ class SqliteConnectionStore(SqlConnectionStore[sqlite3.Connection]):
     """:class:`~.base.ConnectionStore` on a SQLite file (or ``:memory:``)."""
 
     dialect = "sqlite"
-    skip_locked = ""  # BEGIN IMMEDIATE / single statements: writers are already serialised
+    skip_locked = ""  # writers are serialised by the database write lock
     id_in_list = "IN (SELECT value FROM json_each(%(ids)s))"
     schema_migrations_ddl = (
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, "
@@ -155,8 +156,9 @@ class SqliteConnectionStore(SqlConnectionStore[sqlite3.Connection]):
                     conn.execute("ROLLBACK")
             raise
 
-    def _lock_email(self, session: Any, user_email: str) -> None:
-        """Nothing to do: ``BEGIN IMMEDIATE`` already holds the database write lock."""
+    def _add_capped(self, session: Any, params: Mapping[str, Any]) -> bool:
+        # Atomic on its own: the statement holds the write lock from before its count to its commit.
+        return session.execute(ADD_CAPPED, params) == 1
 
     def _lock_migrations(self, session: Any) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` already holds the database write lock."""
@@ -177,4 +179,4 @@ class SqliteConnectionStore(SqlConnectionStore[sqlite3.Connection]):
                 "and gave up: another process holds a long transaction on this file."
             )
         message = str(error)
-        return StoreError(f"SQLite {operation} failed on {self.path!r}: {message}.{missing_table_hint(message)}")
+        return StoreError(f"SQLite {operation} failed on {self.path!r}: {message}.{missing_schema_hint(message)}")
