@@ -58,6 +58,10 @@ from .server import DEFAULT_HANDLER, DUMMY_AWS_ENV, GatewayError, GatewayLimits,
 DEFAULT_PORT = 8080
 DEFAULT_STAGE = "prod"
 DEFAULT_LOCAL_ENDPOINT = f"http://127.0.0.1:{DEFAULT_PORT}/{DEFAULT_STAGE}"
+DEFAULT_MIGRATE_TIMEOUT_S = 600
+"""``wsctl migrate --timeout``: no Lambda time limit here, so wait long for locks and index builds."""
+MAX_MIGRATE_TIMEOUT_S = 86_400
+"""Upper bound of ``--timeout`` (PostgreSQL's timeouts are int32 milliseconds, about 24 days)."""
 EXAMPLE_EMAIL = "you@example.com"
 T = TypeVar("T")
 
@@ -89,8 +93,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     return dataclasses.replace(settings, **overrides)
 
 
-def _with_service(settings: Settings, operation: Callable[[Any], T]) -> T:
-    """Run ``operation(service)`` on a freshly opened service, then close it.
+def _with_service(settings: Settings, operation: Callable[[Any], T], **open_options: Any) -> T:
+    """Run ``operation(service)`` on a freshly opened service (``open_service(settings,
+    **open_options)``), then close it.
 
     The service logs JSON lines and EMF metrics on stdout (CloudWatch's convention); here they go
     to stderr so stdout carries only the command's output (one JSON document with ``--json``).
@@ -98,7 +103,7 @@ def _with_service(settings: Settings, operation: Callable[[Any], T]) -> T:
     from websocket_service.service import open_service
 
     with contextlib.redirect_stdout(sys.stderr):
-        service = open_service(settings)
+        service = open_service(settings, **open_options)
         try:
             return operation(service)
         finally:
@@ -317,8 +322,9 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    """Apply pending migrations."""
-    applied = _with_service(_settings(args), lambda service: service.store.migrate())
+    """Apply pending migrations (each statement may wait up to --timeout seconds on PostgreSQL)."""
+    applied = _with_service(_settings(args), lambda service: service.store.migrate(),
+                            migration_timeout_ms=args.timeout * 1000)
     if args.json:
         _print_json({"applied": applied})
     else:
@@ -432,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.set_defaults(func=cmd_cleanup)
 
     migrate = sub.add_parser("migrate", help="apply database migrations", description=cmd_migrate.__doc__)
+    migrate.add_argument("--timeout", type=int_range(1, MAX_MIGRATE_TIMEOUT_S), default=DEFAULT_MIGRATE_TIMEOUT_S, metavar="SECONDS",
+                         help="PostgreSQL: longest wait per migration statement, lock waits included "
+                              "(default %(default)s)")
     _store_options(migrate)
     migrate.set_defaults(func=cmd_migrate)
 

@@ -23,25 +23,28 @@ Errors are answered by kind, always with one JSON log line:
   with the reason).
 
 The service is built on first use and cached per container; :func:`reset` drops it (tests, local
-gateway). A store or secret failure also drops it, so the next invocation re-reads the database
-secret and reconnects (e.g. after the password was rotated).
+gateway). A store that cannot OPEN its connection (:class:`StoreConnectError`) also drops it, so the
+next invocation re-reads the database secret and reconnects (e.g. after the password was rotated
+or the host moved). Other store errors (a statement timeout, a missing table) keep the service and
+its healthy connection.
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 import traceback
 from typing import Any, Callable, Mapping
 
 from . import observability as obs
 from .cleanup import run_cleanup
-from .config import DEFAULT_METRICS_NAMESPACE, SERVICE_FAILURES_METRIC, ConfigError, Settings
+from .config import DEFAULT_METRICS_NAMESPACE, ENV_METRICS_NAMESPACE, SERVICE_FAILURES_METRIC, ConfigError
 from .events import EventKind, MalformedEventError, WebSocketEvent, classify, describe
 from .messenger import ManagementEndpointError, PayloadTooLargeError
 from .routes import RouteResult, handle_connect, handle_disconnect, handle_message
 from .secrets import SecretFetchError
 from .service import Service, get_service, reset_service
-from .store.base import StoreConfigError, StoreError
+from .store.base import StoreConfigError, StoreConnectError, StoreError
 from .validation import ValidationError
 
 Result = dict[str, Any]
@@ -111,11 +114,9 @@ def _log(route: str, outcome: str, started: float, request_id: str | None, *, le
 
 
 def _metrics_namespace() -> str:
-    """The configured metrics namespace, or the default when the settings cannot be read."""
-    try:
-        return Settings.from_env().metrics_namespace
-    except ConfigError:
-        return DEFAULT_METRICS_NAMESPACE
+    """``METRICS_NAMESPACE`` read on its own, so a failure caused by ANOTHER bad setting (a
+    ``config_error``) is still counted in the configured namespace."""
+    return os.environ.get(ENV_METRICS_NAMESPACE, "").strip() or DEFAULT_METRICS_NAMESPACE
 
 
 def _record_failure(
@@ -124,9 +125,11 @@ def _record_failure(
     """Log a failed invocation and return its (code, detailed message).
 
     Bad input is logged at WARNING. Server-side failures are logged at ERROR (with the traceback
-    for unexpected errors) and, if ``count``, counted in the ``ServiceFailures`` metric; a store or secret
-    failure also drops the cached service, so the next invocation re-reads the database secret
-    and reconnects (a rotated password, a replaced database).
+    for unexpected errors) and, if ``count``, counted in the ``ServiceFailures`` metric. A store
+    that could not open its connection (:class:`StoreConnectError`) also drops the cached service,
+    so the next invocation re-reads the database secret and reconnects (a rotated password, a
+    moved host). Nothing else does: other store errors leave a healthy connection worth keeping,
+    and secrets are only read while the service is built, so a failed build caches nothing.
     """
     code, message = _classify_error(error)
     extra: dict[str, Any] = {"error_message": message}
@@ -136,7 +139,7 @@ def _record_failure(
     _log(route, code, started, request_id, level="ERROR" if server_side else "WARNING", **fields, **extra)
     if server_side and count:
         obs.emit_metric(_metrics_namespace(), SERVICE_FAILURES_METRIC, 1)
-    if isinstance(error, (StoreError, SecretFetchError)):
+    if isinstance(error, StoreConnectError):
         reset_service()
     return code, message
 

@@ -19,7 +19,7 @@ from . import observability as obs
 from .config import FAILED_DELIVERIES_METRIC, Settings
 from .messenger import MAX_PARALLEL_POSTS, Messenger, check_payload_size
 from .secrets import SecretFetchError, get_secret_string
-from .store.base import ConnectionStore
+from .store.base import MIGRATION_TIMEOUT_MS, ConnectionStore, StoreError
 from .validation import normalize_email, validate_connection_type
 
 EMAIL_VERIFICATION_TYPE = "email-verification"
@@ -88,7 +88,10 @@ class Service:
         """Post ``message`` to every active connection of ``email`` and ``connection_type``.
 
         Posts run in parallel; connections answering 410 are marked inactive; the number of failed
-        deliveries is emitted as the ``FailedDeliveries`` EMF metric. Raises
+        deliveries is emitted as the ``FailedDeliveries`` EMF metric. Once the posts are sent, a
+        store failure while marking the gone connections is only logged (WARNING): raising would
+        make the caller's retry deliver the message to every recipient again, and the rows left
+        active are marked by the next notify (410 again) or expired by cleanup. Raises
         :class:`~websocket_service.validation.ValidationError` for a bad email/type and
         :class:`~websocket_service.messenger.PayloadTooLargeError` before sending anything.
         """
@@ -106,10 +109,17 @@ class Service:
             outcomes = list(pool.map(lambda cid: messenger.post(cid, payload), ids))
         gone = [cid for cid, outcome in zip(ids, outcomes) if outcome == "gone"]
         if gone:
-            self.store.mark_gone(gone, at=self.clock())
+            self._mark_gone(gone)
         report = DeliveryReport(sent=outcomes.count("sent"), gone=len(gone), failed=outcomes.count("failed"))
         obs.emit_metric(self.settings.metrics_namespace, FAILED_DELIVERIES_METRIC, report.failed)
         return report
+
+    def _mark_gone(self, connection_ids: list[str]) -> None:
+        try:
+            self.store.mark_gone(connection_ids, at=self.clock())
+        except StoreError as error:
+            obs.log("WARNING", "mark_gone_failed", gone_connections=len(connection_ids),
+                    error_message=str(error))
 
     def close(self) -> None:
         """Release the store connection."""
@@ -135,8 +145,11 @@ def _token_secret(settings: Settings) -> str | None:
     return None
 
 
-def open_service(settings: Settings) -> Service:
+def open_service(settings: Settings, *, migration_timeout_ms: int = MIGRATION_TIMEOUT_MS) -> Service:
     """Open the store and read the token secret described by ``settings``.
+
+    ``migration_timeout_ms`` bounds each statement of the store's ``migrate`` on PostgreSQL (the
+    default fits the Lambda function's timeout; ``wsctl migrate`` passes a longer one).
 
     Raises :class:`~websocket_service.store.base.StoreError` (including ``StoreConfigError``) or
     :class:`~websocket_service.secrets.SecretFetchError` with an actionable message; the store is
@@ -148,6 +161,7 @@ def open_service(settings: Settings) -> Service:
         _database_url(settings),
         connect_timeout_s=settings.db_connect_timeout_seconds,
         statement_timeout_ms=settings.db_statement_timeout_ms,
+        migration_timeout_ms=migration_timeout_ms,
     )
     try:
         if settings.auto_migrate:

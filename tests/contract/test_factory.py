@@ -83,6 +83,7 @@ def test_unusable_urls_are_rejected_with_the_accepted_forms(url: str, expected: 
     [
         ({"connect_timeout_s": 0}, "DB_CONNECT_TIMEOUT_SECONDS"),
         ({"statement_timeout_ms": -1}, "DB_STATEMENT_TIMEOUT_MS"),
+        ({"migration_timeout_ms": 0}, "the migration timeout"),
     ],
 )
 def test_timeouts_must_be_positive(kwargs: dict[str, int], name: str) -> None:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from websocket_service.store import NewConnection, StoreConfigError, StoreError, open_store
+from websocket_service.store import NewConnection, StoreConfigError, StoreConnectError, StoreError, open_store
 from websocket_service.store.postgres import (
     _MIGRATION_LOCK_CLASS,
     ADD_FUNCTION,
@@ -132,9 +132,10 @@ def test_statement_timeout_cancels_a_blocked_statement_with_a_clear_error(
     [pid] = backend_pids(admin, app_name)
     with psycopg.connect(pg_database_url) as locker:  # not autocommit: holds the lock until rollback
         locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
-        with pytest.raises(StoreError, match=r"cancelled by statement_timeout \(300 ms, DB_STATEMENT_TIMEOUT_MS\)"):
+        with pytest.raises(StoreError, match=r"cancelled by statement_timeout \(300 ms, DB_STATEMENT_TIMEOUT_MS\)") as info:
             store.get("c1")
         locker.rollback()
+    assert not isinstance(info.value, StoreConnectError)  # the connection is fine: callers keep it
 
     assert store.get("c1") is not None
     assert backend_pids(admin, app_name) == [pid]  # a timeout is not a lost connection: no reconnect
@@ -379,3 +380,46 @@ def test_migrate_blocked_by_another_migrator_gives_up_with_a_clear_error(
         assert store.migrate() == ALL_VERSIONS  # nothing was half-applied; the same store recovers
     finally:
         store.close()
+
+
+def test_a_migration_statement_cancelled_by_the_migration_timeout_reports_that_timeout(
+    pg_store: Any, pg_database_url: str
+) -> None:
+    # pg_store applied everything; a table lock held elsewhere blocks migrate's read of
+    # schema_migrations (after it got the migration lock), until the migration timeout fires.
+    store = open_store(pg_database_url, statement_timeout_ms=5000, migration_timeout_ms=300)
+    try:
+        with psycopg.connect(pg_database_url) as other:  # not autocommit: holds the lock until rollback
+            other.execute("LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(StoreError) as info:
+                store.migrate()
+            other.rollback()
+        message = str(info.value)
+        assert "cancelled by the migration timeout (300 ms" in message
+        assert "DB_STATEMENT_TIMEOUT_MS" not in message and "5000 ms" not in message
+        assert "wsctl migrate --timeout" in message
+        assert store.migrate() == []  # the same store still works
+    finally:
+        store.close()
+
+
+def test_open_store_passes_the_migration_timeout_to_postgres(pg_database_url: str, postgres_url: str) -> None:
+    store = open_store(pg_database_url, migration_timeout_ms=250)
+    try:
+        with psycopg.connect(postgres_url) as other_migrator:
+            other_migrator.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_MIGRATION_LOCK_CLASS,))
+            with pytest.raises(StoreError, match="migrate waited 250 ms for the migration lock"):
+                store.migrate()
+            other_migrator.rollback()
+    finally:
+        store.close()
+
+
+
+def test_failing_to_open_the_connection_is_a_store_connect_error(postgres_url: str) -> None:
+    refused = open_store(f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/test", connect_timeout_s=2)
+    with pytest.raises(StoreConnectError, match="could not connect to PostgreSQL"):
+        refused.get("c1")
+    host = psycopg.conninfo.conninfo_to_dict(postgres_url).get("host", "127.0.0.1")
+    with pytest.raises(StoreConnectError, match='role "no_such_role_wst" does not exist'):
+        open_store(f"postgresql://no_such_role_wst@{host}/test").get("c1")

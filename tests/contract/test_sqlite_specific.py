@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from websocket_service.store import ConnectionStore, NewConnection, StoreConfigError, StoreError, open_store
+from websocket_service.store import (
+    ConnectionStore,
+    NewConnection,
+    StoreConfigError,
+    StoreConnectError,
+    StoreError,
+    open_store,
+)
 from websocket_service.store.schema import load_migrations
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -69,8 +76,9 @@ def test_path_below_a_regular_file_gives_a_config_error_naming_the_path(tmp_path
 
 def test_path_that_is_a_folder_gives_a_config_error(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}")
-    with pytest.raises(StoreConfigError, match="cannot open the SQLite database .* names a file"):
+    with pytest.raises(StoreConfigError, match="cannot open the SQLite database .* names a file") as caught:
         store.migrate()
+    assert isinstance(caught.value, StoreConnectError)  # a failed open: the handler rebuilds its service
 
 
 def test_in_memory_database_works_and_is_private_to_the_store() -> None:

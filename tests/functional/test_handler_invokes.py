@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +23,7 @@ from tests.functional.http_servers import RecordingServer
 from websocket_service import handler as handler_module
 from websocket_service.handler import ServiceFailureError
 from websocket_service.messenger import MAX_PAYLOAD_BYTES
-from websocket_service.service import send_email_verification_notification
+from websocket_service.service import get_service, send_email_verification_notification
 from websocket_service.store import NewConnection, open_store
 
 VERIFIED = {"type": "email-verified", "email": "a@example.com"}
@@ -40,6 +42,35 @@ def test_direct_notify_delivers_and_marks_gone(service_env, store, management_ap
     (delivered,) = [r for r in management_api.posts_to("live=")]
     assert json.loads(delivered.body) == VERIFIED
     assert store.get("live=").is_active and not store.get("left=").is_active
+
+
+def test_notify_survives_a_store_failure_after_the_posts_were_sent(monkeypatch, sqlite_database_url, sqlite_store,
+                                                                  management_api, capsys):
+    # Retrying a failed invocation would post the message to every recipient again, so a store
+    # that cannot mark the gone connection (here: another process holds SQLite's write lock; WAL
+    # readers are not blocked, so the posts still happen) must not fail the notify.
+    monkeypatch.setenv("DATABASE_URL", sqlite_database_url)
+    monkeypatch.setenv("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", management_api.endpoint)
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_MS", "200")  # SQLite's busy timeout
+    _connect_all("live=", "left=")
+    management_api.set("left=", "gone")
+    capsys.readouterr()
+    writer = sqlite3.connect(Path(sqlite_database_url.removeprefix("sqlite:///")), isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        result = invoke(load_event("direct_notify"))
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+    assert result == {"ok": True, "action": "notify", "sent": 1, "gone": 1, "failed": 0}
+    assert sorted(r.connection_id for r in management_api.requests) == ["left=", "live="]  # each once
+    lines = log_lines(capsys)
+    (warning,) = [line for line in lines if line.get("message") == "mark_gone_failed"]
+    assert (warning["level"], warning["gone_connections"]) == ("WARNING", 1)
+    assert "waited 200 ms for the write lock" in warning["error_message"]
+    assert [line["outcome"] for line in invocation_lines(lines)] == ["ok"]
+    assert metric_lines(lines, "ServiceFailures") == []
+    assert sqlite_store.get("left=").is_active  # left for the next notify (410 again) or cleanup
 
 
 def test_eventbridge_notify(service_env, store, management_api):
@@ -255,7 +286,7 @@ def test_cfn_unreachable_response_url_is_reported(monkeypatch, store_url, record
 # --- configuration errors and odd events ----------------------------------------------------------
 def test_bad_setting_gives_a_clear_error_and_recovers_when_fixed(service_env, capsys):
     service_env.setenv("CONNECTION_TTL_MINUTES", "forever")
-    service_env.setenv("METRICS_NAMESPACE", "Custom")  # unreadable with the rest of the settings
+    service_env.setenv("METRICS_NAMESPACE", " Custom ")  # read on its own despite the bad setting
     with pytest.raises(ServiceFailureError) as info:
         invoke({"action": "cleanup"})
     assert str(info.value).startswith("config_error: CONNECTION_TTL_MINUTES='forever' is not an integer")
@@ -267,7 +298,7 @@ def test_bad_setting_gives_a_clear_error_and_recovers_when_fixed(service_env, ca
         ("ERROR", "config_error"), ("ERROR", "config_error")]
     assert "CONNECTION_TTL_MINUTES='forever'" in invocation_lines(lines)[1]["error_message"]
     failures = metric_lines(lines, "ServiceFailures")
-    assert [(namespace_of(m), m["ServiceFailures"]) for m in failures] == [("WebSocketNotifications", 1)] * 2
+    assert [(namespace_of(m), m["ServiceFailures"]) for m in failures] == [("Custom", 1)] * 2
     service_env.delenv("CONNECTION_TTL_MINUTES")
     assert invoke({"action": "cleanup"})["ok"] is True  # the failure was not cached
 
@@ -315,6 +346,35 @@ def test_store_failure_is_raised_to_lambda_and_counted(monkeypatch, closed_port,
     assert "s3cret-pw" not in json.dumps(lines)
     (metric,) = metric_lines(lines, "ServiceFailures")
     assert (namespace_of(metric), metric["ServiceFailures"]) == ("Custom/Ns", 1)
+
+
+def test_a_statement_timeout_keeps_the_cached_service_and_its_connection(monkeypatch, pg_store, pg_database_url,
+                                                                         capsys):
+    import psycopg
+
+    monkeypatch.setenv("DATABASE_URL", pg_database_url)
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_MS", "300")
+    assert invoke(connect_event("c1", email="a@example.com", type="general")) == {"statusCode": 200}
+    service = get_service()
+    store = service.store
+    with psycopg.connect(pg_database_url) as locker:  # not autocommit: holds the lock until rollback
+        locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
+        blocked = invoke(connect_event("c2", email="a@example.com", type="general"))
+        locker.rollback()
+    assert blocked["statusCode"] == 500
+    (line,) = [line for line in invocation_lines(log_lines(capsys)) if line["outcome"] != "connected"]
+    assert line["outcome"] == "store_error" and "cancelled by statement_timeout (300 ms" in line["error_message"]
+    assert get_service() is service and service.store is store  # nothing was thrown away
+    assert invoke(connect_event("c2", email="a@example.com", type="general")) == {"statusCode": 200}
+    assert pg_store.active_connection_ids("a@example.com", "general") == ["c1", "c2"]
+
+
+def test_a_failure_to_connect_drops_the_cached_service(monkeypatch, closed_port):
+    monkeypatch.setenv("DATABASE_URL", UNREACHABLE_DATABASE_URL.format(port=closed_port))
+    service = get_service()  # building opens no connection yet
+    failed = invoke(connect_event("c1", email="a@example.com", type="general"))
+    assert failed["statusCode"] == 500
+    assert get_service() is not service  # rebuilt from freshly read settings (a rotated secret)
 
 
 def test_client_errors_are_returned_and_not_counted(service_env, capsys):

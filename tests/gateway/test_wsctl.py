@@ -89,6 +89,7 @@ BAD_NUMBERS = [
     ((*COST, "--memory", "64"), "--memory", "expected an integer >= 128 and <= 10240"),
     ((*COST, "--days", "0"), "--days", "expected an integer >= 1 and <= 31"),
     ((*COST, "--connections-per-user", "-0.5"), "--connections-per-user", "expected a number >= 0"),
+    (("migrate", "--timeout", "0"), "--timeout", "expected an integer >= 1 and <= 86400"),
 ]
 
 
@@ -146,6 +147,23 @@ def test_migrate_is_idempotent(sqlite_database_url: str) -> None:
     assert json.loads(first.stdout)["applied"]
     second = wsctl("migrate", "--database-url", sqlite_database_url)
     assert second.stdout.strip() == "schema already up to date"
+
+
+def test_migrate_waits_for_the_migration_lock_as_long_as_timeout_says(pg_database_url: str, postgres_url: str) -> None:
+    import psycopg
+
+    from websocket_service.store.postgres import _MIGRATION_LOCK_CLASS
+    from websocket_service.store.schema import load_migrations
+
+    assert build_parser().parse_args(["migrate"]).timeout == 600  # not the Lambda's 20 s
+    with psycopg.connect(postgres_url) as other_migrator:  # not autocommit: holds the lock until rollback
+        other_migrator.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_MIGRATION_LOCK_CLASS,))
+        blocked = wsctl("migrate", "--database-url", pg_database_url, "--timeout", "1")
+        other_migrator.rollback()
+    assert_clean_error(blocked, "migrate waited 1000 ms for the migration lock", "another migration holds the lock")
+    applied = wsctl("migrate", "--database-url", pg_database_url, "--timeout", "30", "--json")
+    assert applied.returncode == 0, applied.stderr
+    assert json.loads(applied.stdout)["applied"] == [m.version for m in load_migrations("postgres")]
 
 
 def test_bad_database_url_is_one_clear_line() -> None:

@@ -13,10 +13,12 @@ from urllib.parse import quote
 from .base import (
     GONE_REASON,
     IDLE_EXPIRED_REASON,
+    MIGRATION_TIMEOUT_MS,
     Connection,
     ConnectionStore,
     NewConnection,
     StoreConfigError,
+    StoreConnectError,
     StoreError,
 )
 
@@ -39,10 +41,12 @@ __all__ = [
     "ACCEPTED_URL_FORMS",
     "GONE_REASON",
     "IDLE_EXPIRED_REASON",
+    "MIGRATION_TIMEOUT_MS",
     "Connection",
     "ConnectionStore",
     "NewConnection",
     "StoreConfigError",
+    "StoreConnectError",
     "StoreError",
     "database_url_from_secret",
     "open_store",
@@ -55,19 +59,29 @@ def _positive_setting(value: int, name: str) -> int:
     return value
 
 
-def open_store(database_url: str, *, connect_timeout_s: int = 5, statement_timeout_ms: int = 5000) -> ConnectionStore:
+def open_store(
+    database_url: str,
+    *,
+    connect_timeout_s: int = 5,
+    statement_timeout_ms: int = 5000,
+    migration_timeout_ms: int = MIGRATION_TIMEOUT_MS,
+) -> ConnectionStore:
     """Build the store ``database_url`` names, without connecting (the first operation connects).
 
     ``postgresql://`` / ``postgres://`` give a :class:`PostgresConnectionStore` (libpq URL syntax,
     percent-encoded credentials, query parameters such as ``sslmode`` or ``options`` allowed);
     ``sqlite:///path`` gives a :class:`SqliteConnectionStore` (three slashes and a relative path,
     four for an absolute one, or ``sqlite:///:memory:``). ``statement_timeout_ms`` is
-    PostgreSQL's ``statement_timeout`` and SQLite's busy timeout. Anything else raises
+    PostgreSQL's ``statement_timeout`` and SQLite's busy timeout. ``migration_timeout_ms`` bounds
+    each statement of PostgreSQL's ``migrate`` (lock waits included; default
+    :data:`MIGRATION_TIMEOUT_MS`, sized for the Lambda function); SQLite ignores it (its
+    ``migrate`` waits at most the busy timeout for the write lock). Anything else raises
     :class:`StoreConfigError` naming ``DATABASE_URL`` and the accepted forms; the message never
     repeats the URL, which may hold a password.
     """
     _positive_setting(connect_timeout_s, "DB_CONNECT_TIMEOUT_SECONDS (connect_timeout_s)")
     _positive_setting(statement_timeout_ms, "DB_STATEMENT_TIMEOUT_MS (statement_timeout_ms)")
+    _positive_setting(migration_timeout_ms, "the migration timeout (migration_timeout_ms)")
     url = database_url.strip() if isinstance(database_url, str) else ""
     if not url:
         raise StoreConfigError(f"DATABASE_URL is empty; expected {ACCEPTED_URL_FORMS}")
@@ -77,7 +91,10 @@ def open_store(database_url: str, *, connect_timeout_s: int = 5, statement_timeo
         from .postgres import PostgresConnectionStore
 
         return PostgresConnectionStore(
-            url, connect_timeout_s=connect_timeout_s, statement_timeout_ms=statement_timeout_ms
+            url,
+            connect_timeout_s=connect_timeout_s,
+            statement_timeout_ms=statement_timeout_ms,
+            migration_timeout_ms=migration_timeout_ms,
         )
     if url.startswith(SQLITE_PREFIX):
         path = url[len(SQLITE_PREFIX) :]

@@ -19,6 +19,20 @@ class StoreConfigError(StoreError):
     """The store settings (``DATABASE_URL`` or the database secret) are unusable."""
 
 
+class StoreConnectError(StoreError):
+    """A backend could not OPEN its connection (server unreachable, authentication failed, unknown
+    database, a file that cannot be opened). Unlike a failed statement on a healthy connection,
+    retrying with the same settings may not help: the caller should rebuild the store from freshly
+    read settings (a rotated password, a moved host)."""
+
+
+MIGRATION_TIMEOUT_MS = 20_000
+"""Default bound, per statement, of ``migrate`` on PostgreSQL (``statement_timeout`` and
+``lock_timeout``, including the wait for a concurrent migrator). Sized for the Lambda function
+(30 s): a blocked deploy-time migrate must give up in time to answer CloudFormation with a clear
+error instead of being killed. Operators' tools (``wsctl migrate``) pass a longer one."""
+
+
 IDLE_EXPIRED_REASON = "idle-expired"
 """``disconnect_reason`` written by :meth:`ConnectionStore.expire_idle`."""
 

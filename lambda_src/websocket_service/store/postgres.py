@@ -3,7 +3,7 @@
 Importing this module imports psycopg (about 0.25 s); :func:`websocket_service.store.open_store`
 imports it only when the URL is a PostgreSQL one. The connection runs in autocommit mode; the
 capped ``add`` of every ``$connect`` is one statement, one round trip (a call of the
-``ws_add_connection`` function, migration 0002); ``migrate`` uses a short explicit transaction.
+``ws_add_connection`` function, migration 0001); ``migrate`` uses a short explicit transaction.
 ``statement_timeout`` and ``TimeZone=UTC`` are set at connect time through the
 ``options`` startup parameter, after any ``-c name=value`` settings the URL's own ``options``
 carry. RDS Proxy refuses that parameter; the store then connects without it and applies the same
@@ -20,23 +20,19 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from .base import StoreConfigError, StoreError
+from .base import MIGRATION_TIMEOUT_MS, StoreConfigError, StoreConnectError, StoreError
 from .sql import TABLE, SqlConnectionStore, missing_schema_hint
 
 DEFAULT_APPLICATION_NAME = "websocket_service"
-MIGRATION_TIMEOUT_MS = 20_000
-"""``statement_timeout`` and ``lock_timeout`` inside ``migrate`` (waiting for a concurrent migrator,
-building indexes). The function has 30 s: a migrate blocked on the lock must give up in time to
-answer CloudFormation (or the caller) with a clear error instead of being killed by Lambda."""
 OPTIONS_REFUSED = "doesn't support command-line options"
 """Part of RDS Proxy's answer to a startup packet that carries ``options``."""
 
 # Advisory-lock namespace (first key of the two-int form) "WSM1". ws_add_connection (migration
-# 0002) locks emails in the namespace "WSE1" (0x57534531).
+# 0001) locks emails in the namespace "WSE1" (0x57534531).
 _MIGRATION_LOCK_CLASS = 0x57534D31
 
 ADD_FUNCTION = "ws_add_connection"
-"""The function migration 0002 creates: advisory lock on the email, then the shared capped INSERT."""
+"""The function migration 0001 creates: advisory lock on the email, then the shared capped INSERT."""
 _ADD_CALL = (
     f"SELECT {ADD_FUNCTION}(%(connection_id)s, %(user_email)s, %(connection_type)s, %(connected_at)s, "
     "%(source_ip)s, %(user_agent)s, %(domain_name)s, %(stage)s, %(active_limit)s)"
@@ -186,7 +182,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
                     self._set_after_connect = True  # an RDS Proxy: remember, don't ask again
             return self._connect_then_set()
         except psycopg.Error as exc:
-            raise StoreError(
+            raise StoreConnectError(
                 f"could not connect to PostgreSQL at {self.target} "
                 f"(connect_timeout {self._kwargs['connect_timeout']} s): {self._scrub(exc)}. "
                 "Check DATABASE_URL or the database secret, that the server is running, and that "
@@ -218,7 +214,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         # One statement in autocommit mode = one round trip (instead of BEGIN, lock, INSERT, COMMIT).
         # A single INSERT could not take the lock itself: under READ COMMITTED its snapshot predates
         # the lock wait. The function's statements each take a fresh snapshot, so its count, run
-        # after the lock is granted, sees the rows of every earlier holder (see migration 0002).
+        # after the lock is granted, sees the rows of every earlier holder (see migration 0001).
         return bool(session.rows(_ADD_CALL, params)[0][0])
 
     def _lock_migrations(self, session: Any) -> None:
@@ -244,6 +240,14 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
 
     def _error(self, operation: str, error: Exception, *, lost: bool) -> StoreError:
         message = self._scrub(error)
+        if operation == "migrate" and isinstance(error, (pg_errors.QueryCanceled, pg_errors.LockNotAvailable)):
+            # Inside migrate, statement_timeout and lock_timeout are the migration timeout (SET LOCAL).
+            return StoreError(
+                f"PostgreSQL migrate was cancelled by the migration timeout ({self._migration_timeout_ms} ms, "
+                f"statement_timeout and lock_timeout of migrate) at {self.target}: {message}. A migration "
+                "statement waited for a lock or ran too long; nothing was applied. Retry when the database "
+                "is quieter, or run `wsctl migrate --timeout SECONDS` with a longer limit."
+            )
         if isinstance(error, pg_errors.QueryCanceled):
             return StoreError(
                 f"PostgreSQL {operation} was cancelled by statement_timeout ({self._statement_timeout_ms} ms, "

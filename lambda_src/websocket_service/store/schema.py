@@ -3,6 +3,19 @@
 File names are ``NNNN_description.DIALECT.sql`` (``DIALECT`` is ``postgres`` or ``sqlite``); every
 version exists for both dialects. Applied versions are recorded in ``schema_migrations``. Nothing
 here touches a database: the stores apply the migrations in :meth:`ConnectionStore.migrate`.
+
+Rule for every future migration: expand/contract. On deploy, CloudFormation updates the Lambda
+function BEFORE the migrate custom resource runs, so for a while the new code runs against the old
+schema. Hence:
+
+* expand: a migration that adds objects (tables, columns, functions, indexes) must ship one release
+  BEFORE the code that requires them; code may only start relying on an object once a deployed
+  release has migrated it;
+* contract: an object is dropped (or renamed, or its meaning changed) only in a release after the
+  one whose code stopped using it, since the previous code still runs until the function update.
+
+Applied migrations are never edited; a change is a new, higher-numbered file for both dialects
+(a no-op comment file for the dialect that needs nothing, so the numbering stays equal).
 """
 from __future__ import annotations
 

@@ -55,7 +55,8 @@ ON CONFLICT (connection_id) DO UPDATE SET
 """Insert (or replace) a connection unless its email has ``active_limit`` other active rows; changes
 one row or none. Atomic only where the statement is serialised per email before it reads: SQLite
 runs it as is (a write statement takes the database write lock first); PostgreSQL runs a copy of it
-inside ``ws_add_connection()`` after an advisory lock (migration 0002)."""
+inside ``ws_add_connection()`` after an advisory lock (migration 0001);
+``tests/contract/test_migrations.py`` checks that the two copies match."""
 _MARK_DISCONNECTED = f"""
 UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s,
        disconnect_status_code = %(status_code)s, disconnect_reason = %(reason)s

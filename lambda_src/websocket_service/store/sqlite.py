@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .base import StoreConfigError, StoreError
+from .base import StoreConfigError, StoreConnectError, StoreError
 from .schema import MigrationFileError
 from .sql import ADD_CAPPED, SqlConnectionStore, missing_schema_hint
 
@@ -27,6 +27,11 @@ MEMORY = ":memory:"
 """Path of an in-memory database (private to the store; it is empty again after ``close``)."""
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+class SqliteOpenError(StoreConnectError, StoreConfigError):
+    """SQLite cannot open the database file: a connect failure, and a configuration one (the path
+    in ``DATABASE_URL`` names a folder or a file this process may not write)."""
 
 
 def encode_datetime(value: datetime) -> str:
@@ -135,7 +140,7 @@ class SqliteConnectionStore(SqlConnectionStore[sqlite3.Connection]):
         except sqlite3.Error as exc:
             if conn is not None:
                 conn.close()
-            raise StoreConfigError(
+            raise SqliteOpenError(
                 f"cannot open the SQLite database {self.path!r} from DATABASE_URL: {exc}. "
                 "Check that the path names a file (not a folder) that this process may write."
             ) from exc

@@ -1,4 +1,0 @@
--- 0002: no-op for SQLite, kept so both dialects share version numbers. PostgreSQL's 0002 creates
--- ws_add_connection() to make the capped add one round trip; SQLite runs the shared ADD_CAPPED
--- statement (store/sql.py) directly: an INSERT takes the database write lock before it reads, so
--- its count and insert are already atomic.

@@ -1,0 +1,69 @@
+"""The migration files themselves: what the first release's schema must contain, and that the two
+copies of the capped INSERT (``sql.ADD_CAPPED`` and the body of PostgreSQL's ``ws_add_connection``)
+stay identical."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+
+from websocket_service.store import open_store
+from websocket_service.store.postgres import ADD_FUNCTION
+from websocket_service.store.schema import load_migrations
+from websocket_service.store.sql import ADD_CAPPED
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+_FUNCTION = re.compile(
+    rf"CREATE (?:OR REPLACE )?FUNCTION {ADD_FUNCTION}\((?P<params>[^)]*)\).*?AS \$\$(?P<body>.*?)\$\$",
+    re.DOTALL,
+)
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+def _normalised(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def _latest_add_function() -> re.Match[str]:
+    """The newest migration's definition of ``ws_add_connection`` (the one a migrated database has)."""
+    for migration in reversed(load_migrations("postgres")):
+        match = _FUNCTION.search(migration.sql)
+        if match:
+            return match
+    raise AssertionError(f"no PostgreSQL migration creates {ADD_FUNCTION}()")
+
+
+def test_add_capped_appears_verbatim_in_the_postgres_function_body() -> None:
+    function = _latest_add_function()
+    parameters = {line.split()[0] for line in function["params"].split(",") if line.strip()}
+    placeholders = set(_PLACEHOLDER.findall(ADD_CAPPED))
+    assert placeholders and {f"p_{name}" for name in placeholders} <= parameters, (
+        f"every %(name)s of ADD_CAPPED needs a p_name parameter; function has {sorted(parameters)}"
+    )
+    as_in_function = _normalised(_PLACEHOLDER.sub(r"p_\1", ADD_CAPPED))
+    assert as_in_function.startswith("INSERT INTO websocket_connections")
+    assert as_in_function in _normalised(function["body"]), (
+        "sql.ADD_CAPPED and the INSERT in ws_add_connection() differ; change them together"
+    )
+
+
+def test_the_first_migration_alone_gives_add_everything_it_needs(pg_database_url: str) -> None:
+    # The first release's code calls ws_add_connection on every $connect, so the first migration
+    # must create it: code is deployed before the deploy-time migrate runs (expand/contract).
+    first = load_migrations("postgres")[0]
+    assert first.version == 1
+    with psycopg.connect(pg_database_url, autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute(first.sql)
+        row: Any = conn.execute(
+            f"SELECT {ADD_FUNCTION}('c1', 'ada@example.com', 'general', %s, NULL, NULL, NULL, NULL, 1)", (T0,)
+        ).fetchone()
+        assert row == (True,)
+    store = open_store(pg_database_url)
+    try:
+        assert store.active_connection_ids("ada@example.com", "general") == ["c1"]
+    finally:
+        store.close()
+
