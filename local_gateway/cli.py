@@ -53,7 +53,15 @@ from websocket_service.validation import ValidationError, normalize_email, valid
 from . import cost
 from .argtypes import float_range, int_range
 from .events import DEFAULT_ROUTE
-from .server import DEFAULT_HANDLER, DUMMY_AWS_ENV, GatewayError, GatewayLimits, LocalGateway, load_handler
+from .server import (
+    DEFAULT_HANDLER,
+    DEFAULT_TWO_WAY_ROUTES,
+    DUMMY_AWS_ENV,
+    GatewayError,
+    GatewayLimits,
+    LocalGateway,
+    load_handler,
+)
 
 DEFAULT_PORT = 8080
 DEFAULT_STAGE = "prod"
@@ -153,7 +161,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         api_id=args.api_id,
         handler=load_handler(args.handler),
         route_keys=args.route,
-        two_way_routes=args.two_way_route or (DEFAULT_ROUTE,),
+        two_way_routes=args.two_way_route or DEFAULT_TWO_WAY_ROUTES,
         limits=limits_from_args(args),
         database_url=database_url,
         management_latency_s=args.management_latency_ms / 1000,
