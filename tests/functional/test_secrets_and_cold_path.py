@@ -52,14 +52,19 @@ def test_token_secret_is_read_through_the_extension(service_env, store, extensio
     assert TOKEN_SECRET not in capsys.readouterr().out
 
 
-def test_extension_error_is_a_config_error_logged_with_the_secret_id(service_env, monkeypatch, capsys):
-    server = RecordingServer({"/secretsmanager/get": (400, {"message": "AccessDeniedException"})})
+def _connect_with_token_secret_answer(service_env, monkeypatch, status: int, document: dict) -> dict:
+    """Invoke ``$connect`` while the extension answers ``status``/``document`` for the token secret."""
+    server = RecordingServer({"/secretsmanager/get": (status, document)})
     try:
         monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.port))
         service_env.setenv("CONNECT_TOKEN_SECRET_ARN", TOKEN_ARN)
-        response = invoke(load_event("connect"))
+        return invoke(load_event("connect"))
     finally:
         server.stop()
+
+
+def test_extension_error_is_a_config_error_logged_with_the_secret_id(service_env, monkeypatch, capsys):
+    response = _connect_with_token_secret_answer(service_env, monkeypatch, 400, {"message": "AccessDeniedException"})
     assert response["statusCode"] == 500 and body_of(response) == UNAVAILABLE_CONNECT_BODY
     (line,) = invocation_lines(log_lines(capsys))
     assert line["outcome"] == "config_error"
@@ -138,13 +143,7 @@ def test_connect_and_disconnect_cold_path_never_imports_boto3(store, store_url, 
 
 
 def test_empty_token_secret_refuses_connects_instead_of_disabling_tokens(service_env, store, monkeypatch, capsys):
-    server = RecordingServer({"/secretsmanager/get": (200, {"ARN": TOKEN_ARN, "SecretString": ""})})
-    try:
-        monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.port))
-        service_env.setenv("CONNECT_TOKEN_SECRET_ARN", TOKEN_ARN)
-        response = invoke(load_event("connect"))
-    finally:
-        server.stop()
+    response = _connect_with_token_secret_answer(service_env, monkeypatch, 200, {"ARN": TOKEN_ARN, "SecretString": ""})
     assert response["statusCode"] == 500 and body_of(response) == UNAVAILABLE_CONNECT_BODY
     (line,) = invocation_lines(log_lines(capsys))
     assert "is empty" in line["error_message"]
