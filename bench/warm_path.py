@@ -1,52 +1,31 @@
 """Warm ``$connect`` + ``$disconnect`` through the handler, against the raw driver doing the same writes.
 
 The baseline runs the same INSERT and UPDATE on the same database with the bare driver, so the
-ratio is what the handler adds (event parsing, validation, the cap check, logging) per connection.
+ratio is what the handler adds (event parsing, validation, the atomic cap check, logging) per
+connection. The two alternate in several rounds and the median round is reported, so a burst of
+load from another process on this shared machine skews one round, not the result.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import statistics
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 from . import pg
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
 PG_SCHEMA = "bench_warm"
+ROUNDS = 5
 
-
-def _handler_loop(url: str, iterations: int) -> float:
-    from websocket_service import handler as module
-    from websocket_service.store import open_store
-
-    store = open_store(url)
-    store.migrate()
-    store.close()
-    os.environ["DATABASE_URL"] = url
-    os.environ["LOG_LEVEL"] = "ERROR"
-    module.reset()
-    connect = json.loads((EVENTS / "connect.json").read_text())
-    disconnect = json.loads((EVENTS / "disconnect.json").read_text())
-    events = []
-    for i in range(iterations):
-        c, d = copy.deepcopy(connect), copy.deepcopy(disconnect)
-        cid = f"bench{i:08d}="
-        c["requestContext"]["connectionId"] = d["requestContext"]["connectionId"] = cid
-        events.append((c, d))
-    start = time.perf_counter()
-    for c, d in events:
-        assert module.handler(c, None)["statusCode"] == 200
-        assert module.handler(d, None)["statusCode"] == 200
-    elapsed = time.perf_counter() - start
-    module.reset()
-    return elapsed
-
+Execute = Callable[[str, tuple], Any]
 
 _INSERT = (
     "INSERT INTO websocket_connections (connection_id, user_email, connection_type, is_active, "
@@ -59,34 +38,81 @@ _UPDATE = (
 )
 
 
-def _raw_loop(execute: Callable[[str, tuple], None], placeholder: str, iterations: int) -> float:
+def _handler_round(round_no: int, iterations: int) -> float:
+    from websocket_service import handler as module
+
+    connect = json.loads((EVENTS / "connect.json").read_text())
+    disconnect = json.loads((EVENTS / "disconnect.json").read_text())
+    events = []
+    for i in range(iterations):
+        c, d = copy.deepcopy(connect), copy.deepcopy(disconnect)
+        c["requestContext"]["connectionId"] = d["requestContext"]["connectionId"] = f"h{round_no}-{i:07d}="
+        events.append((c, d))
+    start = time.perf_counter()
+    for c, d in events:
+        assert module.handler(c, None)["statusCode"] == 200
+        assert module.handler(d, None)["statusCode"] == 200
+    return time.perf_counter() - start
+
+
+def _raw_round(execute: Execute, placeholder: str, round_no: int, iterations: int) -> float:
     insert, update = _INSERT.format(p=placeholder), _UPDATE.format(p=placeholder)
     start = time.perf_counter()
     for i in range(iterations):
         now = datetime.now(timezone.utc)
-        cid = f"raw{i:08d}="
+        cid = f"r{round_no}-{i:07d}="
         execute(insert, (cid, "a@example.com", "general", now, now, "203.0.113.9", "bench", "h", "prod"))
         execute(update, (now, 1001, "bench", cid))
     return time.perf_counter() - start
 
 
-def _raw_sqlite(path: str, iterations: int) -> float:
+@contextlib.contextmanager
+def _sqlite_driver(path: str) -> Iterator[tuple[Execute, str]]:
     import sqlite3
 
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # what the store sets
     try:
-        return _raw_loop(lambda sql, args: conn.execute(sql, tuple(a.isoformat() if isinstance(a, datetime) else a for a in args)), "?", iterations)
+        yield (lambda sql, args: conn.execute(sql, tuple(a.isoformat() if isinstance(a, datetime) else a for a in args))), "?"
     finally:
         conn.close()
 
 
-def _raw_pg(url: str, iterations: int) -> float:
+@contextlib.contextmanager
+def _pg_driver(url: str) -> Iterator[tuple[Execute, str]]:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        return _raw_loop(lambda sql, args: conn.execute(sql, args), "%s", iterations)
+        yield conn.execute, "%s"
+
+
+def _measure(url: str, driver: contextlib.AbstractContextManager, iterations: int) -> tuple[float, float, float]:
+    """(median handler s/connection, median driver s/connection, median per-round ratio)."""
+    from websocket_service import handler as module
+    from websocket_service.store import open_store
+
+    store = open_store(url)
+    store.migrate()
+    store.close()
+    os.environ["DATABASE_URL"] = url
+    os.environ["LOG_LEVEL"] = "ERROR"
+    module.reset()
+    per_round = max(1, iterations // ROUNDS)
+    rounds = []
+    try:
+        with driver as (execute, placeholder):
+            for round_no in range(ROUNDS):
+                handler_s = _handler_round(round_no, per_round)
+                raw_s = _raw_round(execute, placeholder, round_no, per_round)
+                rounds.append((handler_s / per_round, raw_s / per_round))
+    finally:
+        module.reset()
+    return (
+        statistics.median(h for h, _ in rounds),
+        statistics.median(r for _, r in rounds),
+        statistics.median(h / r for h, r in rounds),
+    )
 
 
 def run(*, iterations: int) -> str:
@@ -96,14 +122,10 @@ def run(*, iterations: int) -> str:
     rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite:///{tmp}/warm.db"
-            handler_s = _handler_loop(url, iterations)
-            raw_s = _raw_sqlite(f"{tmp}/warm.db", iterations)
-            rows.append(("SQLite (WAL file)", handler_s, raw_s))
+            path = f"{tmp}/warm.db"
+            rows.append(("SQLite (WAL file)", *_measure(f"sqlite:///{path}", _sqlite_driver(path), iterations)))
         url = pg.fresh_schema_url(pg_base, PG_SCHEMA)
-        handler_s = _handler_loop(url, iterations)
-        raw_s = _raw_pg(url, iterations)
-        rows.append(("PostgreSQL (127.0.0.1)", handler_s, raw_s))
+        rows.append(("PostgreSQL (127.0.0.1)", *_measure(url, _pg_driver(url), iterations)))
     finally:
         for k, v in saved.items():
             if v is None:
@@ -113,16 +135,14 @@ def run(*, iterations: int) -> str:
     lines = [
         "## Warm connect + disconnect (`bench/warm_path.py`)",
         "",
-        f"{iterations} connections, each a `$connect` then a `$disconnect` through `handler()`; the "
-        "baseline is the bare driver running the same INSERT and UPDATE on the same database.",
+        f"{iterations} connections in {ROUNDS} alternating rounds, each a `$connect` then a `$disconnect` "
+        "through `handler()`; the baseline is the bare driver running the same INSERT and UPDATE on the "
+        "same database. Medians over the rounds.",
         "",
         "| store | handler µs per connection | bare driver µs | ratio handler / driver | connections/s |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for name, handler_s, raw_s in rows:
-        lines.append(
-            f"| {name} | {handler_s / iterations * 1e6:.0f} | {raw_s / iterations * 1e6:.0f} | "
-            f"{handler_s / raw_s:.2f} | {iterations / handler_s:.0f} |"
-        )
+    for name, handler_s, raw_s, ratio in rows:
+        lines.append(f"| {name} | {handler_s * 1e6:.0f} | {raw_s * 1e6:.0f} | {ratio:.2f} | {1 / handler_s:.0f} |")
     lines.append("")
     return "\n".join(lines)
