@@ -492,6 +492,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, never a traceback
         print(f"wsctl {args.command}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl+C during any command: the shell's convention, no traceback
+        print(f"wsctl {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

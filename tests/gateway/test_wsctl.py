@@ -166,6 +166,35 @@ def test_migrate_waits_for_the_migration_lock_as_long_as_timeout_says(pg_databas
     assert json.loads(applied.stdout)["applied"] == [m.version for m in load_migrations("postgres")]
 
 
+def test_ctrl_c_during_a_command_is_one_line_and_exit_130(pg_database_url: str, postgres_url: str) -> None:
+    """Interrupting a blocked migrate (any command but `local`) ends cleanly, like a shell tool."""
+    import time
+
+    import psycopg
+
+    from websocket_service.store.postgres import _MIGRATION_LOCK_CLASS
+
+    with psycopg.connect(postgres_url) as other_migrator:  # holds the migration lock until rollback
+        other_migrator.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_MIGRATION_LOCK_CLASS,))
+        process = subprocess.Popen([str(WSCTL), "migrate", "--database-url", pg_database_url, "--timeout", "60"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            with psycopg.connect(postgres_url, autocommit=True) as observer:
+                deadline = time.monotonic() + 30
+                while not observer.execute(  # wait until wsctl really waits on the lock
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ).fetchone()[0]:
+                    assert time.monotonic() < deadline, "wsctl migrate never waited for the lock"
+                    time.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            _out, err = process.communicate(timeout=30)
+        finally:
+            process.kill()
+        other_migrator.rollback()
+    assert process.returncode == 130
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "wsctl migrate: interrupted"
+
+
 def test_bad_database_url_is_one_clear_line() -> None:
     assert_clean_error(wsctl("connections", "--database-url", "mysql://db/x"), "DATABASE_URL")
 
