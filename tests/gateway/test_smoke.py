@@ -121,6 +121,18 @@ def test_a_wrong_token_key_fails_at_connect(start_gateway: Callable[..., LocalGa
     assert sqlite_store.list_connections() == []
 
 
+def test_a_stack_that_requires_tokens_fails_at_connect_without_a_key(start_gateway: Callable[..., LocalGateway],
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     outputs_path: Path) -> None:
+    monkeypatch.setenv("CONNECT_TOKEN_SECRET", KEY)
+    gateway = start_gateway()
+    get_service()  # the function has its key; the smoke's shell has none and the outputs name no secret
+    monkeypatch.delenv("CONNECT_TOKEN_SECRET")
+    report = smoke(write_outputs(outputs_path, gateway))
+    assert statuses(report)["token"] == "skipped"
+    assert_failed_at(report, "connect", "handshake rejected with HTTP 401", "pass --token-secret KEY")
+
+
 def test_a_secret_the_caller_cannot_read_fails_at_token(gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch,
                                                         outputs_path: Path) -> None:
     secrets_manager = RecordingServer({"/": (400, {"__type": "AccessDeniedException", "message": "not allowed"})})
