@@ -251,6 +251,8 @@ def write_outputs_file(gateway: LocalGateway, path: str) -> None:
             stream.write("\n")
         os.replace(temporary, target)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
         raise CommandError(f"cannot write --outputs-file {path}: {exc.strerror or exc}") from None
 
 
