@@ -393,7 +393,8 @@ class _SmokeRun:
         url = f"{self.out.websocket_url.rstrip('/')}?{urlencode(query)}"
         try:
             self.websocket = self._open.enter_context(connect(
-                url, open_timeout=self.options.timeout_s, close_timeout=self.options.timeout_s, user_agent_header="wsctl-smoke"))
+                url, open_timeout=self.options.timeout_s, close_timeout=self.options.timeout_s, user_agent_header="wsctl-smoke",
+                compression=None, ping_interval=None))  # API Gateway negotiates no deflate; a short run needs no pings
         except InvalidStatus as exc:
             status = exc.response.status_code
             raise SmokeFailure(f"handshake rejected with HTTP {status}", self._connect_hint(status)) from None
