@@ -203,7 +203,8 @@ def outputs_from_file(path: str | os.PathLike[str], *, stack_name: str | None = 
         return StackOutputs.from_mapping(stack_name, document[stack_name], source=source)
     candidates = [name for name, values in document.items() if "WebSocketUrl" in values]
     if len(candidates) != 1:
-        raise SmokeFailure(f"{source} has {len(candidates)} stacks with a WebSocketUrl output ({', '.join(candidates) or 'none'})",
+        names = ", ".join(candidates) or "none"
+        raise SmokeFailure(f"{source} has {len(candidates)} stacks with a WebSocketUrl output ({names})",
                            "pass --stack NAME to pick one" if candidates else "pass the outputs file of this stack")
     return StackOutputs.from_mapping(candidates[0], document[candidates[0]], source=source)
 
@@ -241,7 +242,8 @@ def _aws_call(call: Callable[[], Any], permission: str, what: str) -> Any:
     try:
         return call()
     except NoCredentialsError:
-        raise SmokeFailure("no AWS credentials", "configure them (AWS_PROFILE, `aws sso login`, or the AWS_* variables)") from None
+        raise SmokeFailure("no AWS credentials",
+                           "configure them (AWS_PROFILE, `aws sso login`, or the AWS_* variables)") from None
     except NoRegionError:
         raise SmokeFailure("no AWS region", "pass --region or set AWS_REGION") from None
     except ClientError as exc:
@@ -255,7 +257,8 @@ def _aws_call(call: Callable[[], Any], permission: str, what: str) -> Any:
             hint = f"AWS refused {permission} on {what}; retry, or check the service's status"
         raise SmokeFailure(f"{code}: {message}".rstrip(": "), hint) from None
     except BotoCoreError as exc:
-        raise SmokeFailure(f"{type(exc).__name__}: {exc}", f"{what} did not answer in time; check the network and --region") from None
+        raise SmokeFailure(f"{type(exc).__name__}: {exc}",
+                           f"{what} could not be reached in time: check the network and --region") from None
 
 
 def _region_of_arn(value: str | None) -> str | None:
@@ -305,9 +308,10 @@ class _SmokeRun:
     def invoke(self, payload: Mapping[str, Any]) -> Any:
         """Lambda Invoke (RequestResponse) of the function; its decoded result."""
         if self._lambda is None:
-            self._lambda = _aws_client("lambda", region=self.region(self.function_name), timeout_s=self.options.timeout_s,
-                                       local_endpoint=self.out.lambda_endpoint)
-        response = _aws_call(lambda: self._lambda.invoke(FunctionName=self.function_name, Payload=json.dumps(payload).encode()),
+            self._lambda = _aws_client("lambda", region=self.region(self.function_name),
+                                       timeout_s=self.options.timeout_s, local_endpoint=self.out.lambda_endpoint)
+        body = json.dumps(payload).encode()
+        response = _aws_call(lambda: self._lambda.invoke(FunctionName=self.function_name, Payload=body),
                              "lambda:InvokeFunction", f"function {self.function_name!r}")
         raw = response["Payload"].read()
         if response.get("FunctionError"):
@@ -316,7 +320,8 @@ class _SmokeRun:
                 text = f"{error.get('errorType')}: {error.get('errorMessage')}"
             except (ValueError, AttributeError):
                 text = raw.decode("utf-8", "replace")[:500]
-            raise SmokeFailure(f"the function raised {text}", f"a failure on the function's side; {self.out.logs_hint()}")
+            raise SmokeFailure(f"the function raised {text}",
+                               f"a failure on the function's side; {self.out.logs_hint()}")
         try:
             return json.loads(raw)
         except ValueError:
@@ -375,7 +380,8 @@ class _SmokeRun:
         elif os.environ.get(ENV_CONNECT_TOKEN_SECRET):
             key, source = os.environ[ENV_CONNECT_TOKEN_SECRET], ENV_CONNECT_TOKEN_SECRET
         else:
-            raise _Skip("no ConnectTokenSecretArn output, --token-secret or CONNECT_TOKEN_SECRET: connecting without a token")
+            raise _Skip("no ConnectTokenSecretArn output, --token-secret or CONNECT_TOKEN_SECRET: "
+                        "connecting without a token")
         try:
             self.token = mint_token(key, self.email, self.options.connection_type, ttl_seconds=300)
         except ValueError as exc:
@@ -393,13 +399,15 @@ class _SmokeRun:
         url = f"{self.out.websocket_url.rstrip('/')}?{urlencode(query)}"
         try:
             self.websocket = self._open.enter_context(connect(
-                url, open_timeout=self.options.timeout_s, close_timeout=self.options.timeout_s, user_agent_header="wsctl-smoke",
+                url, open_timeout=self.options.timeout_s, close_timeout=self.options.timeout_s,
+                user_agent_header="wsctl-smoke",
                 compression=None, ping_interval=None))  # API Gateway negotiates no deflate; a short run needs no pings
         except InvalidStatus as exc:
             status = exc.response.status_code
             raise SmokeFailure(f"handshake rejected with HTTP {status}", self._connect_hint(status)) from None
         except (InvalidURI, InvalidHandshake, OSError, TimeoutError) as exc:
-            where = "is `wsctl local` running on that port?" if self.out.is_local else "check the WebSocketUrl output and the network"
+            where = ("is `wsctl local` running on that port?" if self.out.is_local
+                     else "check the WebSocketUrl output and the network")
             raise SmokeFailure(f"cannot open {self.out.websocket_url}: {type(exc).__name__}: {exc}", where) from None
         return f"{self.email} type {self.options.connection_type}" + (" with a token" if self.token else "")
 
@@ -413,7 +421,8 @@ class _SmokeRun:
             return ("the token was refused (wrong key, or this machine's clock is off) or the URL's stage is wrong: "
                     "use the key of the stack's ConnectTokenSecretArn secret (drop --token-secret to read it)")
         if status == 429:
-            return "the e-mail already has maxConnectionsPerEmail open connections: drop --email (a fresh one is used per run)"
+            return ("the e-mail already has maxConnectionsPerEmail open connections: "
+                    "drop --email (a fresh one is used per run)")
         return f"the $connect route failed on the function's side; {self.out.logs_hint()}"
 
     def _route_reply(self, action: str, expected_type: str) -> Any:
@@ -421,14 +430,15 @@ class _SmokeRun:
         try:
             reply = self.receive(lambda m: isinstance(m, dict), f"reply to {action}")
         except TimeoutError as exc:
-            raise SmokeFailure(str(exc), "the $default route must be two-way (a route response) and the function must answer; "
-                               + self.out.logs_hint()) from None
+            raise SmokeFailure(str(exc), "the $default route must be two-way (a route response) and the function "
+                               "must answer; " + self.out.logs_hint()) from None
         if reply.get("type") == expected_type:
             return reply
         if reply.get("error") == "unknown_action":
             raise SmokeFailure(f"the function does not know the action {action!r}",
                                "the deployed function is older than this wsctl (or not this package): redeploy the stack")
-        raise SmokeFailure(f"{action} answered {json.dumps(reply)[:300]}", f"the $default route failed; {self.out.logs_hint()}")
+        raise SmokeFailure(f"{action} answered {json.dumps(reply)[:300]}",
+                           f"the $default route failed; {self.out.logs_hint()}")
 
     def step_ping(self) -> str:
         self._route_reply("ping", "pong")
@@ -438,24 +448,28 @@ class _SmokeRun:
         reply = self._route_reply("whoami", "whoami")
         connection_id = reply.get("connectionId")
         if not isinstance(connection_id, str) or not connection_id:
-            raise SmokeFailure(f"whoami answered without a connectionId: {reply}", "the function must be this package's handler")
+            raise SmokeFailure(f"whoami answered without a connectionId: {reply}",
+                               "the function must be this package's handler")
         self.connection_id = connection_id
         return f"connection {connection_id}"
 
     def step_notify(self) -> str:
         message = {"type": SMOKE_MESSAGE_TYPE, "nonce": self.nonce}
-        result = self.invoke({"action": "notify", "email": self.email, "type": self.options.connection_type, "message": message})
+        result = self.invoke({"action": "notify", "email": self.email, "type": self.options.connection_type,
+                              "message": message})
         if not isinstance(result, dict) or result.get("ok") is not True:
-            raise SmokeFailure(f"notify answered {json.dumps(result)[:300]}", "the function refused the notify; " + self.out.logs_hint())
+            raise SmokeFailure(f"notify answered {json.dumps(result)[:300]}",
+                               "the function refused the notify; " + self.out.logs_hint())
+        counts = f"sent {result.get('sent')}, gone {result.get('gone')}, failed {result.get('failed')}"
         if result.get("sent", 0) >= 1:
-            return f"function {self.function_name}: sent {result['sent']}, gone {result.get('gone')}, failed {result.get('failed')}"
+            return f"function {self.function_name}: {counts}"
         if result.get("failed"):
             hint = ("posting to @connections failed: the function's management endpoint, its execute-api:ManageConnections "
                     "grant, or (in a VPC) its egress to the internet (NAT); " + self.out.logs_hint())
         else:
             hint = ("the function found no open connection for the smoke e-mail: FunctionName is not the function behind "
                     "the routes, or they do not share a database (database=sqlite-demo keeps one per container)")
-        raise SmokeFailure(f"notify sent nothing: {json.dumps(result)}", hint)
+        raise SmokeFailure(f"notify sent nothing ({counts})", hint)
 
     def step_receive(self) -> str:
         try:
@@ -485,7 +499,8 @@ class _SmokeRun:
             if not status.get("active"):
                 return f"inactive after {polls} check(s), close code {status.get('disconnect_status_code')}"
             if time.monotonic() + delay > deadline:
-                raise SmokeFailure(f"connection {self.connection_id} still active {self.options.timeout_s:g} s after the close",
+                raise SmokeFailure(f"connection {self.connection_id} still active "
+                                   f"{self.options.timeout_s:g} s after the close",
                                    "$disconnect did not reach the function or failed there (API Gateway delivers it best "
                                    f"effort; the cleanup expires the row later); {self.out.logs_hint()}")
             time.sleep(delay)
@@ -517,7 +532,8 @@ def _run_step(run: _SmokeRun, name: str, step: Callable[[], str]) -> None:
     run.report.steps.append(result)
 
 
-def run_smoke(load_outputs: Callable[[], StackOutputs], options: SmokeOptions = SmokeOptions(), *, target: str) -> SmokeReport:
+def run_smoke(load_outputs: Callable[[], StackOutputs], options: SmokeOptions = SmokeOptions(), *,
+              target: str) -> SmokeReport:
     """Run every step (see the module docstring) and return the report; never raises for a failure.
 
     ``load_outputs`` reads the stack's outputs (:func:`outputs_from_file` or

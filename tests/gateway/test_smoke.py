@@ -163,6 +163,18 @@ def test_a_function_that_fails_reports_its_error(start_gateway: Callable[..., Lo
                      "wsctl local")
 
 
+def test_a_function_that_does_not_see_the_connection_fails_at_notify(start_gateway: Callable[..., LocalGateway],
+                                                                    recorder: Recorder, outputs_path: Path) -> None:
+    def another_functions_store(event: dict[str, Any], context: Any) -> Any:
+        if event.get("action") == "notify":  # as if FunctionName served another API or database
+            event = {**event, "email": "nobody-here@example.com"}
+        return recorder(event, context)
+
+    report = smoke(write_outputs(outputs_path, start_gateway(handler=another_functions_store)))
+    assert_failed_at(report, "notify", "notify sent nothing (sent 0, gone 0, failed 0)",
+                     "FunctionName is not the function behind the routes")
+
+
 def test_an_integration_error_on_the_default_route_fails_at_ping(start_gateway: Callable[..., LocalGateway],
                                                                  recorder: Recorder, outputs_path: Path) -> None:
     def failing_messages(event: dict[str, Any], context: Any) -> Any:
