@@ -219,7 +219,7 @@ async def _serve_local(gateway: LocalGateway, database_url: str, applied: list[i
     await gateway.start()
     if outputs_file:
         write_outputs_file(gateway, outputs_file)
-    print(_banner(gateway, database_url, applied), flush=True)
+    print(_banner(gateway, database_url, applied, outputs_file), flush=True)
     await gateway.serve_forever()
 
 
@@ -256,7 +256,7 @@ def write_outputs_file(gateway: LocalGateway, path: str) -> None:
         raise CommandError(f"cannot write --outputs-file {path}: {exc.strerror or exc}") from None
 
 
-def _banner(gateway: LocalGateway, database_url: str, applied: list[int]) -> str:
+def _banner(gateway: LocalGateway, database_url: str, applied: list[int], outputs_file: str | None = None) -> str:
     query = f"email={quote(EXAMPLE_EMAIL)}&type=email-verification"
     token_hint = ""
     if os.environ.get(ENV_CONNECT_TOKEN_SECRET) or os.environ.get(ENV_CONNECT_TOKEN_SECRET_ARN):
@@ -268,6 +268,9 @@ def _banner(gateway: LocalGateway, database_url: str, applied: list[int]) -> str
             f"  WebSocket URL:        {gateway.url}",
             f"  Management endpoint:  {gateway.management_endpoint}",
             f"  Verification page:    {gateway.page_url}?email={quote(EXAMPLE_EMAIL)}",
+            f"  Lambda Invoke API:    {urlsplit(gateway.management_endpoint)._replace(path='').geturl()}"
+            f" (function {gateway.lambda_api.function_name})",
+            *([f"  Outputs file:         {outputs_file} (wsctl smoke --outputs {outputs_file})"] if outputs_file else []),
             "Try it:",
             f"  {sys.executable} -m websockets \"{gateway.url}?{query}{token_hint}\"",
             f"  wsctl notify --email {EXAMPLE_EMAIL} --endpoint {gateway.management_endpoint}",
