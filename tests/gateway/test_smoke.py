@@ -332,12 +332,13 @@ def test_wsctl_local_writes_outputs_that_wsctl_smoke_proves(tmp_path: Path, gate
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()  # type: ignore[union-attr]
     try:
-        while True:  # the banner is printed after the outputs file is written
+        banner: list[str] = []
+        while not banner or not banner[-1].startswith("Press Ctrl+C"):  # printed after the outputs file is written
             try:
-                if lines.get(timeout=WAIT_S).startswith("Press Ctrl+C"):
-                    break
+                banner.append(lines.get(timeout=WAIT_S))
             except queue.Empty:
                 pytest.fail("wsctl local printed no banner")
+        assert f"  Outputs file:         {outputs} (wsctl smoke --outputs {outputs})\n" in banner
         (stack,) = json.loads(outputs.read_text()).values()
         assert set(stack) == {"WebSocketUrl", "ManagementEndpoint", "ApiId", "StageName", "FunctionName"}
         passed = wsctl("smoke", "--outputs", str(outputs))
