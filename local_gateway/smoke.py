@@ -307,9 +307,6 @@ class _SmokeRun:
 
     def invoke(self, payload: Mapping[str, Any]) -> Any:
         """Lambda Invoke (RequestResponse) of the function; its decoded result."""
-        if self._lambda is None:
-            self._lambda = _aws_client("lambda", region=self.region(self.function_name),
-                                       timeout_s=self.options.timeout_s, local_endpoint=self.out.lambda_endpoint)
         body = json.dumps(payload).encode()
         response = _aws_call(lambda: self._lambda.invoke(FunctionName=self.function_name, Payload=body),
                              "lambda:InvokeFunction", f"function {self.function_name!r}")
@@ -364,6 +361,9 @@ class _SmokeRun:
         if urlsplit(self.out.websocket_url).scheme not in ("ws", "wss"):
             raise SmokeFailure(f"WebSocketUrl {self.out.websocket_url!r} is not a ws:// or wss:// URL",
                                "point the smoke at this stack's outputs")
+        # The client is made here so that the notify step's time is the invocation's, not boto3's import.
+        self._lambda = _aws_client("lambda", region=self.region(self.function_name),
+                                   timeout_s=self.options.timeout_s, local_endpoint=self.out.lambda_endpoint)
         return f"stack {self.out.stack_name}: {self.out.websocket_url}, function {self.function_name}"
 
     def step_token(self) -> str:
