@@ -9,8 +9,10 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 CDK_ARGS ?=
+SMOKE_OUTPUTS ?= cdk-outputs.json
+SMOKE_ARGS ?=
 
-.PHONY: setup synth deploy frontend-config test test-fast local bench clean postgres browser
+.PHONY: setup synth deploy smoke frontend-config test test-fast local bench clean postgres browser
 
 setup: $(VENV)/.stamp-python node_modules/.stamp-node
 
@@ -33,6 +35,11 @@ synth: setup
 ## deploy: needs AWS credentials; see README "Deploy". Writes the outputs to cdk-outputs.json.
 deploy: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk deploy --outputs-file cdk-outputs.json $(CDK_ARGS)
+
+## smoke: prove the deployed stack end to end from cdk-outputs.json (see README "Smoke test").
+## Options: make smoke SMOKE_ARGS="--stack NAME --json"
+smoke: setup
+	$(BIN)/wsctl smoke --outputs $(SMOKE_OUTPUTS) $(SMOKE_ARGS)
 
 ## frontend-config: the frontend's settings (wss URL, API id, stage) from cdk-outputs.json.
 frontend-config: setup

@@ -9,6 +9,7 @@ Subcommands::
     wsctl migrate      apply pending database migrations
     wsctl token        mint a signed connect token
     wsctl cost         monthly cost estimate
+    wsctl smoke        prove a deployed stack (or wsctl local) end to end from its outputs
 
 The ops subcommands call the Lambda package directly (``websocket_service``): the store named by
 ``--database-url`` / ``DATABASE_URL`` (or ``DATABASE_SECRET_ARN``), and for ``notify`` the
@@ -50,7 +51,7 @@ from websocket_service.store.base import Connection, StoreError
 from websocket_service.tokens import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
 from websocket_service.validation import ValidationError, normalize_email, validate_connection_type
 
-from . import cost
+from . import cost, smoke
 from .argtypes import float_range, int_range
 from .events import DEFAULT_ROUTE
 from .server import (
@@ -175,7 +176,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         store.close()
     logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        asyncio.run(_serve_local(gateway, database_url, applied))
+        asyncio.run(_serve_local(gateway, database_url, applied, args.outputs_file))
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
     return 0
@@ -214,13 +215,48 @@ def _limit_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
-async def _serve_local(gateway: LocalGateway, database_url: str, applied: list[int]) -> None:
+async def _serve_local(gateway: LocalGateway, database_url: str, applied: list[int], outputs_file: str | None) -> None:
     await gateway.start()
-    print(_banner(gateway, database_url, applied), flush=True)
+    if outputs_file:
+        write_outputs_file(gateway, outputs_file)
+    print(_banner(gateway, database_url, applied, outputs_file), flush=True)
     await gateway.serve_forever()
 
 
-def _banner(gateway: LocalGateway, database_url: str, applied: list[int]) -> str:
+LOCAL_STACK_NAME = "LocalGateway"
+"""The stack name ``wsctl local --outputs-file`` writes its outputs under."""
+
+
+def local_outputs(gateway: LocalGateway) -> dict[str, dict[str, str]]:
+    """The gateway's addresses under the stack's output keys, shaped like ``cdk deploy --outputs-file``."""
+    outputs = {
+        "WebSocketUrl": gateway.url,
+        "ManagementEndpoint": gateway.management_endpoint,
+        "ApiId": gateway.api_id,
+        "StageName": gateway.stage,
+        "FunctionName": gateway.lambda_api.function_name,
+    }
+    if os.environ.get(ENV_CONNECT_TOKEN_SECRET_ARN):  # the handler reads its token key from this secret
+        outputs["ConnectTokenSecretArn"] = os.environ[ENV_CONNECT_TOKEN_SECRET_ARN]
+    return {LOCAL_STACK_NAME: outputs}
+
+
+def write_outputs_file(gateway: LocalGateway, path: str) -> None:
+    """Write :func:`local_outputs` to ``path`` (atomically: readers never see half a file)."""
+    target = os.path.abspath(path)
+    temporary = f"{target}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "w", encoding="utf-8") as stream:
+            json.dump(local_outputs(gateway), stream, indent=2)
+            stream.write("\n")
+        os.replace(temporary, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise CommandError(f"cannot write --outputs-file {path}: {exc.strerror or exc}") from None
+
+
+def _banner(gateway: LocalGateway, database_url: str, applied: list[int], outputs_file: str | None = None) -> str:
     query = f"email={quote(EXAMPLE_EMAIL)}&type=email-verification"
     token_hint = ""
     if os.environ.get(ENV_CONNECT_TOKEN_SECRET) or os.environ.get(ENV_CONNECT_TOKEN_SECRET_ARN):
@@ -232,6 +268,9 @@ def _banner(gateway: LocalGateway, database_url: str, applied: list[int]) -> str
             f"  WebSocket URL:        {gateway.url}",
             f"  Management endpoint:  {gateway.management_endpoint}",
             f"  Verification page:    {gateway.page_url}?email={quote(EXAMPLE_EMAIL)}",
+            f"  Lambda Invoke API:    {urlsplit(gateway.management_endpoint)._replace(path='').geturl()}"
+            f" (function {gateway.lambda_api.function_name})",
+            *([f"  Outputs file:         {outputs_file} (wsctl smoke --outputs {outputs_file})"] if outputs_file else []),
             "Try it:",
             f"  {sys.executable} -m websockets \"{gateway.url}?{query}{token_hint}\"",
             f"  wsctl notify --email {EXAMPLE_EMAIL} --endpoint {gateway.management_endpoint}",
@@ -391,6 +430,30 @@ def cmd_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- smoke ----------------------------------------------------------------------------------
+DEFAULT_OUTPUTS_FILE = "cdk-outputs.json"
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    """Prove a deployed stack end to end: connect, ping, notify through the function, receive,
+    disconnect, check the row went inactive. Exit 0 on pass, 1 on failure (the report names the
+    failing step and a hint)."""
+    options = smoke.SmokeOptions(email=args.email, connection_type=args.type, token_secret=args.token_secret,
+                                 region=args.region, function_name=args.function, timeout_s=args.timeout)
+    if args.outputs is None and args.stack:
+        target = f"stack {args.stack} (CloudFormation)"
+        report = smoke.run_smoke(
+            lambda: smoke.outputs_from_stack(args.stack, region=args.region, timeout_s=args.timeout), options, target=target)
+    else:
+        path = args.outputs or DEFAULT_OUTPUTS_FILE
+        report = smoke.run_smoke(lambda: smoke.outputs_from_file(path, stack_name=args.stack), options, target=path)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.render())
+    return 0 if report.ok else 1
+
+
 # --- parser ---------------------------------------------------------------------------------
 def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -421,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--management-latency-ms", type=float_range(0, 10_000), default=0, metavar="MS",
                        help="delay each @connections answer to emulate the round trip to AWS (default 0)")
     local.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    local.add_argument("--outputs-file", metavar="FILE",
+                       help="write the gateway's URLs as cdk-outputs.json-shaped JSON (for wsctl smoke --outputs FILE)")
     local.set_defaults(func=cmd_local)
 
     notify = sub.add_parser("notify", help="push a message to an email's connections", description=cmd_notify.__doc__)
@@ -477,6 +542,22 @@ def build_parser() -> argparse.ArgumentParser:
                           help="days per month (default %(default)s)")
     estimate.add_argument("--json", action="store_true")
     estimate.set_defaults(func=cmd_cost)
+
+    check = sub.add_parser("smoke", help="prove a deployed stack end to end", description=cmd_smoke.__doc__)
+    check.add_argument("--outputs", metavar="FILE",
+                       help=f"cdk deploy --outputs-file JSON (default {DEFAULT_OUTPUTS_FILE} unless --stack is given alone)")
+    check.add_argument("--stack", metavar="NAME",
+                       help="the stack in the outputs file; alone: read its outputs with CloudFormation DescribeStacks")
+    check.add_argument("--function", metavar="NAME", help="function to invoke (default: the FunctionName output)")
+    check.add_argument("--region", help="AWS region (default: from the function ARN or the management endpoint)")
+    check.add_argument("--token-secret", metavar="KEY",
+                       help=f"connect-token key (default: the ConnectTokenSecretArn output's secret, else ${ENV_CONNECT_TOKEN_SECRET})")
+    check.add_argument("--email", help="e-mail to connect as (default: a fresh smoke-NONCE@example.com)")
+    check.add_argument("--type", default=smoke.DEFAULT_CONNECTION_TYPE, help="connection type (default %(default)s)")
+    check.add_argument("--timeout", type=float_range(0, 300, exclusive_minimum=True), default=smoke.DEFAULT_TIMEOUT_S,
+                       metavar="SECONDS", help="deadline of each step (default %(default)s)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(func=cmd_smoke)
     return parser
 
 

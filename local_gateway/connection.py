@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from websockets.asyncio.server import ServerConnection
 
+from . import lambda_api
 from .events import ConnectionInfo
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -95,6 +96,8 @@ class GatewayConnection(ServerConnection):
         if raw_length is None or not raw_length.isdigit() or int(raw_length) == 0:
             self._forward(head)  # no body, or one websockets will refuse with a clear error
             return False
+        if lambda_api.is_invoke_request(head):  # Lambda's Invoke API takes payloads up to 6 MB
+            self.body_limit = lambda_api.MAX_PAYLOAD_BYTES
         self._head = _without_header(head, b"content-length")
         self._remaining = self.request_body_length = int(raw_length)
         self._state = _ReadState.BODY

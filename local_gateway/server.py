@@ -14,6 +14,8 @@ One ``websockets`` asyncio server does everything:
   ``process_request`` without upgrading: 410 ``GoneException`` for unknown ids, 413
   ``PayloadTooLargeException`` over 131,072 bytes, 403 ``ForbiddenException`` for another stage.
 * ``GET /verify?email=...`` -- the email-verification page (``static/verify.html``).
+* ``POST /2015-03-31/functions/{name}/invocations`` -- Lambda's Invoke API for the handler
+  (:mod:`local_gateway.lambda_api`), so boto3's ``lambda`` client can invoke it directly.
 
 The handler (by default ``websocket_service.handler.handler``) is synchronous and posts back to
 this gateway through boto3, so it runs in a worker thread (``asyncio.to_thread``) with a
@@ -42,7 +44,7 @@ from websockets.http11 import Request, Response
 
 from websocket_service.config import ENV_DATABASE_URL, ENV_MANAGEMENT_ENDPOINT
 
-from . import responses
+from . import lambda_api, responses
 from .connection import GatewayConnection
 from .events import (
     DEFAULT_ROUTE,
@@ -214,7 +216,8 @@ class LocalGateway:
             response); default ``{"$default"}``. Each must be ``$default`` or one of ``route_keys``.
         limits: quotas; see :class:`GatewayLimits`.
         database_url: exported as ``DATABASE_URL`` for the in-process handler when given.
-        function_name, memory_mb: what the Lambda context reports.
+        function_name, memory_mb: what the Lambda context reports; ``function_name`` is also the
+            function Lambda's Invoke API on this port answers for (:mod:`local_gateway.lambda_api`).
         management_latency_s: extra delay before each ``@connections`` answer, to emulate the
             network round trip to API Gateway (benchmarks and demos); default 0.
     """
@@ -265,6 +268,12 @@ class LocalGateway:
         self._server: Server | None = None
         self._page: str | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self.lambda_api = lambda_api.LambdaInvokeApi(  # Lambda's Invoke API on the same port
+            function_name=function_name,
+            handler=lambda event, context: self._handler(event, context),  # type: ignore[misc]
+            make_context=lambda timeout_s: LambdaContext(function_name, memory_mb, time.monotonic() + timeout_s),
+            spawn=self._spawn,
+        )
 
     # --- addresses --------------------------------------------------------------------------
     @property
@@ -368,6 +377,10 @@ class LocalGateway:
     # --- HTTP: management API, page, handshake ----------------------------------------------
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
+        if self.lambda_api.handles(request.path):
+            assert isinstance(connection, GatewayConnection)
+            return await self.lambda_api.handle(request.method, request.path, request.headers,
+                                                connection.request_body, connection.request_body_length)
         segments = [unquote(s) for s in url.path.split("/")[1:]]
         if len(segments) == 3 and segments[1] == MANAGEMENT_SEGMENT:
             if segments[0] != self.stage:

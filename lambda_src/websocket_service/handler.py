@@ -3,7 +3,7 @@
 One function serves every trigger (see :func:`websocket_service.events.classify`):
 
 * API Gateway WebSocket ``$connect`` / ``$disconnect`` / messages -> :mod:`websocket_service.routes`;
-* direct invoke ``{"action": "notify" | "cleanup" | "migrate", ...}``;
+* direct invoke ``{"action": "notify" | "cleanup" | "migrate" | "connection_status", ...}``;
 * EventBridge ``Scheduled Event`` -> cleanup; EventBridge events whose ``detail`` carries
   email/type/message -> notify;
 * CloudFormation custom resource with ``ResourceProperties.action == "migrate"`` -> migrate on
@@ -199,6 +199,16 @@ def _cleanup(dry_run: Any) -> Result:
             "dry_run": report.dry_run, "complete": report.complete}
 
 
+def _connection_status(fields: Mapping[str, Any]) -> Result:
+    """Read-only: is ``connection_id`` recorded, and is it active? (No email: it is personal data.)"""
+    connection_id = _required_str(fields, "connection_id", "connection_status")
+    row = get_service().store.get(connection_id)
+    return {"ok": True, "action": "connection_status", "connection_id": connection_id, "found": row is not None,
+            "active": bool(row and row.is_active),
+            "disconnected_at": row.disconnected_at.isoformat() if row and row.disconnected_at else None,
+            "disconnect_status_code": row.disconnect_status_code if row else None}
+
+
 def _migrate() -> Result:
     return {"ok": True, "action": "migrate", "applied": get_service().store.migrate()}
 
@@ -207,6 +217,7 @@ DIRECT_ACTIONS: dict[str, Callable[[Mapping[str, Any]], Result]] = {
     "notify": lambda event: _notify(event, "notify"),
     "cleanup": lambda event: _cleanup(event.get("dry_run", False)),
     "migrate": lambda event: _migrate(),
+    "connection_status": _connection_status,
 }
 
 

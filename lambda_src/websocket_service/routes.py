@@ -116,6 +116,16 @@ def ping(request: ActionRequest) -> Mapping[str, Any]:
     return {"type": "pong"}
 
 
+@actions.register("whoami")
+def whoami(request: ActionRequest) -> Mapping[str, Any]:
+    """``{"action": "whoami"}`` -> ``{"type": "whoami", "connectionId": id}``: the sender's own id.
+
+    A client learns nothing but its own connection id; ``wsctl smoke`` uses it to ask the function
+    (direct invoke ``connection_status``) whether its row went inactive after the close.
+    """
+    return {"type": "whoami", "connectionId": request.connection_id}
+
+
 # --- routes -------------------------------------------------------------------------------------
 def _single_query_value(event: WebSocketEvent, name: str) -> str | None:
     values = event.query_values(name)

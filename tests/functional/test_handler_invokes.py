@@ -133,7 +133,7 @@ def test_notify_without_management_endpoint_is_a_config_error(service_env, manag
 def test_unknown_direct_action(service_env):
     result = invoke({"action": "explode"})
     assert result["ok"] is False and result["error"] == "unknown_action"
-    assert "['cleanup', 'migrate', 'notify']" in result["message"]
+    assert "['cleanup', 'connection_status', 'migrate', 'notify']" in result["message"]
 
 
 # --- cleanup ------------------------------------------------------------------------------------
