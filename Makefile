@@ -5,12 +5,13 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+TOOLS  := .venv-tools
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 CDK_ARGS ?=
 
-.PHONY: setup synth deploy frontend-config test test-fast local bench clean postgres browser
+.PHONY: setup tools audit synth deploy frontend-config test test-fast local bench clean postgres browser
 
 setup: $(VENV)/.stamp-python node_modules/.stamp-node
 
@@ -19,6 +20,15 @@ $(VENV)/.stamp-python: requirements.txt lambda_src/requirements.txt pyproject.to
 	$(BIN)/pip install --quiet --upgrade pip==26.3
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+## tools: checkov, bandit and pip-audit in their own virtualenv (their pins clash with the project's).
+tools: $(TOOLS)/.stamp-tools
+
+$(TOOLS)/.stamp-tools: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip==26.3
+	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
 node_modules/.stamp-node: package.json package-lock.json
@@ -39,12 +49,17 @@ frontend-config: setup
 	$(BIN)/python -m cdk_app.frontend_config cdk-outputs.json -o frontend-config.json
 
 ## test: every test, against the real PostgreSQL, real sockets, real synth and headless Chromium.
-test: setup postgres browser
+test: setup tools postgres browser
 	$(BIN)/pytest
 
 ## test-fast: the same suite without the slow bundling and browser tests (for the edit loop).
-test-fast: setup postgres
+test-fast: setup tools postgres
 	$(BIN)/pytest -m "not bundling and not e2e"
+
+## audit: pip-audit of every installed dependency of requirements.txt and lambda_src/requirements.txt
+## against PyPI's vulnerability data. --strict: a package it could not look up fails the audit.
+audit: setup tools
+	scripts/audit-dependencies
 
 ## postgres: make sure the local PostgreSQL answers (tests use DATABASE_URL or 127.0.0.1:5432).
 postgres:
@@ -62,4 +77,4 @@ bench: setup postgres
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache
+	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache
