@@ -59,3 +59,18 @@ def test_a_token_can_be_replayed_within_its_lifetime_only_up_to_the_per_email_ca
     other_type = invoke(connect_event("r4=", email=EMAIL, type="email-verification", token=token))
     assert other_type["statusCode"] == 403 and body_of(other_type)["error"] == "token_signature"
     assert sorted(c.connection_id for c in store.list_connections(user_email=EMAIL)) == ["r1=", "r2="]
+
+
+def test_a_clients_messages_are_answered_to_it_alone_and_never_posted_anywhere(service_env, store, management_api):
+    """SECURITY.md "Holder of a valid token": a client cannot make the function post to a connection."""
+    for cid in ("m1=", "m2="):
+        assert invoke(connect_event(cid, email=EMAIL, type="general"))["statusCode"] == 200
+    bodies = [
+        {"action": "ping"},
+        {"action": "notify", "email": EMAIL, "type": "general", "message": "spoof"},  # a direct-invoke action
+        {"action": "ping", "connectionId": "m2=", "message": "spoof"},
+    ]
+    replies = [invoke(message_event("m1=", json.dumps(body))) for body in bodies]
+    assert [r["statusCode"] for r in replies] == [200, 400, 200]
+    assert body_of(replies[1])["error"] == "unknown_action"
+    assert management_api.requests == []  # replies are route responses to the sender, nothing was posted
