@@ -80,20 +80,27 @@ def test_every_checkov_skip_sits_on_its_resource_with_a_reason(
 
 
 def test_the_default_stack_skips_exactly_the_known_checks(synth: SynthFn, checkov: dict[str, CheckovResults]) -> None:
-    (function_id,) = synth("default").resources("AWS::Lambda::Function")
+    functions = synth("default").resources("AWS::Lambda::Function")
+    assert functions
     assert checkov["default"].ids("skipped") == {
-        ("CKV_AWS_173", function_id),  # environment: settings and ARNs only, no secret values
-        ("CKV_AWS_117", function_id),  # no VPC unless vpcId is set
-        ("CKV_AWS_115", function_id),  # no reserved concurrency unless configured
+        (check_id, function_id)
+        for function_id in functions
+        for check_id in (
+            "CKV_AWS_173",  # environment: settings and ARNs only, no secret values
+            "CKV_AWS_117",  # no VPC unless vpcId is set
+            "CKV_AWS_115",  # no reserved concurrency unless configured
+        )
     }
 
 
 def test_a_function_in_a_vpc_passes_the_vpc_check_instead_of_skipping_it(
     synth: SynthFn, checkov: dict[str, CheckovResults]
 ) -> None:
-    (function_id,) = synth("vpc_database").resources("AWS::Lambda::Function")
-    assert ("CKV_AWS_117", function_id) in checkov["vpc_database"].ids("passed")
-    assert ("CKV_AWS_117", function_id) not in checkov["vpc_database"].ids("skipped")
+    functions = synth("vpc_database").resources("AWS::Lambda::Function")
+    assert functions
+    for function_id in functions:
+        assert ("CKV_AWS_117", function_id) in checkov["vpc_database"].ids("passed")
+        assert ("CKV_AWS_117", function_id) not in checkov["vpc_database"].ids("skipped")
 
 
 def test_encryption_checks_pass_rather_than_being_skipped(checkov: dict[str, CheckovResults]) -> None:
