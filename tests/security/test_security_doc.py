@@ -41,5 +41,6 @@ def test_every_test_file_of_the_security_checks_is_named() -> None:
     named = {path for path, _ in named_checks()}
     for path in ("tests/infrastructure/test_checkov.py", "tests/security/test_static_analysis.py",
                  "tests/functional/test_security_claims.py", "tests/infrastructure/test_security_posture.py",
-                 "tests/infrastructure/test_stack_encryption.py", "scripts/audit-dependencies"):
+                 "tests/infrastructure/test_stack_encryption.py", "scripts/audit-dependencies",
+                 "tests/security/test_dependency_audit.py"):
         assert path in named, path
