@@ -22,8 +22,10 @@ $(VENV)/.stamp-python: requirements.txt lambda_src/requirements.txt pyproject.to
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-## tools: checkov, bandit and pip-audit in their own virtualenv (their pins clash with the project's).
+## tools: checkov, bandit and pip-audit in their own virtualenv (their pins clash with the project's),
+## and Debian's openssl (the audit test makes a throwaway certificate authority with it).
 tools: $(TOOLS)/.stamp-tools
+	@command -v openssl >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }
 
 $(TOOLS)/.stamp-tools: requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS)
