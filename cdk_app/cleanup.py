@@ -28,7 +28,9 @@ class CleanupSchedule(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queue = dead_letter_queue(
-            self, "DeadLetterQueue", holds="cleanup events EventBridge could not deliver to the function",
+            self,
+            "DeadLetterQueue",
+            holds="cleanup events EventBridge could not deliver to the function",
             written_by=iam.ServicePrincipal("events.amazonaws.com"),
         )
         self.rule = events.Rule(
