@@ -5,6 +5,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+TOOLS  := .venv-tools
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
@@ -12,7 +13,7 @@ CDK_ARGS ?=
 SMOKE_OUTPUTS ?= cdk-outputs.json
 SMOKE_ARGS ?=
 
-.PHONY: setup synth deploy smoke frontend-config test test-fast local bench clean postgres browser
+.PHONY: setup tools audit synth deploy smoke frontend-config test test-fast local bench clean postgres browser
 
 setup: $(VENV)/.stamp-python node_modules/.stamp-node
 
@@ -21,6 +22,17 @@ $(VENV)/.stamp-python: requirements.txt lambda_src/requirements.txt pyproject.to
 	$(BIN)/pip install --quiet --upgrade pip==26.3
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+## tools: checkov, bandit and pip-audit in their own virtualenv (their pins clash with the project's),
+## and Debian's openssl (the audit test makes a throwaway certificate authority with it).
+tools: $(TOOLS)/.stamp-tools
+	@command -v openssl >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }
+
+$(TOOLS)/.stamp-tools: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip==26.3
+	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
 node_modules/.stamp-node: package.json package-lock.json
@@ -46,12 +58,17 @@ frontend-config: setup
 	$(BIN)/python -m cdk_app.frontend_config cdk-outputs.json -o frontend-config.json
 
 ## test: every test, against the real PostgreSQL, real sockets, real synth and headless Chromium.
-test: setup postgres browser
+test: setup tools postgres browser
 	$(BIN)/pytest
 
 ## test-fast: the same suite without the slow bundling and browser tests (for the edit loop).
-test-fast: setup postgres
+test-fast: setup tools postgres
 	$(BIN)/pytest -m "not bundling and not e2e"
+
+## audit: pip-audit of every installed dependency of requirements.txt and lambda_src/requirements.txt
+## against PyPI's vulnerability data. --strict: a package it could not look up fails the audit.
+audit: setup tools
+	scripts/audit-dependencies
 
 ## postgres: make sure the local PostgreSQL answers (tests use DATABASE_URL or 127.0.0.1:5432).
 postgres:
@@ -69,4 +86,4 @@ bench: setup postgres
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache
+	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -27,7 +28,10 @@ class CleanupSchedule(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queue = dead_letter_queue(
-            self, "DeadLetterQueue", holds="cleanup events EventBridge could not deliver to the function"
+            self,
+            "DeadLetterQueue",
+            holds="cleanup events EventBridge could not deliver to the function",
+            written_by=iam.ServicePrincipal("events.amazonaws.com"),
         )
         self.rule = events.Rule(
             self,

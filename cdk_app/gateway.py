@@ -13,6 +13,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk_app.encryption import DataEncryptionKey
+
 ROUTE_KEYS = ("$connect", "$disconnect", "$default")
 TWO_WAY_ROUTES = frozenset({"$default"})
 """Routes whose integration result is sent back to the caller (route response)."""
@@ -91,6 +93,7 @@ class WebSocketGateway(Construct):
             "AccessLogs",
             log_group_name=access_log_group_name,
             retention=log_retention,
+            encryption_key=DataEncryptionKey.of(self).key,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         self.stage = apigwv2.WebSocketStage(

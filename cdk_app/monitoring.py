@@ -115,7 +115,10 @@ class Monitoring(Construct):
         key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         topic = sns.Topic(self, "AlarmTopic", display_name="WebSocket notification alarms", master_key=key, enforce_ssl=True)
         self.subscription_dead_letter_queue = dead_letter_queue(
-            self, "AlarmSubscriptionDeadLetterQueue", holds="alarm notifications SNS could not deliver by e-mail"
+            self,
+            "AlarmSubscriptionDeadLetterQueue",
+            holds="alarm notifications SNS could not deliver by e-mail",
+            written_by=iam.ServicePrincipal("sns.amazonaws.com"),
         )
         topic.add_subscription(
             subscriptions.EmailSubscription(alarm_email, dead_letter_queue=self.subscription_dead_letter_queue)

@@ -8,6 +8,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from cdk_app.encryption import DataEncryptionKey
+
 TOKEN_SECRET_LENGTH = 64
 _COMPLETE_ARN_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
 
@@ -42,6 +44,7 @@ class NotificationSecrets(Construct):
                 self,
                 "ConnectTokenSecret",
                 description="HMAC-SHA256 key that signs WebSocket connect tokens (v1.{exp}.{sig})",
+                encryption_key=DataEncryptionKey.of(self).key,
                 generate_secret_string=secretsmanager.SecretStringGenerator(
                     password_length=TOKEN_SECRET_LENGTH, exclude_punctuation=True
                 ),

@@ -27,7 +27,7 @@ _HEAD_END = b"\r\n\r\n"
 class _ReadState(enum.Enum):
     HEAD = "head"
     BODY = "body"
-    PASS = "pass"
+    PASS = "pass"  # nosec B105 # a state name, not a password
 
 
 def _header_value(head: bytes, name: bytes) -> bytes | None:

@@ -67,7 +67,7 @@ DEFAULT_TWO_WAY_ROUTES = frozenset({DEFAULT_ROUTE})
 """Routes with a route response: the stack makes only ``$default`` two-way."""
 DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105 # dummy credentials for boto3 against the local gateway, which ignores them
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 """Set for the in-process handler only when absent: boto3 signs requests even to localhost."""
@@ -278,7 +278,7 @@ class LocalGateway:
     # --- addresses --------------------------------------------------------------------------
     @property
     def _client_host(self) -> str:
-        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host  # nosec B104 # a comparison with the wildcard address, not a bind (the default host is 127.0.0.1)
 
     @property
     def _authority(self) -> str:
@@ -360,7 +360,7 @@ class LocalGateway:
 
     # --- handler invocation -----------------------------------------------------------------
     async def _invoke(self, event: dict[str, Any]) -> Invocation:
-        assert self._handler is not None
+        assert self._handler is not None  # nosec B101 # the handler is loaded in start(), before any connection is served
         request_id = event["requestContext"]["requestId"]
         timeout = self.limits.integration_timeout_s
         context = LambdaContext(self._function_name, self._memory_mb, time.monotonic() + timeout)
@@ -385,12 +385,12 @@ class LocalGateway:
         if len(segments) == 3 and segments[1] == MANAGEMENT_SEGMENT:
             if segments[0] != self.stage:
                 return responses.aws_error(403, "ForbiddenException", "Forbidden")
-            assert isinstance(connection, GatewayConnection)
+            assert isinstance(connection, GatewayConnection)  # nosec B101 # type narrowing for the checker: the server only creates these objects itself
             return await self._manage(connection, request.method, segments[2])
         if segments in ([self.stage], [self.stage, ""]):
             return None  # websockets validates the upgrade; $connect runs in _process_response
         if request.method == "GET" and url.path == PAGE_PATH:
-            assert self._page is not None
+            assert self._page is not None  # nosec B101 # the page is read in start(), before any request is served
             return responses.html_response(self._page.replace(_STAGE_PLACEHOLDER, self.stage))
         if request.method == "GET" and url.path == "/":
             return responses.text_response(200, self._summary())
@@ -410,7 +410,7 @@ class LocalGateway:
     ) -> Response | None:
         if response.status_code != 101:
             return None
-        assert isinstance(connection, GatewayConnection)
+        assert isinstance(connection, GatewayConnection)  # nosec B101 # type narrowing for the checker: the server only creates these objects itself
         source_ip = str(connection.remote_address[0]) if connection.remote_address else "127.0.0.1"
         info = ConnectionInfo(
             connection_id=new_id(),
@@ -486,7 +486,7 @@ class LocalGateway:
             self._spawn(session.connection.close(code, reason))
 
     async def _session(self, connection: ServerConnection) -> None:
-        assert isinstance(connection, GatewayConnection) and connection.info is not None
+        assert isinstance(connection, GatewayConnection) and connection.info is not None  # nosec B101 # type narrowing for the checker: the server only creates these objects itself
         info = connection.info
         connection.session_started = True
         loop = asyncio.get_running_loop()

@@ -139,7 +139,7 @@ class Messenger:
 
     def _backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff for retry number ``attempt`` (1-based)."""
-        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
+        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))  # nosec B311 # retry jitter, not a secret: any spread will do
 
     def post(self, connection_id: str, data: bytes | str) -> PostOutcome:
         """Send ``data`` to one connection; return ``"sent"``, ``"gone"`` or ``"failed"``.

@@ -15,7 +15,7 @@ from . import observability as obs
 
 ENV_EXTENSION_PORT = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
 DEFAULT_EXTENSION_PORT = 2773
-TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
+TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"  # nosec B105 # an HTTP header's name, not a secret
 
 
 class SecretFetchError(RuntimeError):

@@ -40,7 +40,7 @@ def test_dead_letter_queues_are_encrypted_and_tls_only(default: Synthesis) -> No
     queues = default.resources("AWS::SQS::Queue")
     assert len(queues) == 2
     for queue in queues.values():
-        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        assert queue["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0].startswith("DataKey")  # the stack's CMK
         assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
     policies = json.dumps(default.resources("AWS::SQS::QueuePolicy"))
     assert policies.count('"aws:SecureTransport": "false"') == 2

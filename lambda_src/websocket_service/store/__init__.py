@@ -34,7 +34,7 @@ ACCEPTED_URL_FORMS = (
 )
 REQUIRED_SECRET_KEYS = ("username", "password", "host")
 DEFAULT_SECRET_PORT = 5432
-DEFAULT_SECRET_DBNAME = "postgres"
+DEFAULT_SECRET_DBNAME = "postgres"  # nosec B105 # a database name, not a password
 """Database used when the RDS secret has no ``dbname`` (RDS PostgreSQL's default database)."""
 
 __all__ = [

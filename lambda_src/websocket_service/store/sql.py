@@ -51,7 +51,7 @@ ON CONFLICT (connection_id) DO UPDATE SET
     last_activity_at = excluded.last_activity_at, disconnected_at = NULL,
     disconnect_status_code = NULL, disconnect_reason = NULL, source_ip = excluded.source_ip,
     user_agent = excluded.user_agent, domain_name = excluded.domain_name, stage = excluded.stage
-"""
+"""  # nosec B608 # only constants are formatted in; values are bound parameters
 """Insert (or replace) a connection unless its email has ``active_limit`` other active rows; changes
 one row or none. Atomic only where the statement is serialised per email before it reads: SQLite
 runs it as is (a write statement takes the database write lock first); PostgreSQL runs a copy of it
@@ -61,14 +61,14 @@ _MARK_DISCONNECTED = f"""
 UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s,
        disconnect_status_code = %(status_code)s, disconnect_reason = %(reason)s
 WHERE connection_id = %(connection_id)s AND is_active
-"""
-_TOUCH = f"UPDATE {TABLE} SET last_activity_at = %(at)s WHERE connection_id = %(connection_id)s AND is_active"
-_GET = f"SELECT {COLUMNS} FROM {TABLE} WHERE connection_id = %(connection_id)s"
+"""  # nosec B608 # only constants are formatted in; values are bound parameters
+_TOUCH = f"UPDATE {TABLE} SET last_activity_at = %(at)s WHERE connection_id = %(connection_id)s AND is_active"  # nosec B608 # only constants are formatted in; values are bound parameters
+_GET = f"SELECT {COLUMNS} FROM {TABLE} WHERE connection_id = %(connection_id)s"  # nosec B608 # only constants are formatted in; values are bound parameters
 _ACTIVE_IDS = f"""
 SELECT connection_id FROM {TABLE}
 WHERE user_email = %(user_email)s AND connection_type = %(connection_type)s AND is_active
 ORDER BY connected_at, connection_id
-"""
+"""  # nosec B608 # only constants are formatted in; values are bound parameters
 _IDLE = "is_active AND last_activity_at < %(idle_before)s"
 _PURGEABLE = "NOT is_active AND disconnected_at < %(disconnected_before)s"
 _RECORD_MIGRATION = (
@@ -259,7 +259,7 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         if not connection_ids:
             return 0
         sql = (
-            f"UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s, disconnect_reason = %(reason)s "
+            f"UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s, disconnect_reason = %(reason)s "  # nosec B608 # only constants are formatted in; values are bound parameters
             f"WHERE is_active AND connection_id {self.id_in_list}"
         )
         return self._run("mark_gone", lambda s: s.execute(sql, params))
@@ -289,7 +289,7 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         if active is not None:
             clauses.append("is_active" if active else "NOT is_active")
         sql = (
-            f"SELECT {COLUMNS} FROM {TABLE} WHERE {' AND '.join(clauses)} "
+            f"SELECT {COLUMNS} FROM {TABLE} WHERE {' AND '.join(clauses)} "  # nosec B608 # only constants are formatted in; values are bound parameters
             "ORDER BY connected_at DESC, connection_id DESC LIMIT %(limit)s"
         )
         params = {"user_email": user_email, "limit": _positive(limit, "limit")}
@@ -298,7 +298,7 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
     def expire_idle(self, *, idle_before: datetime, at: datetime, batch_size: int) -> int:
         """Mark up to ``batch_size`` idle active connections inactive; return how many."""
         sql = (
-            f"UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s, disconnect_reason = %(reason)s "
+            f"UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s, disconnect_reason = %(reason)s "  # nosec B608 # only constants are formatted in; values are bound parameters
             f"WHERE is_active AND connection_id IN (SELECT connection_id FROM {TABLE} WHERE {_IDLE} "
             f"ORDER BY last_activity_at LIMIT %(batch_size)s{self.skip_locked})"
         )
@@ -318,7 +318,7 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
     def purge_inactive(self, *, disconnected_before: datetime, batch_size: int) -> int:
         """Delete up to ``batch_size`` inactive rows disconnected before the cutoff; return how many."""
         sql = (
-            f"DELETE FROM {TABLE} WHERE connection_id IN (SELECT connection_id FROM {TABLE} "
+            f"DELETE FROM {TABLE} WHERE connection_id IN (SELECT connection_id FROM {TABLE} "  # nosec B608 # only constants are formatted in; values are bound parameters
             f"WHERE {_PURGEABLE} ORDER BY disconnected_at LIMIT %(batch_size)s{self.skip_locked})"
         )
         params = {
@@ -333,7 +333,7 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         return self._count("count_purgeable", _PURGEABLE, params)
 
     def _count(self, operation: str, condition: str, params: Mapping[str, Any]) -> int:
-        sql = f"SELECT count(*) FROM {TABLE} WHERE {condition}"
+        sql = f"SELECT count(*) FROM {TABLE} WHERE {condition}"  # nosec B608 # only constants are formatted in; values are bound parameters
         return int(self._run(operation, lambda s: s.rows(sql, params))[0][0])
 
 

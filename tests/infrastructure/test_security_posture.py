@@ -1,0 +1,133 @@
+"""SECURITY.md's template claims, on every configuration: IAM scope, what the logs and environment hold.
+
+Each test names the SECURITY.md section it backs.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cdk_app.gateway import ACCESS_LOG_FIELDS
+
+from .conftest import CONFIGURATIONS, DATABASE_SECRET_ARN, TOKEN_SECRET_ARN, SynthFn, Synthesis
+
+XRAY_ACTIONS = {"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
+"""The only actions granted on Resource '*': X-Ray has no resource-level permissions."""
+DOCUMENTED_MANAGED_POLICIES = {
+    "service-role/AWSLambdaVPCAccessExecutionRole",  # the function's network interfaces in a VPC
+    "service-role/AmazonAPIGatewayPushToCloudWatchLogs",  # API Gateway's account-level logging role
+}
+CONFIGURED_ARNS = {DATABASE_SECRET_ARN, TOKEN_SECRET_ARN}
+MANAGEMENT_METHODS = {"POST", "GET", "DELETE"}
+
+
+def listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def policy_statements(synthesis: Synthesis) -> list[dict[str, Any]]:
+    return [s for p in synthesis.resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def refers_to_this_template(resource: Any, synthesis: Synthesis) -> bool:
+    """A Ref or GetAtt of a resource this template creates."""
+    if not isinstance(resource, dict):
+        return False
+    target = resource.get("Ref") or (resource.get("Fn::GetAtt") or [None])[0]
+    return target in synthesis.template_json["Resources"]
+
+
+def is_management_api_arn(resource: Any, synthesis: Synthesis) -> bool:
+    """arn:...:execute-api:{region}:{account}:{this API}/{this stage}/{POST|GET|DELETE}/@connections/*"""
+    parts = resource.get("Fn::Join", [None, []])[1] if isinstance(resource, dict) else []
+    if len(parts) < 3 or ":execute-api:" not in parts:
+        return False
+    stage = synthesis.stack.gateway.stage.stage_name
+    api_ref, tail = parts[-2], parts[-1]
+    method = tail.split("/")[2] if tail.count("/") >= 3 else ""
+    return refers_to_this_template(api_ref, synthesis) and method in MANAGEMENT_METHODS and tail == f"/{stage}/{method}/@connections/*"
+
+
+def is_this_stacks_parameter_arn(resource: Any, synthesis: Synthesis) -> bool:
+    parts = resource.get("Fn::Join", [None, []])[1] if isinstance(resource, dict) else []
+    return ":ssm:" in parts and refers_to_this_template(parts[-1], synthesis)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
+def test_every_iam_grant_names_its_resources(synth: SynthFn, name: str) -> None:
+    """SECURITY.md "IAM scope": no wildcard resource but X-Ray's, no wildcard action."""
+    synthesis = synth(name)
+    statements = policy_statements(synthesis)
+    assert statements, "expected the roles' policies"
+    for statement in statements:
+        actions, resources = set(listed(statement["Action"])), listed(statement["Resource"])
+        assert statement["Effect"] == "Allow" and "NotResource" not in statement and "NotAction" not in statement
+        assert not any(a == "*" or a.endswith(":*") for a in actions), actions
+        if resources == ["*"]:
+            assert actions <= XRAY_ACTIONS, actions
+            continue
+        for resource in resources:
+            assert (
+                refers_to_this_template(resource, synthesis)
+                or is_management_api_arn(resource, synthesis)
+                or is_this_stacks_parameter_arn(resource, synthesis)
+                or resource in CONFIGURED_ARNS
+            ), f"{sorted(actions)} on {json.dumps(resource)}"
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
+def test_manage_connections_is_granted_only_on_this_api_and_stage(synth: SynthFn, name: str) -> None:
+    """SECURITY.md "IAM scope" and "Compromised backend": @connections of this stage, nothing else."""
+    synthesis = synth(name)
+    grants = [s for s in policy_statements(synthesis) if "execute-api:ManageConnections" in listed(s["Action"])]
+    assert len(grants) == 1 and listed(grants[0]["Action"]) == ["execute-api:ManageConnections"]
+    assert all(is_management_api_arn(r, synthesis) for r in listed(grants[0]["Resource"]))
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
+def test_only_the_documented_managed_policies_are_attached(synth: SynthFn, name: str) -> None:
+    """SECURITY.md "IAM scope": AWS-managed policies only where AWS documents them as the minimum."""
+    for role in synth(name).resources("AWS::IAM::Role").values():
+        for arn in role["Properties"].get("ManagedPolicyArns", []):
+            (suffix,) = [p for p in arn["Fn::Join"][1] if isinstance(p, str) and ":policy/" in p]
+            assert suffix.split(":policy/")[1] in DOCUMENTED_MANAGED_POLICIES, suffix
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
+def test_key_policy_lets_services_use_the_key_only_under_a_condition(synth: SynthFn, name: str) -> None:
+    """SECURITY.md "Data at rest": a service principal in a key policy always carries a condition."""
+    for key in synth(name).resources("AWS::KMS::Key").values():
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+            # (CloudWatch publishing alarms to the alarm topic's own key is the exception: AWS documents it without one.)
+            if "Service" in statement["Principal"] and statement["Principal"]["Service"] != "cloudwatch.amazonaws.com":
+                assert statement.get("Condition"), statement
+
+
+def test_access_logs_record_no_query_string_header_or_body(default: Synthesis) -> None:
+    """SECURITY.md "Operator with read access to the logs": tokens (in the query string) never reach the access log."""
+    (stage,) = default.resources("AWS::ApiGatewayV2::Stage").values()
+    logged = json.loads(stage["Properties"]["AccessLogSettings"]["Format"])
+    assert logged == ACCESS_LOG_FIELDS
+    for variable in logged.values():
+        assert variable.startswith("$context.") and not any(
+            word in variable.lower() for word in ("querystring", "header", "body", "authorizer", "token")
+        ), variable
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
+def test_the_function_environment_holds_no_secret_value(synth: SynthFn, name: str) -> None:
+    """SECURITY.md "Secrets": the environment carries secret ARNs, never a key or a password."""
+    for function in synth(name).resources("AWS::Lambda::Function").values():
+        environment = function["Properties"].get("Environment", {}).get("Variables", {})
+        assert "CONNECT_TOKEN_SECRET" not in environment
+        database_url = environment.get("DATABASE_URL", "")
+        assert "@" not in json.dumps(database_url), "credentials in DATABASE_URL"
+
+
+def test_the_token_key_is_generated_by_secrets_manager_not_written_in_the_template(default: Synthesis) -> None:
+    """SECURITY.md "Secrets": the key never appears in the template (or cdk.out)."""
+    (secret,) = default.resources("AWS::SecretsManager::Secret").values()
+    assert "SecretString" not in secret["Properties"]
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] == 64
