@@ -170,6 +170,35 @@ class Messenger:
                 continue
             return self._failed(connection_id, code, status, attempt)
 
+    def gone_connections(self, connection_ids: list[str]) -> list[str]:
+        """The ids among ``connection_ids`` that GetConnection answers 410 Gone for (closed).
+
+        One ``GET @connections/{id}`` each, in order. Any other answer or error (403 without GET
+        permission, throttling, a timeout) counts the connection as open: the check may only ever
+        release connections, never refuse more. Needs ``execute:ManageConnections`` for GET.
+        """
+        if not connection_ids:
+            return []
+        client = self._get_client()
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        gone: list[str] = []
+        for connection_id in connection_ids:
+            try:
+                client.get_connection(ConnectionId=connection_id)
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if code == "GoneException" or status == 410:
+                    gone.append(connection_id)
+                    continue
+                obs.log("WARNING", "get_connection failed", connection_id=connection_id, error=code, status=status,
+                        endpoint=self.endpoint)
+            except BotoCoreError as error:
+                obs.log("WARNING", "get_connection failed", connection_id=connection_id,
+                        error=type(error).__name__, endpoint=self.endpoint)
+        return gone
+
     def _failed(self, connection_id: str, code: str, status: int | None, attempts: int) -> PostOutcome:
         fields: dict[str, Any] = {"connection_id": connection_id, "error": code, "status": status,
                                   "attempts": attempts, "endpoint": self.endpoint}
