@@ -8,7 +8,6 @@ server refuses a connection: its own error, a backoff that does not re-dial) and
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.throwaway_pg import close_and_wait, take_all_slots, wait_until_gone
 from websocket_service.store import NewConnection, StoreConnectError, StoreError, StoreSaturatedError, open_store
 from websocket_service.store.postgres import BACKOFF_BASE_S, BACKOFF_MAX_S, PostgresConnectionStore
 
@@ -38,20 +38,6 @@ def cluster_admin(throwaway_cluster: Any) -> Iterator[psycopg.Connection[Any]]:
         finally:
             store.close()
         yield conn
-
-
-def close_and_wait(admin: psycopg.Connection[Any], conns: list[Any]) -> None:
-    """Close ``conns`` and wait (bounded) until their server processes have left, so their slots
-    are really free."""
-    pids = [conn.info.backend_pid for conn in conns]
-    for conn in conns:
-        conn.close()
-    for _ in range(200):
-        left = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)).fetchone()
-        if left == (0,):
-            return
-        time.sleep(0.025)
-    pytest.fail(f"server processes {pids} did not exit")
 
 
 class ManualClock:
@@ -133,18 +119,11 @@ def test_the_statement_timeout_holds_through_pgbouncer_and_does_not_leak_to_othe
 def full_server(throwaway_cluster: Any, cluster_admin: psycopg.Connection[Any]) -> Iterator[list[Any]]:
     """Every connection slot of the throwaway cluster taken (the list holds the connections;
     close some to free slots). Closed afterwards."""
-    held: list[Any] = []
+    held = take_all_slots(throwaway_cluster.url)
     try:
-        while True:
-            try:
-                held.append(psycopg.connect(throwaway_cluster.url, connect_timeout=3))
-            except psycopg.OperationalError as exc:
-                assert "too many clients" in str(exc)
-                break
         yield held
     finally:
-        for conn in held:
-            conn.close()
+        close_and_wait(cluster_admin, [conn for conn in held if not conn.closed])
 
 
 def test_a_full_server_gives_a_saturation_error_then_the_store_backs_off_without_dialling(
@@ -189,11 +168,7 @@ def test_the_saturation_backoff_grows_exponentially_with_jitter_up_to_its_bound(
     close_and_wait(cluster_admin, [full_server.pop()])
     assert store.get("c1") is None  # connected: the refusal count starts again
     store.close()
-    for _ in range(200):  # wait until the store's server process has left, then take its slot
-        if cluster_admin.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'backoff-test'"
-                                 ).fetchone() == (0,):
-            break
-        time.sleep(0.025)
+    wait_until_gone(cluster_admin, "application_name = %s", "backoff-test")  # then take its slot
     full_server.append(psycopg.connect(throwaway_cluster.url))
     with pytest.raises(StoreSaturatedError):
         store.get("c1")
@@ -222,10 +197,7 @@ def test_a_connection_idle_past_the_release_period_is_replaced_before_use(
         assert backends() == [first]  # used within the period: kept
         clock.now += 61
         store.get("c1")
-        for _ in range(200):  # the closed session's server process exits right after the close
-            if first not in backends():
-                break
-            time.sleep(0.025)
+        wait_until_gone(cluster_admin, "pid = %s", first)  # closed: its server process exits
         [second] = backends()
         assert second != first  # idle too long: closed (its server slot freed) and replaced
     finally:
