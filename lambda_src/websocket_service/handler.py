@@ -36,6 +36,7 @@ import time
 import traceback
 from typing import Any, Callable, Mapping
 
+from . import budget
 from . import observability as obs
 from .cleanup import run_cleanup
 from .config import (
@@ -309,6 +310,7 @@ def handler(event: Any, context: Any = None) -> Result:
     on our side (store, configuration, unexpected error); everything else returns a result.
     """
     started = time.perf_counter()
+    budget.start(context)  # database and management API waits stay inside the remaining time
     request_id = getattr(context, "aws_request_id", None)
     kind = classify(event)
     if kind in ROUTES:

@@ -17,7 +17,8 @@ through RDS Proxy, with no pooler setting:
 
 Deadlines: ``connect_timeout`` bounds connecting; the server's ``statement_timeout`` bounds a
 statement that runs; a client-side deadline (the statement timeout plus
-:data:`CLIENT_DEADLINE_MARGIN_MS`) bounds a server that stops answering (a frozen backend, a
+:data:`CLIENT_DEADLINE_MARGIN_MS`; both shortened to the invocation's remaining time, see
+:mod:`websocket_service.budget`) bounds a server that stops answering (a frozen backend, a
 black-holed network), where neither of those nor TCP keepalives help: a watchdog thread shuts the
 socket down, the wait ends with an error, and the store reconnects on its next use.
 
@@ -41,6 +42,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
+from .. import budget
 from .base import MIGRATION_TIMEOUT_MS, StoreConfigError, StoreConnectError, StoreError, StoreSaturatedError
 from .sql import TABLE, SqlConnectionStore, missing_schema_hint
 
@@ -266,9 +268,12 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         left = self.backoff_remaining_s
         if left > 0:
             raise StoreSaturatedError(f"{self._saturation_message} Backing off: {left:.1f} s left, not dialling.")
+        kwargs = dict(self._kwargs)
+        # libpq's connect_timeout counts whole seconds and waits at least 2.
+        kwargs["connect_timeout"] = max(2, int(budget.bound(kwargs["connect_timeout"])))
         try:
             conn = psycopg.connect(
-                autocommit=True, prepare_threshold=None, cursor_factory=psycopg.ClientCursor, **self._kwargs
+                autocommit=True, prepare_threshold=None, cursor_factory=psycopg.ClientCursor, **kwargs
             )
         except psycopg.Error as exc:
             if is_saturation(exc):
@@ -312,7 +317,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
     @contextmanager
     def _guard(self, conn: psycopg.Connection[Any], operation: str) -> Iterator[None]:
         timeout_ms = self._migration_timeout_ms if operation == "migrate" else self._statement_timeout_ms
-        self._watchdog.arm(conn.pgconn.socket, (timeout_ms + CLIENT_DEADLINE_MARGIN_MS) / 1000)
+        self._watchdog.arm(conn.pgconn.socket, budget.bound((timeout_ms + CLIENT_DEADLINE_MARGIN_MS) / 1000))
         try:
             yield
         finally:
@@ -357,9 +362,9 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
             return StoreError(
                 f"PostgreSQL at {self.target} did not answer {operation} within the client deadline "
                 f"({timeout_ms + CLIENT_DEADLINE_MARGIN_MS} ms: the statement timeout plus "
-                f"{CLIENT_DEADLINE_MARGIN_MS} ms); the connection was given up and is reopened on the next "
-                "use. The server is frozen, overloaded or unreachable; if the statement reached it, it "
-                "either committed whole or not at all."
+                f"{CLIENT_DEADLINE_MARGIN_MS} ms, or less when the invocation had less time left); the "
+                "connection was given up and is reopened on the next use. The server is frozen, "
+                "overloaded or unreachable; if the statement reached it, it either committed whole or not at all."
             )
         if operation == "migrate" and isinstance(error, (pg_errors.QueryCanceled, pg_errors.LockNotAvailable)):
             # Inside migrate, statement_timeout and lock_timeout are the migration timeout (SET LOCAL).
