@@ -119,54 +119,66 @@ def is_saturation(error: BaseException) -> bool:
     return any(marker in text for marker in SATURATION_MARKERS)
 
 
-class DeadlineWatchdog:
-    """Shuts a socket down when an armed deadline passes (one daemon thread per store, on demand).
+class Deadline:
+    """One armed wait: the socket to shut down and when; :attr:`fired` tells whether it was."""
 
-    ``arm(fd, seconds)`` before waiting on the server, ``disarm()`` after; :attr:`fired` tells
-    whether the deadline ended the wait. Shutting the socket down (not closing the descriptor,
-    which psycopg still owns) wakes psycopg's wait with an error; the connection is then broken.
+    __slots__ = ("fd", "at", "fired")
+
+    def __init__(self, fd: int, at: float) -> None:
+        self.fd, self.at, self.fired = fd, at, False
+
+
+class DeadlineWatchdog:
+    """Shuts a socket down when its armed deadline passes: one daemon thread for the whole process,
+    started on first use, serving every store.
+
+    ``arm(fd, seconds)`` before waiting on the server, ``disarm(deadline)`` after; the returned
+    :class:`Deadline` tells whether it ended the wait. Shutting the socket down (not closing the
+    descriptor, which psycopg still owns) wakes psycopg's wait with an error; the connection is
+    then broken and the store reopens it on its next use.
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._fd: int | None = None
-        self._deadline: float | None = None
+        self._armed: set[Deadline] = set()
+        self._waking_at = float("inf")
         self._thread: threading.Thread | None = None
-        self.fired = False
 
-    def arm(self, fd: int, seconds: float) -> None:
+    def arm(self, fd: int, seconds: float) -> Deadline:
         """Start counting ``seconds`` for the socket ``fd``."""
+        deadline = Deadline(fd, time.monotonic() + seconds)
         with self._cond:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._watch, name="db-deadline", daemon=True)
                 self._thread.start()
-            idle = self._deadline is None
-            self._fd, self._deadline, self.fired = fd, time.monotonic() + seconds, False
-            if idle:
+            self._armed.add(deadline)
+            if deadline.at < self._waking_at:  # the thread sleeps longer than this deadline: wake it
                 self._cond.notify()
+        return deadline
 
-    def disarm(self) -> None:
-        """Stop counting (the wait ended on its own)."""
+    def disarm(self, deadline: Deadline) -> None:
+        """Stop counting (the wait ended on its own, or the deadline fired)."""
         with self._cond:
-            self._fd = self._deadline = None
+            self._armed.discard(deadline)
 
     def _watch(self) -> None:
         with self._cond:
             while True:
-                if self._deadline is None:
-                    self._cond.wait()
-                    continue
-                left = self._deadline - time.monotonic()
-                if left > 0:
-                    self._cond.wait(left)
-                    continue
-                fd, self._fd, self._deadline = self._fd, None, None
-                self.fired = True
-                try:
-                    with socket.socket(fileno=os.dup(fd)) as sock:  # type: ignore[arg-type]
-                        sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # already closed: the wait has ended anyway
+                now = time.monotonic()
+                for deadline in [d for d in self._armed if d.at <= now]:
+                    self._armed.discard(deadline)
+                    deadline.fired = True
+                    try:
+                        with socket.socket(fileno=os.dup(deadline.fd)) as sock:
+                            sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass  # already closed: the wait has ended anyway
+                self._waking_at = min((d.at for d in self._armed), default=float("inf"))
+                self._cond.wait(None if self._waking_at == float("inf") else self._waking_at - now)
+
+
+WATCHDOG = DeadlineWatchdog()
+"""The process's one deadline watchdog."""
 
 
 class _PgSession:
@@ -239,7 +251,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         self._statement_timeout_ms = int(statement_timeout_ms)
         self._migration_timeout_ms = int(migration_timeout_ms)
         self._prefix = _SET_TIMEOUT.format(ms=self._statement_timeout_ms) + "; "
-        self._watchdog = DeadlineWatchdog()
+        self._deadline: Deadline | None = None
         self._saturated_refusals = 0
         self._backoff_until = 0.0
         self._saturation_message = ""
@@ -317,15 +329,21 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
     @contextmanager
     def _guard(self, conn: psycopg.Connection[Any], operation: str) -> Iterator[None]:
         timeout_ms = self._migration_timeout_ms if operation == "migrate" else self._statement_timeout_ms
-        self._watchdog.arm(conn.pgconn.socket, budget.bound((timeout_ms + CLIENT_DEADLINE_MARGIN_MS) / 1000))
+        self._deadline = WATCHDOG.arm(
+            conn.pgconn.socket, budget.bound((timeout_ms + CLIENT_DEADLINE_MARGIN_MS) / 1000)
+        )
         try:
             yield
         finally:
-            self._watchdog.disarm()
+            WATCHDOG.disarm(self._deadline)
+
+    @property
+    def _deadline_fired(self) -> bool:
+        return self._deadline is not None and self._deadline.fired
 
     def _may_retry(self, error: Exception) -> bool:
         # A server that stopped answering is not retried: the retry would wait as long again.
-        return not self._watchdog.fired
+        return not self._deadline_fired
 
     def _add_capped(self, session: Any, params: Mapping[str, Any]) -> bool:
         # One query string = one round trip: the statement timeout and the function call run in one
@@ -357,7 +375,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
 
     def _error(self, operation: str, error: Exception, *, lost: bool) -> StoreError:
         message = self._scrub(error)
-        if self._watchdog.fired:
+        if self._deadline_fired:
             timeout_ms = self._migration_timeout_ms if operation == "migrate" else self._statement_timeout_ms
             return StoreError(
                 f"PostgreSQL at {self.target} did not answer {operation} within the client deadline "
