@@ -188,7 +188,8 @@ def close_and_wait(admin: "object", conns: list["object"]) -> None:
 def wait_until_gone(admin: "object", condition: str, value: object) -> None:
     """Wait (at most 5 s, then fail) until no row of pg_stat_activity matches ``condition``."""
     for _ in range(200):
-        row = admin.execute(f"SELECT count(*) FROM pg_stat_activity WHERE {condition}", (value,)).fetchone()  # type: ignore[attr-defined]
+        query = f"SELECT count(*) FROM pg_stat_activity WHERE {condition}"
+        row = admin.execute(query, (value,)).fetchone()  # type: ignore[attr-defined]
         if row == (0,):
             return
         time.sleep(0.025)

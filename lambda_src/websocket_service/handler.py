@@ -139,8 +139,9 @@ def _record_failure(
     so the next invocation re-reads the database secret and reconnects (a rotated password, a
     moved host), except a refusal for lack of slots (:class:`StoreSaturatedError`, code
     ``database_saturated``, also counted in the ``DatabaseSaturated`` metric): the store keeps its
-    backoff and fails fast until it ends. Nothing else does: other store errors leave a healthy connection worth keeping,
-    and secrets are only read while the service is built, so a failed build caches nothing.
+    backoff and fails fast until it ends. Nothing else does: other store errors leave a healthy
+    connection worth keeping, and secrets are only read while the service is built, so a failed
+    build caches nothing.
     """
     code, message = _classify_error(error)
     extra: dict[str, Any] = {"error_message": message}

@@ -121,7 +121,9 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
     driver_errors: ClassVar[tuple[type[Exception], ...]]
     """The driver's base exception classes (wrapped into :class:`StoreError`)."""
 
-    def __init__(self, *, idle_release_s: float | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, idle_release_s: float | None = None, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._lock = threading.RLock()
         self._conn: RawConnection | None = None
         self._idle_release_s = idle_release_s
