@@ -57,6 +57,11 @@ def test_many_stores_share_a_small_pool_through_pgbouncer_in_transaction_mode(
     with pytest.raises(psycopg.OperationalError, match="unsupported startup parameter: options"):
         psycopg.connect(pgbouncer.url, options="-c statement_timeout=5000").close()
 
+    migrator = open_store(pgbouncer.url)
+    try:
+        assert migrator.migrate() == []  # migrate's transaction (lock, SET LOCAL) works pooled too
+    finally:
+        migrator.close()
     stores = [open_store(pgbouncer.url, statement_timeout_ms=2000) for _ in range(12)]
     errors: list[BaseException] = []
 
