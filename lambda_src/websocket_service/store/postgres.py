@@ -281,8 +281,8 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         if left > 0:
             raise StoreSaturatedError(f"{self._saturation_message} Backing off: {left:.1f} s left, not dialling.")
         kwargs = dict(self._kwargs)
-        # libpq's connect_timeout counts whole seconds and waits at least 2.
-        kwargs["connect_timeout"] = max(2, int(budget.bound(kwargs["connect_timeout"])))
+        # Whole seconds, never 0 (which would mean no limit); libpq itself waits at least 2.
+        kwargs["connect_timeout"] = max(1, int(budget.bound(kwargs["connect_timeout"])))
         try:
             conn = psycopg.connect(
                 autocommit=True, prepare_threshold=None, cursor_factory=psycopg.ClientCursor, **kwargs
@@ -292,7 +292,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
                 raise self._saturated(exc) from exc
             raise StoreConnectError(
                 f"could not connect to PostgreSQL at {self.target} "
-                f"(connect_timeout {self._kwargs['connect_timeout']} s): {self._scrub(exc)}. "
+                f"(connect_timeout {kwargs['connect_timeout']} s): {self._scrub(exc)}. "
                 "Check DATABASE_URL or the database secret, that the server is running, and that "
                 "this network can reach it (VPC subnets, security group, RDS Proxy)."
             ) from exc
