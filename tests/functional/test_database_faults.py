@@ -3,7 +3,8 @@
 Each test states what the WebSocket client sees, proves no row is half-written, and that service
 resumes in the same process, with no restart of the function: a backend killed between
 invocations, the server stopped and restarted (with ``$disconnect`` calls during the outage: the
-same user then reconnects with 200), the server frozen with SIGSTOP (the client deadline holds),
+same user then reconnects with 200, whether the container kept its queue of unrecorded
+disconnects or died with it), the server frozen with SIGSTOP (the client deadline holds),
 a statement over its timeout, and a server with no connection slot free.
 
 Timeouts are small (statement 300 ms, so the client deadline is 1.3 s; connect 1 s). The only
@@ -33,6 +34,7 @@ from tests.functional.helpers import (
     metric_lines,
 )
 from tests.throwaway_pg import close_and_wait, take_all_slots, wait_until_gone
+from websocket_service import handler as handler_module
 from websocket_service.service import get_service, pending_disconnects
 from websocket_service.store import open_store
 
@@ -161,6 +163,27 @@ def test_disconnects_during_an_outage_are_applied_later_so_the_same_user_reconne
         ).fetchone()
     assert recorded == (1001, "Going away", True)  # what the original $disconnect said
     assert len(management_api.requests) == 2  # no GetConnection this time: the queue sufficed
+
+
+def test_disconnects_lost_with_their_container_are_released_by_get_connection(
+    function_env, admin, throwaway_cluster, management_api
+):
+    assert [connect(cid)["statusCode"] for cid in ("c1", "c2")] == [200, 200]
+    throwaway_cluster.stop()
+    try:
+        assert [disconnect(cid)["statusCode"] for cid in ("c1", "c2")] == [500, 500]
+    finally:
+        throwaway_cluster.start()
+    handler_module.reset()
+    pending_disconnects.take()  # the container died: its queue is gone; c1 and c2 stay active
+    management_api.set("c1", "gone")  # what API Gateway answers for closed connections
+    management_api.set("c2", "gone")
+
+    assert connect("c3")["statusCode"] == 200  # a new container: GetConnection finds the ghosts
+    assert sorted((r.method, r.connection_id) for r in management_api.requests) == [("GET", "c1"), ("GET", "c2")]
+    with psycopg.connect(throwaway_cluster.url, autocommit=True) as after:
+        assert rows(after) == {"c1": whole_row("c1", active=False), "c2": whole_row("c2", active=False),
+                               "c3": whole_row("c3")}
 
 
 def test_a_frozen_server_is_bounded_by_the_client_deadline_and_service_resumes(
