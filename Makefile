@@ -13,7 +13,7 @@ CDK_ARGS ?=
 SMOKE_OUTPUTS ?= cdk-outputs.json
 SMOKE_ARGS ?=
 
-.PHONY: setup tools audit synth deploy smoke frontend-config test test-fast local bench clean postgres browser
+.PHONY: setup tools audit synth deploy smoke frontend-config test test-fast local bench clean postgres browser pgbouncer
 
 setup: $(VENV)/.stamp-python node_modules/.stamp-node
 
@@ -58,11 +58,11 @@ frontend-config: setup
 	$(BIN)/python -m cdk_app.frontend_config cdk-outputs.json -o frontend-config.json
 
 ## test: every test, against the real PostgreSQL, real sockets, real synth and headless Chromium.
-test: setup tools postgres browser
+test: setup tools postgres browser pgbouncer
 	$(BIN)/pytest
 
 ## test-fast: the same suite without the slow bundling and browser tests (for the edit loop).
-test-fast: setup tools postgres
+test-fast: setup tools postgres pgbouncer
 	$(BIN)/pytest -m "not bundling and not e2e"
 
 ## audit: pip-audit of every installed dependency of requirements.txt and lambda_src/requirements.txt
@@ -77,6 +77,11 @@ postgres:
 ## browser: Debian's chromium for the end-to-end test of the verification page.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## pgbouncer: Debian's pgbouncer, the transaction pooler (RDS Proxy stand-in) the pooling tests put
+## in front of their throwaway PostgreSQL cluster.
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
 
 ## local: run the local gateway (SQLite store) on ws://127.0.0.1:8080/prod
 local: setup

@@ -130,3 +130,30 @@ def store_url(request: pytest.FixtureRequest) -> str:
 def store(store_url: str) -> Iterator[ConnectionStore]:
     """A migrated store on ``store_url``: every test using it runs against both backends."""
     yield from _migrated_store(store_url)
+
+
+@pytest.fixture(scope="session")
+def throwaway_cluster() -> Iterator[Any]:
+    """A PostgreSQL cluster of the test session's own (never the shared server), for fault, pooling
+    and saturation tests that stop, restart, freeze or fill it. See tests/throwaway_pg.py. Tests
+    must leave it running and unfrozen."""
+    from tests.throwaway_pg import ThrowawayCluster
+
+    cluster = ThrowawayCluster(max_connections=12)
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(throwaway_cluster: Any) -> Iterator[Any]:
+    """pgbouncer in transaction pooling mode (pool of 2 server connections) in front of
+    :func:`throwaway_cluster`; refuses startup ``options`` like RDS Proxy."""
+    from tests.throwaway_pg import Pgbouncer
+
+    bouncer = Pgbouncer(throwaway_cluster, pool_size=2)
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()

@@ -1,14 +1,19 @@
 """Cleanup of stale connection rows (run every 15 minutes by EventBridge, or on demand).
 
-Two phases, each in short batches of ``CLEANUP_BATCH_SIZE`` so no transaction holds locks for
-long: (1) mark active connections idle for longer than ``CONNECTION_TTL_MINUTES`` inactive
-(``$disconnect`` is best effort, so some never arrive); (2) delete inactive rows disconnected more
-than ``INACTIVE_RETENTION_HOURS`` ago. Each phase runs at most ``max_batches`` batches per
-invocation so the run stays well inside the Lambda timeout; ``complete`` is False when work is
-left for the next run. ``dry_run`` only counts.
+Two phases, each in short batches of ``CLEANUP_BATCH_SIZE`` rows (one short transaction each,
+index-ordered, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so it never waits for a row another
+cleanup or a ``$connect`` holds): (1) mark active connections idle for longer than
+``CONNECTION_TTL_MINUTES`` inactive (``$disconnect`` is best effort, so some never arrive);
+(2) delete inactive rows disconnected more than ``INACTIVE_RETENTION_HOURS`` ago.
+
+A run is bounded by TIME, not by a row count: batches continue while the time spent plus the
+longest batch so far fits in ``CLEANUP_TIME_BUDGET_SECONDS`` (shared by both phases; purging gets
+what expiry leaves). A large backlog therefore clears in as few scheduled runs as the database
+allows, and ``complete`` is False when work is left for the next run. ``dry_run`` only counts.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -16,28 +21,44 @@ from typing import Callable
 from .config import Settings
 from .store.base import ConnectionStore
 
-MAX_BATCHES_PER_PHASE = 20
-
 
 @dataclass(frozen=True, slots=True)
 class CleanupReport:
-    """Rows expired (marked inactive) and purged (deleted), or that would be in a dry run."""
+    """Rows expired (marked inactive) and purged (deleted), or that would be in a dry run; how many
+    batches ran, the longest one, and the run's duration (zero for dry runs)."""
 
     expired: int
     purged: int
     dry_run: bool
     complete: bool = True
+    batches: int = 0
+    longest_batch_ms: float = 0.0
+    elapsed_ms: float = 0.0
 
 
-def _drain(run_batch: Callable[[], int], batch_size: int, max_batches: int) -> tuple[int, bool]:
-    """Run batches until one comes back short; return (total, finished)."""
-    total = 0
-    for _ in range(max_batches):
-        done = run_batch()
-        total += done
-        if done < batch_size:
-            return total, True
-    return total, False
+class _Budget:
+    """The run's time budget: may another batch start?"""
+
+    def __init__(self, seconds: float, monotonic: Callable[[], float]) -> None:
+        self._monotonic = monotonic
+        self.started = monotonic()
+        self._deadline = self.started + seconds
+        self.batches = 0
+        self.longest_s = 0.0
+
+    def drain(self, run_batch: Callable[[], int], batch_size: int) -> tuple[int, bool]:
+        """Run batches until one comes back short (True) or the next might not fit (False)."""
+        total = 0
+        while True:
+            before = self._monotonic()
+            if before + self.longest_s > self._deadline:
+                return total, False
+            done = run_batch()
+            self.batches += 1
+            self.longest_s = max(self.longest_s, self._monotonic() - before)
+            total += done
+            if done < batch_size:
+                return total, True
 
 
 def run_cleanup(
@@ -46,9 +67,14 @@ def run_cleanup(
     *,
     now: datetime | None = None,
     dry_run: bool = False,
-    max_batches: int = MAX_BATCHES_PER_PHASE,
+    time_budget_s: float | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> CleanupReport:
-    """Expire idle connections and purge old inactive rows; see the module docstring."""
+    """Expire idle connections and purge old inactive rows; see the module docstring.
+
+    ``time_budget_s`` defaults to ``settings.cleanup_time_budget_seconds``; ``monotonic`` is the
+    clock it is measured with.
+    """
     now = now or datetime.now(timezone.utc)
     idle_before = now - timedelta(minutes=settings.connection_ttl_minutes)
     disconnected_before = now - timedelta(hours=settings.inactive_retention_hours)
@@ -59,12 +85,19 @@ def run_cleanup(
             dry_run=True,
         )
     size = settings.cleanup_batch_size
-    expired, expire_done = _drain(
-        lambda: store.expire_idle(idle_before=idle_before, at=now, batch_size=size), size, max_batches
+    budget = _Budget(settings.cleanup_time_budget_seconds if time_budget_s is None else time_budget_s, monotonic)
+    expired, expire_done = budget.drain(
+        lambda: store.expire_idle(idle_before=idle_before, at=now, batch_size=size), size
     )
-    purged, purge_done = _drain(
-        lambda: store.purge_inactive(disconnected_before=disconnected_before, batch_size=size),
-        size,
-        max_batches,
+    purged, purge_done = budget.drain(
+        lambda: store.purge_inactive(disconnected_before=disconnected_before, batch_size=size), size
     )
-    return CleanupReport(expired=expired, purged=purged, dry_run=False, complete=expire_done and purge_done)
+    return CleanupReport(
+        expired=expired,
+        purged=purged,
+        dry_run=False,
+        complete=expire_done and purge_done,
+        batches=budget.batches,
+        longest_batch_ms=round(budget.longest_s * 1000, 1),
+        elapsed_ms=round((monotonic() - budget.started) * 1000, 1),
+    )

@@ -26,6 +26,9 @@ ENV_DB_STATEMENT_TIMEOUT_MS = "DB_STATEMENT_TIMEOUT_MS"
 ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"
 ENV_LOG_LEVEL = "LOG_LEVEL"
 ENV_AUTO_MIGRATE = "AUTO_MIGRATE"
+ENV_DB_IDLE_RELEASE_SECONDS = "DB_IDLE_RELEASE_SECONDS"
+ENV_CLEANUP_TIME_BUDGET_SECONDS = "CLEANUP_TIME_BUDGET_SECONDS"
+ENV_MANAGEMENT_API_METHODS = "MANAGEMENT_API_METHODS"
 
 ALL_ENV_NAMES = frozenset(v for k, v in dict(globals()).items() if k.startswith("ENV_"))
 
@@ -38,12 +41,26 @@ DEFAULT_INACTIVE_RETENTION_HOURS = 24
 DEFAULT_CLEANUP_BATCH_SIZE = 500
 DEFAULT_DB_CONNECT_TIMEOUT_SECONDS = 5
 DEFAULT_DB_STATEMENT_TIMEOUT_MS = 5000
+DEFAULT_DB_IDLE_RELEASE_SECONDS = 240
+"""Close a PostgreSQL connection unused this long before reusing it (0: never). Below the
+``idle_session_timeout`` the README recommends for the server (300 s)."""
+DEFAULT_CLEANUP_TIME_BUDGET_SECONDS = 20
+"""Wall-clock time one cleanup run may spend on batches; well inside the 30 s function timeout."""
+DEFAULT_MANAGEMENT_API_METHODS = ("POST", "GET")
+"""Management API methods the function may call: POST to push, GET to check that connections
+counted against the per-email cap are really open."""
+MANAGEMENT_API_METHOD_CHOICES = ("POST", "GET", "DELETE")
 DEFAULT_METRICS_NAMESPACE = "WebSocketNotifications"
 FAILED_DELIVERIES_METRIC = "FailedDeliveries"
 """Name of the EMF metric the function emits; the CDK monitoring construct alarms on it."""
 SERVICE_FAILURES_METRIC = "ServiceFailures"
 """EMF metric (count, no dimensions) emitted once per invocation that failed on our side (store,
 configuration or unexpected error), whatever the trigger; the CDK monitoring construct alarms on it."""
+
+
+DATABASE_SATURATED_METRIC = "DatabaseSaturated"
+"""EMF metric (count, no dimensions) emitted once per invocation refused because the database or
+its pooler had no connection slot free (error code ``database_saturated``)."""
 
 
 class ConfigError(ValueError):
@@ -90,6 +107,9 @@ class Settings:
     db_statement_timeout_ms: int = DEFAULT_DB_STATEMENT_TIMEOUT_MS
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
     log_level: str = "INFO"
+    db_idle_release_seconds: int = DEFAULT_DB_IDLE_RELEASE_SECONDS
+    cleanup_time_budget_seconds: int = DEFAULT_CLEANUP_TIME_BUDGET_SECONDS
+    management_api_methods: tuple[str, ...] = DEFAULT_MANAGEMENT_API_METHODS
     auto_migrate: bool = False
     """Apply migrations when the container opens its store. Only for stores that live and die with
     one container (the stack's demo-only SQLite file in /tmp); shared databases use ``migrate``."""
@@ -106,6 +126,18 @@ class Settings:
         )
         if not types:
             raise ConfigError(f"{ENV_ALLOWED_CONNECTION_TYPES} lists no type; e.g. 'email-verification,general'")
+        methods_raw = env.get(ENV_MANAGEMENT_API_METHODS, "").strip()
+        methods = (
+            tuple(dict.fromkeys(m.strip().upper() for m in methods_raw.split(",") if m.strip()))
+            if methods_raw
+            else DEFAULT_MANAGEMENT_API_METHODS
+        )
+        unknown = [m for m in methods if m not in MANAGEMENT_API_METHOD_CHOICES]
+        if unknown or "POST" not in methods:
+            raise ConfigError(
+                f"{ENV_MANAGEMENT_API_METHODS}={methods_raw!r}; expected a comma list of "
+                f"{', '.join(MANAGEMENT_API_METHOD_CHOICES)} that includes POST, e.g. 'POST,GET'"
+            )
         log_level = env.get(ENV_LOG_LEVEL, "INFO").strip().upper() or "INFO"
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigError(f"{ENV_LOG_LEVEL}={log_level!r}; expected DEBUG, INFO, WARNING or ERROR")
@@ -136,5 +168,12 @@ class Settings:
             ),
             metrics_namespace=env.get(ENV_METRICS_NAMESPACE, "").strip() or DEFAULT_METRICS_NAMESPACE,
             log_level=log_level,
+            db_idle_release_seconds=_int(
+                env, ENV_DB_IDLE_RELEASE_SECONDS, DEFAULT_DB_IDLE_RELEASE_SECONDS, minimum=0, maximum=3600
+            ),
+            cleanup_time_budget_seconds=_int(
+                env, ENV_CLEANUP_TIME_BUDGET_SECONDS, DEFAULT_CLEANUP_TIME_BUDGET_SECONDS, minimum=1, maximum=840
+            ),
+            management_api_methods=methods,
             auto_migrate=_bool(env, ENV_AUTO_MIGRATE),
         )

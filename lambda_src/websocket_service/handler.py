@@ -36,15 +36,22 @@ import time
 import traceback
 from typing import Any, Callable, Mapping
 
+from . import budget
 from . import observability as obs
 from .cleanup import run_cleanup
-from .config import DEFAULT_METRICS_NAMESPACE, ENV_METRICS_NAMESPACE, SERVICE_FAILURES_METRIC, ConfigError
+from .config import (
+    DATABASE_SATURATED_METRIC,
+    DEFAULT_METRICS_NAMESPACE,
+    ENV_METRICS_NAMESPACE,
+    SERVICE_FAILURES_METRIC,
+    ConfigError,
+)
 from .events import EventKind, MalformedEventError, WebSocketEvent, classify, describe
 from .messenger import ManagementEndpointError, PayloadTooLargeError
 from .routes import RouteResult, handle_connect, handle_disconnect, handle_message
 from .secrets import SecretFetchError
 from .service import Service, get_service, reset_service
-from .store.base import StoreConfigError, StoreConnectError, StoreError
+from .store.base import StoreConfigError, StoreConnectError, StoreError, StoreSaturatedError
 from .validation import ValidationError
 
 Result = dict[str, Any]
@@ -56,7 +63,7 @@ ROUTES: dict[EventKind, Callable[[Service, WebSocketEvent], RouteResult]] = {
 }
 CFN_RESPONSE_TIMEOUT_S = 10
 CFN_REASON_MAX_CHARS = 1000
-SERVER_SIDE_CODES = frozenset({"config_error", "store_error", "internal_error"})
+SERVER_SIDE_CODES = frozenset({"config_error", "store_error", "internal_error", StoreSaturatedError.code})
 """Error codes of failures on our side (retrying later or fixing the deployment can help)."""
 SERVICE_UNAVAILABLE = "service_unavailable"
 """Error code WebSocket clients see for any server-side failure (the detail stays in the log)."""
@@ -101,6 +108,8 @@ def _classify_error(error: Exception) -> tuple[str, str]:
         return "invalid_request", str(error)
     if isinstance(error, PayloadTooLargeError):
         return "payload_too_large", str(error)
+    if isinstance(error, StoreSaturatedError):
+        return error.code, f"the connection store failed: {error}"
     if isinstance(error, StoreError):
         return "store_error", f"the connection store failed: {error}"
     return "internal_error", f"unexpected {type(error).__name__}; see the function logs"
@@ -128,8 +137,11 @@ def _record_failure(
     for unexpected errors) and, if ``count``, counted in the ``ServiceFailures`` metric. A store
     that could not open its connection (:class:`StoreConnectError`) also drops the cached service,
     so the next invocation re-reads the database secret and reconnects (a rotated password, a
-    moved host). Nothing else does: other store errors leave a healthy connection worth keeping,
-    and secrets are only read while the service is built, so a failed build caches nothing.
+    moved host), except a refusal for lack of slots (:class:`StoreSaturatedError`, code
+    ``database_saturated``, also counted in the ``DatabaseSaturated`` metric): the store keeps its
+    backoff and fails fast until it ends. Nothing else does: other store errors leave a healthy
+    connection worth keeping, and secrets are only read while the service is built, so a failed
+    build caches nothing.
     """
     code, message = _classify_error(error)
     extra: dict[str, Any] = {"error_message": message}
@@ -139,7 +151,9 @@ def _record_failure(
     _log(route, code, started, request_id, level="ERROR" if server_side else "WARNING", **fields, **extra)
     if server_side and count:
         obs.emit_metric(_metrics_namespace(), SERVICE_FAILURES_METRIC, 1)
-    if isinstance(error, StoreConnectError):
+    if isinstance(error, StoreSaturatedError):
+        obs.emit_metric(_metrics_namespace(), DATABASE_SATURATED_METRIC, 1)
+    elif isinstance(error, StoreConnectError):  # saturation keeps the store: its backoff lives there
         reset_service()
     return code, message
 
@@ -308,6 +322,7 @@ def handler(event: Any, context: Any = None) -> Result:
     on our side (store, configuration, unexpected error); everything else returns a result.
     """
     started = time.perf_counter()
+    budget.start(context)  # database and management API waits stay inside the remaining time
     request_id = getattr(context, "aws_request_id", None)
     kind = classify(event)
     if kind in ROUTES:

@@ -17,6 +17,7 @@ import time
 from typing import Any, Callable, Literal
 from urllib.parse import urlsplit
 
+from . import budget
 from . import observability as obs
 from .config import ENV_MANAGEMENT_ENDPOINT
 
@@ -31,6 +32,8 @@ ENDPOINT_HINT = (
     "execute-api:ManageConnections on it"
 )
 DEFAULT_REGION = "us-east-1"
+GET_CONNECTION_MIN_BUDGET_S = 2.0
+"""GetConnection checks stop when the invocation has less than this left (one call's worst case)."""
 
 PostOutcome = Literal["sent", "gone", "failed"]
 
@@ -169,6 +172,41 @@ class Messenger:
                 self._sleep(self._backoff(attempt))
                 continue
             return self._failed(connection_id, code, status, attempt)
+
+    def gone_connections(self, connection_ids: list[str]) -> list[str]:
+        """The ids among ``connection_ids`` that GetConnection answers 410 Gone for (closed).
+
+        One ``GET @connections/{id}`` each, in order, while the invocation has at least
+        :data:`GET_CONNECTION_MIN_BUDGET_S` left. Any other answer or error (403 without GET
+        permission, throttling, a timeout) and any id left unchecked count as open: the check may
+        only ever release connections, never refuse more. Needs ``execute:ManageConnections`` for GET.
+        """
+        if not connection_ids:
+            return []
+        client = self._get_client()
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        gone: list[str] = []
+        for index, connection_id in enumerate(connection_ids):
+            left = budget.remaining_s()
+            if left is not None and left < GET_CONNECTION_MIN_BUDGET_S:  # the rest count as open
+                obs.log("WARNING", "get_connection skipped", unchecked=len(connection_ids) - index,
+                        reason="the invocation's time is running out")
+                break
+            try:
+                client.get_connection(ConnectionId=connection_id)
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if code == "GoneException" or status == 410:
+                    gone.append(connection_id)
+                    continue
+                obs.log("WARNING", "get_connection failed", connection_id=connection_id, error=code, status=status,
+                        endpoint=self.endpoint)
+            except BotoCoreError as error:
+                obs.log("WARNING", "get_connection failed", connection_id=connection_id,
+                        error=type(error).__name__, endpoint=self.endpoint)
+        return gone
 
     def _failed(self, connection_id: str, code: str, status: int | None, attempts: int) -> PostOutcome:
         fields: dict[str, Any] = {"connection_id": connection_id, "error": code, "status": status,

@@ -143,7 +143,8 @@ def _token_query_value(event: WebSocketEvent) -> str | None:
 
 
 def handle_connect(service: Service, event: WebSocketEvent) -> RouteResult:
-    """``$connect``: validate email/type (400), token (401/403), cap (429); record; 200."""
+    """``$connect``: validate email/type (400), token (401/403), cap (429, after checking that the
+    counted connections are really open); record; 200."""
     connection_id = event.connection_id
     settings = service.settings
     try:
@@ -158,7 +159,7 @@ def handle_connect(service: Service, event: WebSocketEvent) -> RouteResult:
             verify_token(service.token_secret, _token_query_value(event), email, connection_type)
         except TokenError as error:
             return _connect_rejected(error.status_code, error.code, str(error), email=email, type=connection_type)
-    accepted = service.store.add(
+    accepted = service.add_connection(
         NewConnection(
             connection_id=connection_id,
             user_email=email,
@@ -169,7 +170,6 @@ def handle_connect(service: Service, event: WebSocketEvent) -> RouteResult:
             domain_name=event.domain_name,
             stage=event.stage,
         ),
-        active_limit=settings.max_connections_per_email,
     )
     if not accepted:
         return _connect_rejected(
@@ -183,11 +183,10 @@ def handle_connect(service: Service, event: WebSocketEvent) -> RouteResult:
 
 
 def handle_disconnect(service: Service, event: WebSocketEvent) -> RouteResult:
-    """``$disconnect``: mark the connection inactive (idempotent; unknown ids are fine); 200."""
+    """``$disconnect``: mark the connection inactive (idempotent; unknown ids are fine); 200. If the
+    store fails, the disconnect stays queued in the container and is applied later."""
     status_code = event.disconnect_status_code
-    changed = service.store.mark_disconnected(
-        event.connection_id, at=service.clock(), status_code=status_code, reason=event.disconnect_reason
-    )
+    changed = service.disconnect(event.connection_id, status_code=status_code, reason=event.disconnect_reason)
     return RouteResult(
         200,
         outcome="disconnected" if changed else "already_inactive",

@@ -6,24 +6,35 @@ local gateway). Building opens the store from ``DATABASE_URL`` or, when ``DATABA
 is set, from that RDS secret, and reads the connect-token secret from ``CONNECT_TOKEN_SECRET`` or
 ``CONNECT_TOKEN_SECRET_ARN``. The messenger is created only when the first notification is sent,
 so a bad or missing management endpoint never blocks connects and disconnects.
+
+No ghost connections (a row left active although its socket is closed would count against the
+per-email cap): a ``$disconnect`` the store cannot record is kept in this container's
+:data:`pending_disconnects` and applied before the next store use of a ``$connect`` or
+``$disconnect`` here; and when the cap refuses a ``$connect``, the counted connections are checked
+with the Management API's GetConnection (if ``MANAGEMENT_API_METHODS`` allows GET): those that
+answer 410 are marked gone and the add is retried once. The queue lives in memory, so it dies with
+the container; the GetConnection check and cleanup's TTL expiry cover what it loses.
 """
 from __future__ import annotations
 
 import json
 import threading
+from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from . import observability as obs
 from .config import FAILED_DELIVERIES_METRIC, Settings
-from .messenger import MAX_PARALLEL_POSTS, Messenger, check_payload_size
+from .messenger import MAX_PARALLEL_POSTS, ManagementEndpointError, Messenger, check_payload_size
 from .secrets import SecretFetchError, get_secret_string
-from .store.base import MIGRATION_TIMEOUT_MS, ConnectionStore, StoreError
+from .store.base import MIGRATION_TIMEOUT_MS, ConnectionStore, NewConnection, StoreError
 from .validation import normalize_email, validate_connection_type
 
 EMAIL_VERIFICATION_TYPE = "email-verification"
 EMAIL_VERIFIED_MESSAGE_TYPE = "email-verified"
+MAX_PENDING_DISCONNECTS = 1000
+"""How many unrecorded ``$disconnect`` calls one container keeps (the oldest are dropped first)."""
 
 
 def utc_now() -> datetime:
@@ -51,6 +62,48 @@ def encode_message(message: Any) -> bytes:
     if isinstance(message, str):
         return message.encode("utf-8")
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDisconnect:
+    """A ``$disconnect`` the store could not record yet."""
+
+    connection_id: str
+    at: datetime
+    status_code: int | None
+    reason: str | None
+
+
+class PendingDisconnects:
+    """A bounded, thread-safe queue of :class:`PendingDisconnect` records (one per container)."""
+
+    def __init__(self, maxlen: int = MAX_PENDING_DISCONNECTS) -> None:
+        self._items: deque[PendingDisconnect] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, item: PendingDisconnect) -> None:
+        """Queue one record (the oldest is dropped when the queue is full)."""
+        with self._lock:
+            self._items.append(item)
+
+    def take(self) -> list[PendingDisconnect]:
+        """Remove and return every queued record, oldest first."""
+        with self._lock:
+            items = list(self._items)
+            self._items.clear()
+            return items
+
+    def put_back(self, items: list[PendingDisconnect]) -> None:
+        """Return records :meth:`take` gave out but that could not be applied (ahead of newer ones)."""
+        with self._lock:
+            self._items.extendleft(reversed(items))
+
+
+pending_disconnects = PendingDisconnects()
+"""This container's unrecorded disconnects; module-level so it survives a rebuilt service."""
 
 
 class Service:
@@ -83,6 +136,83 @@ class Service:
             if self._messenger is None:
                 self._messenger = Messenger(self.settings.management_endpoint)
             return self._messenger
+
+    def add_connection(self, connection: NewConnection) -> bool:
+        """Record a ``$connect`` under the per-email cap; False when the cap refuses it.
+
+        Applies this container's pending disconnects first. When the cap refuses, the email's
+        counted connections are checked with GetConnection (see the module docstring); those
+        gone are marked inactive and the add is retried once. Store errors propagate.
+        """
+        self.apply_pending_disconnects()
+        limit = self.settings.max_connections_per_email
+        if self.store.add(connection, active_limit=limit):
+            return True
+        if not self._release_ghosts(connection):
+            return False
+        return self.store.add(connection, active_limit=limit)
+
+    def _release_ghosts(self, connection: NewConnection) -> bool:
+        """Mark the counted connections of the email that the Management API says are gone; True
+        if any were. Skipped (False) without GET permission or a management endpoint."""
+        if "GET" not in self.settings.management_api_methods or not self.settings.management_endpoint:
+            return False
+        counted = self.store.list_connections(
+            user_email=connection.user_email, active=True, limit=self.settings.max_connections_per_email + 1
+        )
+        candidates = [c.connection_id for c in counted if c.connection_id != connection.connection_id]
+        try:
+            gone = self.messenger.gone_connections(candidates)
+        except ManagementEndpointError as error:
+            obs.log("WARNING", "ghost_check_skipped", error_message=str(error))
+            return False
+        if not gone:
+            return False
+        self.store.mark_gone(gone, at=self.clock())
+        obs.log("INFO", "ghost_connections_released", ghost_connections=len(gone), checked=len(candidates))
+        return True
+
+    def disconnect(self, connection_id: str, *, status_code: int | None, reason: str | None) -> bool:
+        """Record a ``$disconnect``; True if an active row changed.
+
+        If the store fails, the disconnect is queued in :data:`pending_disconnects` (applied on a
+        later store use in this container) and the store error is raised.
+        """
+        record = PendingDisconnect(connection_id, self.clock(), status_code, reason)
+        try:
+            changed = self.store.mark_disconnected(
+                connection_id, at=record.at, status_code=status_code, reason=reason
+            )
+        except StoreError:
+            pending_disconnects.add(record)
+            raise
+        try:
+            self.apply_pending_disconnects()
+        except StoreError:
+            pass  # kept queued and logged; this disconnect itself is recorded
+        return changed
+
+    def apply_pending_disconnects(self) -> int:
+        """Record this container's queued disconnects; return how many were applied.
+
+        Stops at the first store failure, keeps the rest queued (logged at WARNING) and raises
+        that :class:`StoreError`.
+        """
+        if not len(pending_disconnects):
+            return 0
+        records = pending_disconnects.take()
+        for index, item in enumerate(records):
+            try:
+                self.store.mark_disconnected(
+                    item.connection_id, at=item.at, status_code=item.status_code, reason=item.reason
+                )
+            except StoreError as error:
+                pending_disconnects.put_back(records[index:])
+                obs.log("WARNING", "pending_disconnects_kept", pending=len(records) - index,
+                        error_message=str(error))
+                raise
+        obs.log("INFO", "pending_disconnects_applied", applied=len(records))
+        return len(records)
 
     def notify(self, email: str, connection_type: str, message: Any) -> DeliveryReport:
         """Post ``message`` to every active connection of ``email`` and ``connection_type``.
@@ -162,6 +292,7 @@ def open_service(settings: Settings, *, migration_timeout_ms: int = MIGRATION_TI
         connect_timeout_s=settings.db_connect_timeout_seconds,
         statement_timeout_ms=settings.db_statement_timeout_ms,
         migration_timeout_ms=migration_timeout_ms,
+        idle_release_s=settings.db_idle_release_seconds or None,
     )
     try:
         if settings.auto_migrate:

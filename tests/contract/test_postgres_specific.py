@@ -1,8 +1,6 @@
 """PostgreSQL-only behaviour: reconnects, timeouts, locking and error messages, on a real server."""
 from __future__ import annotations
 
-import socket
-import struct
 import threading
 import time
 import uuid
@@ -11,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -21,11 +18,8 @@ from websocket_service.store.postgres import (
     _MIGRATION_LOCK_CLASS,
     ADD_FUNCTION,
     MIGRATION_TIMEOUT_MS,
-    OPTIONS_REFUSED,
     PostgresConnectionStore,
     connect_kwargs,
-    format_options,
-    parse_options,
 )
 from websocket_service.store.schema import load_migrations
 
@@ -112,16 +106,26 @@ def test_the_store_keeps_one_connection_across_calls(
     assert backend_pids(admin, app_name) == pids and len(pids) == 1
 
 
-def test_connection_settings_apply_statement_timeout_utc_and_application_name(pg_database_url: str) -> None:
-    kwargs = connect_kwargs(pg_database_url, connect_timeout_s=3, statement_timeout_ms=1234)
+def test_connection_settings_add_no_options_and_leave_no_session_state(
+    pg_database_url: str, pg_store_with_name: tuple[Any, str], admin: psycopg.Connection[Any]
+) -> None:
+    kwargs = connect_kwargs(pg_database_url, connect_timeout_s=3)
     assert (kwargs["connect_timeout"], kwargs["tcp_user_timeout"]) == (3, 3000)  # dead links fail fast
-    with psycopg.connect(**kwargs) as conn:
-        show = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in  # type: ignore[index]
-                ("statement_timeout", "TimeZone", "application_name", "search_path")}
-    assert show["statement_timeout"] == "1234ms"
-    assert show["TimeZone"] == "UTC"
-    assert show["application_name"] == "websocket_service"
-    assert show["search_path"].startswith("test_")  # the URL's own options are kept
+    assert kwargs["keepalives"] == 1
+    assert kwargs["options"] == psycopg.conninfo.conninfo_to_dict(pg_database_url)["options"]  # the URL's, untouched
+    assert "options" not in connect_kwargs("postgresql://u@127.0.0.1/db", connect_timeout_s=3)
+
+    store, app_name = pg_store_with_name  # statement_timeout_ms=300
+    store.add(new("c1"), active_limit=5)
+    [pid] = backend_pids(admin, app_name)
+    # Between operations the session is back to the server's defaults: nothing for a pooler to pin.
+    row = admin.execute(
+        "SELECT state, backend_xid FROM pg_stat_activity WHERE pid = %s", (pid,)
+    ).fetchone()
+    assert row == ("idle", None)
+    conn = store._conn  # the store's live connection (nothing public exposes it)
+    assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)
+    assert conn.execute("SHOW application_name").fetchone() == (app_name,)
 
 
 def test_statement_timeout_cancels_a_blocked_statement_with_a_clear_error(
@@ -170,8 +174,10 @@ def test_add_is_one_round_trip_to_the_server(pg_store_with_name: tuple[Any, str]
         finally:
             pgconn.untrace()
     sent = [line.split("\t")[2] for line in trace.read_text().splitlines() if line.startswith("F\t")]
-    # Each Sync (extended protocol) or Query (simple protocol) waits for the server's ReadyForQuery.
-    assert [m for m in sent if m in ("Sync", "Query")] == ["Sync", "Sync"], sent
+    # Each Sync (extended protocol) or Query (simple protocol) waits for the server's ReadyForQuery:
+    # one simple-protocol query per add (timeout + call), never a server-side prepared statement.
+    assert [m for m in sent if m in ("Sync", "Query")] == ["Query", "Query"], sent
+    assert "Parse" not in sent, sent
 
 
 def wait_for_lock_wait(admin: psycopg.Connection[Any], app_name: str, timeout_s: float = 10.0) -> None:
@@ -254,107 +260,6 @@ def test_bad_port_fails_on_first_use_with_a_store_error_without_the_password() -
         store.get("c1")
     assert PASSWORD not in str(caught.value)
 
-
-
-class OptionsRefusingProxy:
-    """A TCP proxy in front of the test server that, like RDS Proxy, answers a startup packet
-    carrying ``options`` with a FATAL error and pipes every other connection through unchanged.
-    Clients must connect with ``sslmode=disable`` so the startup packet is readable."""
-
-    REFUSAL = f"Feature not supported: RDS Proxy currently {OPTIONS_REFUSED}."
-
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
-        self.upstream = (upstream_host, upstream_port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.listener.getsockname()[1]
-        self.refused = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return  # listener closed
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        with client:
-            (length,) = struct.unpack("!i", client.recv(4, socket.MSG_WAITALL))
-            startup = struct.pack("!i", length) + client.recv(length - 4, socket.MSG_WAITALL)
-            if b"options\x00" in startup:
-                self.refused += 1
-                fields = b"SFATAL\x00VFATAL\x00C0A000\x00M" + self.REFUSAL.encode() + b"\x00\x00"
-                client.sendall(b"E" + struct.pack("!i", len(fields) + 4) + fields)
-                return
-            with socket.create_connection(self.upstream) as server:
-                server.sendall(startup)
-                back = threading.Thread(target=self._pump, args=(server, client))
-                back.start()
-                self._pump(client, server)
-                back.join()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-            sink.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the other side closed first
-
-    def close(self) -> None:
-        self.listener.close()
-
-
-@pytest.fixture
-def rds_like_proxy(postgres_url: str) -> Iterator[OptionsRefusingProxy]:
-    server = psycopg.conninfo.conninfo_to_dict(postgres_url)
-    proxy = OptionsRefusingProxy(str(server.get("host", "127.0.0.1")), int(server.get("port", 5432)))
-    try:
-        yield proxy
-    finally:
-        proxy.close()
-
-
-def test_behind_a_proxy_that_refuses_options_the_settings_are_applied_with_set(
-    rds_like_proxy: OptionsRefusingProxy, pg_database_url: str, app_name: str, admin: psycopg.Connection[Any]
-) -> None:
-    params = psycopg.conninfo.conninfo_to_dict(pg_database_url)
-    schema = parse_options(params["options"])["search_path"]
-    url = (
-        f"postgresql://{params.get('user', 'postgres')}@127.0.0.1:{rds_like_proxy.port}/{params['dbname']}"
-        f"?sslmode=disable&gssencmode=disable&application_name={app_name}"
-        f"&options={quote(format_options({'search_path': schema}), safe='')}"
-    )
-    store = open_store(url, statement_timeout_ms=300)
-    try:
-        assert store.migrate() == ALL_VERSIONS  # landed in the test's schema: the URL's search_path applies
-        store.add(new("c1"), active_limit=5)
-        assert rds_like_proxy.refused == 1
-
-        with psycopg.connect(pg_database_url) as locker:
-            locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
-            with pytest.raises(StoreError, match="cancelled by statement_timeout"):
-                store.get("c1")
-            locker.rollback()
-
-        kill_backends(admin, app_name)
-        assert store.get("c1") is not None  # the reconnect goes straight to set_config
-        assert rds_like_proxy.refused == 1
-    finally:
-        store.close()
-
-
-def test_options_in_the_url_must_be_settings() -> None:
-    with pytest.raises(StoreConfigError, match="may only hold '-c name=value' settings"):
-        open_store("postgresql://u@127.0.0.1/db?options=--single%20-D%20/tmp")
-
-
-def test_options_round_trip_with_escaped_spaces_and_backslashes() -> None:
-    settings = {"search_path": "a b\\c", "work_mem": "4MB"}
-    assert parse_options(format_options(settings)) == settings
-    assert parse_options("-csearch_path=x --work_mem=4MB") == {"search_path": "x", "work_mem": "4MB"}
 
 
 LAMBDA_TIMEOUT_MS = 30_000

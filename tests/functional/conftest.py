@@ -11,6 +11,7 @@ from tests.functional.http_servers import ManagementApiServer, RecordingServer
 from websocket_service import handler as handler_module
 from websocket_service import observability
 from websocket_service.config import ALL_ENV_NAMES
+from websocket_service.service import pending_disconnects
 
 _AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "test",
@@ -34,8 +35,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[Non
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     handler_module.reset()
+    pending_disconnects.take()  # a new container's queue is empty
     yield
     handler_module.reset()
+    pending_disconnects.take()
     observability.configure("INFO")
 
 

@@ -1,7 +1,7 @@
 """Real local HTTP servers the functional tests talk to.
 
 * :class:`ManagementApiServer` answers like the API Gateway Management API
-  (``POST /{stage}/@connections/{id}``), with per-connection behaviours: 200, 410 Gone,
+  (``POST`` and ``GET /{stage}/@connections/{id}``), with per-connection behaviours: 200, 410 Gone,
   429 LimitExceeded (N times, or forever), 403 Forbidden, 413 PayloadTooLarge, and a barrier that
   only lets requests through once several are in flight at the same time (proves parallelism
   without timing).
@@ -127,7 +127,7 @@ class ManagementApiServer:
     def _respond(self, _: BaseHTTPRequestHandler, request: Request) -> tuple[int, dict[str, str], bytes]:
         prefix = f"/{self.stage}/@connections/"
         path = urlsplit(request.raw_path).path
-        if request.method != "POST" or not path.startswith(prefix):
+        if request.method not in ("POST", "GET") or not path.startswith(prefix):
             self._server.record(request)
             return 404, {"x-amzn-ErrorType": "NotFoundException"}, b'{"message":"Not Found"}'
         request.connection_id = unquote(path[len(prefix):])
@@ -144,6 +144,10 @@ class ManagementApiServer:
                 self.throttle_left[request.connection_id] = left - 1
             if left <= 0:
                 behaviour = "ok"
+        if behaviour == "ok" and request.method == "GET":  # GetConnection: the connection's details
+            document = {"ConnectedAt": "2026-11-25T12:00:00Z", "LastActiveAt": "2026-11-25T12:00:00Z",
+                        "Identity": {"SourceIp": "203.0.113.9", "UserAgent": "test"}}
+            return 200, {"Content-Type": "application/json"}, json.dumps(document).encode()
         if behaviour == "ok":
             return 200, {}, b""
         status, error_type, body = ERRORS[behaviour]

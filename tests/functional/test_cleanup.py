@@ -16,16 +16,43 @@ def _add(store, cid: str, connected_minutes_ago: int) -> None:
     assert store.add(NewConnection(cid, f"{cid}@example.com", "general", at), active_limit=5)
 
 
-def test_expiry_respects_the_ttl_and_the_batch_bound(store):
+class StepClock:
+    """A monotonic clock that advances ``step`` seconds each time it is read (a batch takes time)."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 1000.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_expiry_respects_the_ttl_and_stops_when_the_time_budget_is_spent(store):
     for i in range(5):
         _add(store, f"idle{i}", 121)
     _add(store, "recent", 119)
-    first = run_cleanup(store, SETTINGS, now=NOW, max_batches=2)
-    assert (first.expired, first.complete) == (4, False)  # 2 batches of 2, work left
-    second = run_cleanup(store, SETTINGS, now=NOW, max_batches=2)
+    # Each clock read advances 1 s: a batch "takes" 1 s; a 4 s budget fits two batches of 2 rows.
+    first = run_cleanup(store, SETTINGS, now=NOW, time_budget_s=4, monotonic=StepClock(1.0))
+    assert (first.expired, first.purged, first.complete, first.batches) == (4, 0, False, 2)
+    assert first.longest_batch_ms == 1000.0
+    second = run_cleanup(store, SETTINGS, now=NOW, time_budget_s=60, monotonic=StepClock(1.0))
     assert (second.expired, second.complete) == (1, True)
     assert store.get("recent").is_active
     assert not any(store.get(f"idle{i}").is_active for i in range(5))
+
+
+def test_a_backlog_clears_in_one_run_when_the_budget_allows(store):
+    settings = Settings(connection_ttl_minutes=120, inactive_retention_hours=24, cleanup_batch_size=50)
+    for i in range(120):
+        _add(store, f"idle{i:03}", 121)
+    for i in range(110):
+        _add(store, f"left{i:03}", 60 * 48)
+        store.mark_disconnected(f"left{i:03}", at=NOW - timedelta(hours=30), status_code=1001, reason=None)
+    report = run_cleanup(store, settings, now=NOW)  # the default budget; no fixed row ceiling
+    # Expiry: batches of 50, 50, 20 (short: done); purge: 50, 50, 10.
+    assert (report.expired, report.purged, report.complete, report.batches) == (120, 110, True, 6)
+    assert store.count_idle(idle_before=NOW) == 0
+    assert len(store.list_connections(limit=1000)) == 120  # the expired rows stay for the retention
 
 
 def test_purge_respects_the_retention(store):

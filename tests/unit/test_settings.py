@@ -11,6 +11,17 @@ def test_defaults_need_no_environment():
     assert settings.database_url == "sqlite:///websocket_connections.db"
     assert settings.allowed_connection_types == ("email-verification", "general")
     assert settings.auto_migrate is False
+    assert settings.db_idle_release_seconds == 240
+    assert settings.cleanup_time_budget_seconds == 20
+    assert settings.management_api_methods == ("POST", "GET")
+
+
+def test_store_settings_are_read():
+    settings = Settings.from_env({"DB_IDLE_RELEASE_SECONDS": "0", "CLEANUP_TIME_BUDGET_SECONDS": "300",
+                                  "MANAGEMENT_API_METHODS": " post, GET,get,DELETE "})
+    assert settings.db_idle_release_seconds == 0  # never release
+    assert settings.cleanup_time_budget_seconds == 300
+    assert settings.management_api_methods == ("POST", "GET", "DELETE")
 
 
 @pytest.mark.parametrize(
@@ -23,6 +34,11 @@ def test_defaults_need_no_environment():
         ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL='CHATTY'"),
         ({"DB_STATEMENT_TIMEOUT_MS": "60000"}, "DB_STATEMENT_TIMEOUT_MS=60000 is out of range"),
         ({"AUTO_MIGRATE": "sometimes"}, "AUTO_MIGRATE='sometimes' is not a boolean"),
+        ({"DB_IDLE_RELEASE_SECONDS": "-1"}, "DB_IDLE_RELEASE_SECONDS=-1 is out of range; expected 0..3600"),
+        ({"CLEANUP_TIME_BUDGET_SECONDS": "0"}, "CLEANUP_TIME_BUDGET_SECONDS=0 is out of range; expected 1..840"),
+        ({"MANAGEMENT_API_METHODS": "GET"}, "MANAGEMENT_API_METHODS='GET'; expected a comma list of POST, GET, "
+                                            "DELETE that includes POST"),
+        ({"MANAGEMENT_API_METHODS": "POST,PATCH"}, "MANAGEMENT_API_METHODS='POST,PATCH'; expected"),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_variable(env, fragment):

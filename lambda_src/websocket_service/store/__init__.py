@@ -20,6 +20,7 @@ from .base import (
     StoreConfigError,
     StoreConnectError,
     StoreError,
+    StoreSaturatedError,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ __all__ = [
     "StoreConfigError",
     "StoreConnectError",
     "StoreError",
+    "StoreSaturatedError",
     "database_url_from_secret",
     "open_store",
 ]
@@ -65,6 +67,7 @@ def open_store(
     connect_timeout_s: int = 5,
     statement_timeout_ms: int = 5000,
     migration_timeout_ms: int = MIGRATION_TIMEOUT_MS,
+    idle_release_s: int | None = None,
 ) -> ConnectionStore:
     """Build the store ``database_url`` names, without connecting (the first operation connects).
 
@@ -75,13 +78,16 @@ def open_store(
     PostgreSQL's ``statement_timeout`` and SQLite's busy timeout. ``migration_timeout_ms`` bounds
     each statement of PostgreSQL's ``migrate`` (lock waits included; default
     :data:`MIGRATION_TIMEOUT_MS`, sized for the Lambda function); SQLite ignores it (its
-    ``migrate`` waits at most the busy timeout for the write lock). Anything else raises
+    ``migrate`` waits at most the busy timeout for the write lock). ``idle_release_s`` (PostgreSQL;
+    None: never) closes a connection unused for that long before its next use. Anything else raises
     :class:`StoreConfigError` naming ``DATABASE_URL`` and the accepted forms; the message never
     repeats the URL, which may hold a password.
     """
     _positive_setting(connect_timeout_s, "DB_CONNECT_TIMEOUT_SECONDS (connect_timeout_s)")
     _positive_setting(statement_timeout_ms, "DB_STATEMENT_TIMEOUT_MS (statement_timeout_ms)")
     _positive_setting(migration_timeout_ms, "the migration timeout (migration_timeout_ms)")
+    if idle_release_s is not None:
+        _positive_setting(idle_release_s, "DB_IDLE_RELEASE_SECONDS (idle_release_s)")
     url = database_url.strip() if isinstance(database_url, str) else ""
     if not url:
         raise StoreConfigError(f"DATABASE_URL is empty; expected {ACCEPTED_URL_FORMS}")
@@ -95,6 +101,7 @@ def open_store(
             connect_timeout_s=connect_timeout_s,
             statement_timeout_ms=statement_timeout_ms,
             migration_timeout_ms=migration_timeout_ms,
+            idle_release_s=idle_release_s,
         )
     if url.startswith(SQLITE_PREFIX):
         path = url[len(SQLITE_PREFIX) :]

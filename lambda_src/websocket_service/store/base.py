@@ -26,6 +26,15 @@ class StoreConnectError(StoreError):
     read settings (a rotated password, a moved host)."""
 
 
+class StoreSaturatedError(StoreConnectError):
+    """The database (or its pooler) refused a new connection because no slot is free (too many
+    clients, a connection limit, SQLSTATE 53300). Not a settings problem: re-reading the database
+    secret cannot help. The store backs off and raises this again, without dialling, until the
+    backoff ends. ``code`` is the error code handlers report (``database_saturated``)."""
+
+    code = "database_saturated"
+
+
 MIGRATION_TIMEOUT_MS = 20_000
 """Default bound, per statement, of ``migrate`` on PostgreSQL (``statement_timeout`` and
 ``lock_timeout``, including the wait for a concurrent migrator). Sized for the Lambda function

@@ -1,31 +1,71 @@
 """PostgreSQL backend (psycopg 3): one lazily opened connection per store, reused across calls.
 
 Importing this module imports psycopg (about 0.25 s); :func:`websocket_service.store.open_store`
-imports it only when the URL is a PostgreSQL one. The connection runs in autocommit mode; the
-capped ``add`` of every ``$connect`` is one statement, one round trip (a call of the
-``ws_add_connection`` function, migration 0001); ``migrate`` uses a short explicit transaction.
-``statement_timeout`` and ``TimeZone=UTC`` are set at connect time through the
-``options`` startup parameter, after any ``-c name=value`` settings the URL's own ``options``
-carry. RDS Proxy refuses that parameter; the store then connects without it and applies the same
-settings with ``set_config`` (which pins the proxy session: one per Lambda container).
+imports it only when the URL is a PostgreSQL one.
+
+Pool-ready by construction, so one URL works direct, through pgbouncer in TRANSACTION mode and
+through RDS Proxy, with no pooler setting:
+
+* no startup ``options`` are added (pgbouncer and RDS Proxy refuse them); the URL's own
+  ``options``, if the user put any there, are passed on untouched (their choice);
+* no session state: every operation is ONE simple-protocol query string,
+  ``SELECT set_config('statement_timeout', ..., true); <statement>``, which PostgreSQL runs as one
+  implicit transaction, so the timeout is transaction-local and gone when the query ends (nothing
+  pins a proxy session; no ``TimeZone``: datetimes are converted to UTC on read);
+* no server-side prepared statements: parameters are bound client-side (``ClientCursor``) and
+  ``prepare_threshold`` is off, so transaction pooling never mixes statements up across clients.
+
+Deadlines: ``connect_timeout`` bounds connecting; the server's ``statement_timeout`` bounds a
+statement that runs; a client-side deadline (the statement timeout plus
+:data:`CLIENT_DEADLINE_MARGIN_MS`; both shortened to the invocation's remaining time, see
+:mod:`websocket_service.budget`) bounds a server that stops answering (a frozen backend, a
+black-holed network), where neither of those nor TCP keepalives help: a watchdog thread shuts the
+socket down, the wait ends with an error, and the store reconnects on its next use.
+
+Saturation: a server (or pooler) refusing the connection for lack of slots raises
+:class:`~.base.StoreSaturatedError` and the store backs off (exponential, full jitter, bounded),
+failing fast with the same error until the backoff ends, instead of re-dialling on every call.
+Connections idle for longer than ``idle_release_s`` are closed before their next use.
 """
 from __future__ import annotations
 
-import re
-from contextlib import AbstractContextManager
+import os
+import random
+import socket
+import threading
+import time
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from .base import MIGRATION_TIMEOUT_MS, StoreConfigError, StoreConnectError, StoreError
+from .. import budget
+from .base import MIGRATION_TIMEOUT_MS, StoreConfigError, StoreConnectError, StoreError, StoreSaturatedError
 from .sql import TABLE, SqlConnectionStore, missing_schema_hint
 
 DEFAULT_APPLICATION_NAME = "websocket_service"
-OPTIONS_REFUSED = "doesn't support command-line options"
-"""Part of RDS Proxy's answer to a startup packet that carries ``options``."""
+CLIENT_DEADLINE_MARGIN_MS = 1000
+"""How much longer than the statement timeout the client waits for any answer before it gives
+the connection up (network round trip and commit)."""
+KEEPALIVE_IDLE_S = 30
+"""TCP keepalive: seconds of silence before the first probe (a peer that vanished is noticed)."""
+
+SATURATION_MARKERS = (
+    "too many clients",  # PostgreSQL max_connections (SQLSTATE 53300)
+    "remaining connection slots are reserved",  # reserved superuser slots (53300)
+    "too many connections",  # per role / per database limits (53300), RDS Proxy
+    "no more connections allowed",  # pgbouncer max_client_conn
+    "timed-out waiting to acquire database connection",  # RDS Proxy borrow timeout
+)
+"""Fragments of the refusals that mean "no connection slot free", in lower case."""
+SATURATION_SQLSTATES = frozenset({"53300"})
+BACKOFF_BASE_S = 0.5
+"""First backoff after a saturation refusal; doubles with each refusal in a row."""
+BACKOFF_MAX_S = 15.0
+"""Upper bound of one backoff (a frozen Lambda container keeps its state, so keep this short)."""
 
 # Advisory-lock namespace (first key of the two-int form) "WSM1". ws_add_connection (migration
 # 0001) locks emails in the namespace "WSE1" (0x57534531).
@@ -38,48 +78,21 @@ _ADD_CALL = (
     "%(source_ip)s, %(user_agent)s, %(domain_name)s, %(stage)s, %(active_limit)s)"
 )
 _MIGRATED_OBJECTS = (TABLE, ADD_FUNCTION)
-
-_OPTION = re.compile(r"(?:-c\s*|--)(?P<name>[A-Za-z_][\w.]*)=(?P<value>(?:\\.|[^\s\\])*)\s*")
-_ESCAPED = re.compile(r"\\(.)")
-_TO_ESCAPE = re.compile(r"([\s\\])")
-_BACKSLASHED = r"\\\1"
-
-
-def parse_options(options: str) -> dict[str, str]:
-    """The settings of a libpq ``options`` string made of ``-c name=value`` / ``--name=value``."""
-    settings: dict[str, str] = {}
-    position, options = 0, options.strip()
-    while position < len(options):
-        match = _OPTION.match(options, position)
-        if match is None:
-            raise StoreConfigError(
-                "the options parameter of DATABASE_URL may only hold '-c name=value' settings, "
-                "e.g. options=-c%20search_path%3Dmyschema"
-            )
-        settings[match["name"]] = _ESCAPED.sub(r"\1", match["value"])
-        position = match.end()
-    return settings
-
-
-def format_options(settings: Mapping[str, str]) -> str:
-    """A libpq ``options`` string setting ``settings`` (spaces and backslashes escaped)."""
-    return " ".join(f"-c {name}={_TO_ESCAPE.sub(_BACKSLASHED, value)}" for name, value in settings.items())
+_SET_TIMEOUT = "SELECT set_config('statement_timeout', '{ms}', true)"
 
 
 def connect_kwargs(
     database_url: str,
     *,
     connect_timeout_s: int,
-    statement_timeout_ms: int,
     application_name: str = DEFAULT_APPLICATION_NAME,
 ) -> dict[str, Any]:
     """The ``psycopg.connect`` keyword arguments the store uses for ``database_url``.
 
-    ``statement_timeout`` and ``TimeZone`` win over the same settings in the URL's ``options``;
-    ``application_name`` from the URL wins over the default. ``tcp_user_timeout`` (the connect
-    timeout) makes a connection that died silently (NAT, failover) fail fast instead of hanging,
-    so the store can reconnect. Raises :class:`StoreConfigError` (without echoing the URL, which
-    may hold a password) when libpq cannot parse the URL.
+    Adds no ``options``. ``application_name`` from the URL wins over the default.
+    ``tcp_user_timeout`` (the connect timeout) and TCP keepalives make a connection whose peer
+    vanished (NAT, failover) fail instead of hanging. Raises :class:`StoreConfigError` (without
+    echoing the URL, which may hold a password) when libpq cannot parse the URL.
     """
     try:
         params: dict[str, Any] = conninfo_to_dict(database_url)
@@ -88,33 +101,115 @@ def connect_kwargs(
             "DATABASE_URL is not a valid PostgreSQL URL; expected postgresql://USER:PASSWORD@HOST:PORT/DBNAME "
             "(percent-encode special characters in the user name and password)"
         ) from None
-    settings = parse_options(params.get("options", ""))
-    settings.update(statement_timeout=str(statement_timeout_ms), TimeZone="UTC")
-    params["options"] = format_options(settings)
     params.setdefault("application_name", application_name)
     params["connect_timeout"] = connect_timeout_s
     params.setdefault("tcp_user_timeout", connect_timeout_s * 1000)
+    params.setdefault("keepalives", 1)
+    params.setdefault("keepalives_idle", KEEPALIVE_IDLE_S)
+    params.setdefault("keepalives_interval", max(1, connect_timeout_s))
+    params.setdefault("keepalives_count", 3)
     return params
 
 
-class _PgSession:
-    """:class:`~.sql.Session` over a psycopg connection."""
+def is_saturation(error: BaseException) -> bool:
+    """True when ``error`` says the server or pooler has no connection slot free."""
+    if getattr(error, "sqlstate", None) in SATURATION_SQLSTATES:
+        return True
+    text = str(error).lower()
+    return any(marker in text for marker in SATURATION_MARKERS)
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+
+class Deadline:
+    """One armed wait: the socket to shut down and when; :attr:`fired` tells whether it was."""
+
+    __slots__ = ("fd", "at", "fired")
+
+    def __init__(self, fd: int, at: float) -> None:
+        self.fd, self.at, self.fired = fd, at, False
+
+
+class DeadlineWatchdog:
+    """Shuts a socket down when its armed deadline passes: one daemon thread for the whole process,
+    started on first use, serving every store.
+
+    ``arm(fd, seconds)`` before waiting on the server, ``disarm(deadline)`` after; the returned
+    :class:`Deadline` tells whether it ended the wait. Shutting the socket down (not closing the
+    descriptor, which psycopg still owns) wakes psycopg's wait with an error; the connection is
+    then broken and the store reopens it on its next use.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: set[Deadline] = set()
+        self._waking_at = float("inf")
+        self._thread: threading.Thread | None = None
+
+    def arm(self, fd: int, seconds: float) -> Deadline:
+        """Start counting ``seconds`` for the socket ``fd``."""
+        deadline = Deadline(fd, time.monotonic() + seconds)
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="db-deadline", daemon=True)
+                self._thread.start()
+            self._armed.add(deadline)
+            if deadline.at < self._waking_at:  # the thread sleeps longer than this deadline: wake it
+                self._cond.notify()
+        return deadline
+
+    def disarm(self, deadline: Deadline) -> None:
+        """Stop counting (the wait ended on its own, or the deadline fired)."""
+        with self._cond:
+            self._armed.discard(deadline)
+
+    def _watch(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for deadline in [d for d in self._armed if d.at <= now]:
+                    self._armed.discard(deadline)
+                    deadline.fired = True
+                    try:
+                        with socket.socket(fileno=os.dup(deadline.fd)) as sock:
+                            sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass  # already closed: the wait has ended anyway
+                self._waking_at = min((d.at for d in self._armed), default=float("inf"))
+                self._cond.wait(None if self._waking_at == float("inf") else self._waking_at - now)
+
+
+WATCHDOG = DeadlineWatchdog()
+"""The process's one deadline watchdog."""
+
+
+class _PgSession:
+    """:class:`~.sql.Session` over a psycopg connection whose cursors bind parameters client-side.
+
+    Outside a transaction every statement is sent as ``prefix + statement`` in one query string
+    (``prefix`` sets the transaction-local statement timeout), and the statement's result is read.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any], prefix: str) -> None:
         self._conn = conn
+        self._prefix = prefix
+
+    def _cursor(self, sql: str, params: Mapping[str, Any] | None) -> psycopg.Cursor[Any]:
+        cursor = self._conn.execute(self._prefix + sql, params)  # type: ignore[arg-type]
+        if self._prefix:
+            cursor.nextset()  # past set_config's row, to the statement's result
+        return cursor
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        return self._conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return self._cursor(sql, params).fetchall()
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        return self._conn.execute(sql, params).rowcount  # type: ignore[arg-type]
+        return self._cursor(sql, params).rowcount
 
     def script(self, sql: str) -> None:
-        self._conn.execute(sql)  # type: ignore[arg-type]  # no parameters: several statements allowed
+        self._conn.execute(sql)  # type: ignore[arg-type]  # runs inside migrate's transaction
 
 
 class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
-    """:class:`~.base.ConnectionStore` on PostgreSQL.
+    """:class:`~.base.ConnectionStore` on PostgreSQL (pool-ready; see the module docstring).
 
     ``add`` calls ``ws_add_connection``, which takes a transaction-scoped advisory lock on a hash
     of the email before counting and inserting, so concurrent ``$connect`` calls for one email
@@ -139,22 +234,27 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         statement_timeout_ms: int = 5000,
         application_name: str = DEFAULT_APPLICATION_NAME,
         migration_timeout_ms: int = MIGRATION_TIMEOUT_MS,
+        idle_release_s: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """Validate the settings; no connection is opened until the first operation.
 
         ``migration_timeout_ms`` bounds each statement of ``migrate``, including the wait for the
-        migration lock another migrator holds.
+        migration lock another migrator holds. ``idle_release_s`` (None: never) closes a
+        connection unused for that long before its next use. ``monotonic`` is the clock of the
+        idle release and the saturation backoff.
         """
-        super().__init__()
+        super().__init__(idle_release_s=idle_release_s, monotonic=monotonic)
         self._kwargs = connect_kwargs(
-            database_url,
-            connect_timeout_s=connect_timeout_s,
-            statement_timeout_ms=statement_timeout_ms,
-            application_name=application_name,
+            database_url, connect_timeout_s=connect_timeout_s, application_name=application_name
         )
-        self._statement_timeout_ms = statement_timeout_ms
+        self._statement_timeout_ms = int(statement_timeout_ms)
         self._migration_timeout_ms = int(migration_timeout_ms)
-        self._set_after_connect = False
+        self._prefix = _SET_TIMEOUT.format(ms=self._statement_timeout_ms) + "; "
+        self._deadline: Deadline | None = None
+        self._saturated_refusals = 0
+        self._backoff_until = 0.0
+        self._saturation_message = ""
         self._password = str(self._kwargs.get("password") or "")
         self.target = "{user}@{host}:{port}/{db}".format(
             user=self._kwargs.get("user", "(default user)"),
@@ -167,54 +267,89 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
     def __repr__(self) -> str:
         return f"PostgresConnectionStore({self.target!r})"
 
-    def _scrub(self, error: Exception) -> str:
+    @property
+    def backoff_remaining_s(self) -> float:
+        """Seconds left of the saturation backoff (0 when the store may dial)."""
+        return max(0.0, self._backoff_until - self._monotonic())
+
+    def _scrub(self, error: BaseException) -> str:
         text = " ".join(str(error).split())
         return text.replace(self._password, "***") if self._password else text
 
     def _open(self) -> psycopg.Connection[Any]:
+        left = self.backoff_remaining_s
+        if left > 0:
+            raise StoreSaturatedError(f"{self._saturation_message} Backing off: {left:.1f} s left, not dialling.")
+        kwargs = dict(self._kwargs)
+        # Whole seconds, never 0 (which would mean no limit); libpq itself waits at least 2.
+        kwargs["connect_timeout"] = max(1, int(budget.bound(kwargs["connect_timeout"])))
         try:
-            if not self._set_after_connect:
-                try:
-                    return psycopg.connect(autocommit=True, **self._kwargs)
-                except psycopg.OperationalError as exc:
-                    if OPTIONS_REFUSED not in str(exc):
-                        raise
-                    self._set_after_connect = True  # an RDS Proxy: remember, don't ask again
-            return self._connect_then_set()
+            conn = psycopg.connect(
+                autocommit=True, prepare_threshold=None, cursor_factory=psycopg.ClientCursor, **kwargs
+            )
         except psycopg.Error as exc:
+            if is_saturation(exc):
+                raise self._saturated(exc) from exc
             raise StoreConnectError(
                 f"could not connect to PostgreSQL at {self.target} "
-                f"(connect_timeout {self._kwargs['connect_timeout']} s): {self._scrub(exc)}. "
+                f"(connect_timeout {kwargs['connect_timeout']} s): {self._scrub(exc)}. "
                 "Check DATABASE_URL or the database secret, that the server is running, and that "
                 "this network can reach it (VPC subnets, security group, RDS Proxy)."
             ) from exc
-
-    def _connect_then_set(self) -> psycopg.Connection[Any]:
-        """Connect without ``options`` and apply its settings with ``set_config`` instead."""
-        kwargs = dict(self._kwargs)
-        settings = parse_options(kwargs.pop("options"))
-        conn = psycopg.connect(autocommit=True, **kwargs)
-        try:
-            conn.execute(
-                "SELECT set_config(name, value, false) FROM unnest(%s::text[], %s::text[]) AS s(name, value)",
-                (list(settings), list(settings.values())),
-            )
-        except BaseException:
-            conn.close()
-            raise
+        self._saturated_refusals = 0
         return conn
 
-    def _session(self, conn: psycopg.Connection[Any]) -> _PgSession:
-        return _PgSession(conn)
+    def _saturated(self, error: psycopg.Error) -> StoreSaturatedError:
+        """Start (or lengthen) the backoff after a refusal for lack of slots; the error to raise."""
+        self._saturated_refusals += 1
+        ceiling = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (self._saturated_refusals - 1))
+        delay = random.uniform(ceiling / 2, ceiling)  # jittered, never below half the ceiling
+        self._backoff_until = self._monotonic() + delay
+        self._saturation_message = (
+            f"PostgreSQL at {self.target} refused a new connection: no connection slot is free "
+            f"({self._scrub(error)}). The database's max_connections (or the pooler's limit) is used up: keep "
+            "the function's reserved concurrency at or below the connections reserved for it, put RDS Proxy "
+            "or pgbouncer in front, and let idle sessions go (DB_IDLE_RELEASE_SECONDS, the server's "
+            "idle_session_timeout)."
+        )
+        return StoreSaturatedError(
+            f"{self._saturation_message} Backing off {delay:.1f} s (refusal {self._saturated_refusals} in a row)."
+        )
 
-    def _write_transaction(self, conn: psycopg.Connection[Any]) -> AbstractContextManager[Any]:
-        return conn.transaction()
+    def _session(self, conn: psycopg.Connection[Any]) -> _PgSession:
+        in_transaction = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        return _PgSession(conn, "" if in_transaction else self._prefix)
+
+    @contextmanager
+    def _write_transaction(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        with conn.transaction():
+            conn.execute(_SET_TIMEOUT.format(ms=self._statement_timeout_ms))
+            yield
+
+    @contextmanager
+    def _guard(self, conn: psycopg.Connection[Any], operation: str) -> Iterator[None]:
+        timeout_ms = self._migration_timeout_ms if operation == "migrate" else self._statement_timeout_ms
+        self._deadline = WATCHDOG.arm(
+            conn.pgconn.socket, budget.bound((timeout_ms + CLIENT_DEADLINE_MARGIN_MS) / 1000)
+        )
+        try:
+            yield
+        finally:
+            WATCHDOG.disarm(self._deadline)
+
+    @property
+    def _deadline_fired(self) -> bool:
+        return self._deadline is not None and self._deadline.fired
+
+    def _may_retry(self, error: Exception) -> bool:
+        # A server that stopped answering is not retried: the retry would wait as long again.
+        return not self._deadline_fired
 
     def _add_capped(self, session: Any, params: Mapping[str, Any]) -> bool:
-        # One statement in autocommit mode = one round trip (instead of BEGIN, lock, INSERT, COMMIT).
-        # A single INSERT could not take the lock itself: under READ COMMITTED its snapshot predates
-        # the lock wait. The function's statements each take a fresh snapshot, so its count, run
-        # after the lock is granted, sees the rows of every earlier holder (see migration 0001).
+        # One query string = one round trip: the statement timeout and the function call run in one
+        # implicit transaction. A single INSERT could not take the lock itself: under READ COMMITTED
+        # its snapshot predates the lock wait. The function's statements each take a fresh snapshot,
+        # so its count, run after the lock is granted, sees the rows of every earlier holder.
         return bool(session.rows(_ADD_CALL, params)[0][0])
 
     def _lock_migrations(self, session: Any) -> None:
@@ -240,6 +375,15 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
 
     def _error(self, operation: str, error: Exception, *, lost: bool) -> StoreError:
         message = self._scrub(error)
+        if self._deadline_fired:
+            timeout_ms = self._migration_timeout_ms if operation == "migrate" else self._statement_timeout_ms
+            return StoreError(
+                f"PostgreSQL at {self.target} did not answer {operation} within the client deadline "
+                f"({timeout_ms + CLIENT_DEADLINE_MARGIN_MS} ms: the statement timeout plus "
+                f"{CLIENT_DEADLINE_MARGIN_MS} ms, or less when the invocation had less time left); the "
+                "connection was given up and is reopened on the next use. The server is frozen, "
+                "overloaded or unreachable; if the statement reached it, it either committed whole or not at all."
+            )
         if operation == "migrate" and isinstance(error, (pg_errors.QueryCanceled, pg_errors.LockNotAvailable)):
             # Inside migrate, statement_timeout and lock_timeout are the migration timeout (SET LOCAL).
             return StoreError(

@@ -11,9 +11,10 @@ them to ``:name``. Queries avoid ``%`` literals and ``::`` casts so the rewrite 
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -120,9 +121,14 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
     driver_errors: ClassVar[tuple[type[Exception], ...]]
     """The driver's base exception classes (wrapped into :class:`StoreError`)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, idle_release_s: float | None = None, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._lock = threading.RLock()
         self._conn: RawConnection | None = None
+        self._idle_release_s = idle_release_s
+        self._monotonic = monotonic
+        self._last_used = 0.0
 
     # --- what a backend provides ------------------------------------------------------------
     @abstractmethod
@@ -165,6 +171,14 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
     def _close_raw(self, conn: RawConnection) -> None:
         """Close ``conn``, ignoring errors."""
 
+    def _guard(self, conn: RawConnection, operation: str) -> AbstractContextManager[None]:
+        """Bound the wait for the server during one operation (default: nothing to bound)."""
+        return nullcontext()
+
+    def _may_retry(self, error: Exception) -> bool:
+        """Whether a lost connection may be reopened and the operation re-run once."""
+        return True
+
     # --- connection management --------------------------------------------------------------
     def close(self) -> None:
         """Release the connection; the next operation opens a new one."""
@@ -178,26 +192,39 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
 
         Every operation of this store is safe to run twice (upserts and conditional updates), so
         when the connection turns out to be dead (server restart, failover, idle kill by a proxy)
-        it is reopened and ``work`` re-run once. Counts returned by a re-run cannot include rows a
-        lost first attempt may already have committed.
+        it is reopened and ``work`` re-run once, unless :meth:`_may_retry` says no. Counts returned
+        by a re-run cannot include rows a lost first attempt may already have committed. A
+        connection unused for longer than ``idle_release_s`` is closed first and a fresh one
+        opened (the server or proxy has likely dropped it already).
         """
         with self._lock:
             for attempt in (1, 2):
+                if (
+                    self._conn is not None
+                    and self._idle_release_s is not None
+                    and self._monotonic() - self._last_used > self._idle_release_s
+                ):
+                    self.close()
                 if self._conn is None:
                     self._conn = self._open()
                 conn = self._conn
                 try:
-                    if not transaction:
-                        return work(self._session(conn))
-                    with self._write_transaction(conn):
-                        return work(self._session(conn))
+                    with self._guard(conn, operation):
+                        if not transaction:
+                            result = work(self._session(conn))
+                        else:
+                            with self._write_transaction(conn):
+                                result = work(self._session(conn))
+                    return result
                 except self.driver_errors as exc:
                     lost = self._connection_lost(conn, exc)
                     if lost:
                         self.close()
-                    if lost and attempt == 1:
+                    if lost and attempt == 1 and self._may_retry(exc):
                         continue
                     raise self._error(operation, exc, lost=lost) from exc
+                finally:
+                    self._last_used = self._monotonic()
             raise AssertionError("unreachable")  # pragma: no cover
 
     def _to_connection(self, row: Sequence[Any]) -> Connection:
