@@ -358,7 +358,7 @@ def test_options_round_trip_with_escaped_spaces_and_backslashes() -> None:
 
 
 LAMBDA_TIMEOUT_MS = 30_000
-"""The function's timeout (cdk_app/handler_function.py ``TIMEOUT``)."""
+"""The shortest timeout the ops function (which runs migrate) may have: ``opsFunctionTimeoutSeconds`` minimum."""
 
 
 def test_migration_lock_wait_fits_in_the_function_timeout() -> None:
