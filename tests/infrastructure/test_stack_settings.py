@@ -260,3 +260,16 @@ def test_settings_are_immutable() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings().stage_name = "dev"  # type: ignore[misc]
 
+
+def test_readme_sizing_row_for_the_defaults_is_the_defaults() -> None:
+    """The README's worked sizing row for 100,000 users documents exactly what ships in cdk.json."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    (row,) = [line for line in readme.splitlines() if line.startswith("| 100,000 (the defaults)")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    d = StackSettings.from_context(Context(json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]))
+    assert cells[1] == "185-333"  # 100,000 / 540 .. 100,000 / 300 pings per second
+    assert cells[3] == f"{int(d.throttling_rate_limit):,} / {d.throttling_burst_limit:,}"
+    assert float(cells[1].split("-")[1]) + float(cells[2]) <= d.throttling_rate_limit  # pings + the wave fit
+    assert cells[4].split()[0] == str(d.reserved_concurrency) and cells[5] == str(d.ops_reserved_concurrency)
+    assert f"({d.database_max_connections}: {d.reserved_concurrency + d.ops_reserved_concurrency} for us + " \
+        f"{d.database_reserved_connections} reserved)" in cells[6]
