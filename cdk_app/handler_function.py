@@ -25,7 +25,9 @@ class NotificationFunction(Construct):
 
     The *route* function serves ``$connect``/``$disconnect``/``$default`` with a short timeout; the
     *ops* function serves notify, cleanup and migrate with a longer one. Each has its own reserved
-    concurrency, which caps the database connections its warm instances can hold (one each). It runs ``websocket_service.handler.handler`` on the newest Python runtime, writes to its own
+    concurrency, which caps the database connections its warm instances can hold (one each).
+
+    It runs ``websocket_service.handler.handler`` on the newest Python runtime, writes to its own
     log group with a retention, carries the Parameters and Secrets extension (the runtime reads
     secrets through it), traces with X-Ray and sends failed asynchronous invocations to an
     encrypted dead-letter queue. Its role is built here with only what the function needs; other
