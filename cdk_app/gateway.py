@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Sequence
 
 import aws_cdk as cdk
 import jsii
@@ -35,10 +36,6 @@ ACCESS_LOG_FIELDS = {
     "errorMessage": "$context.error.message",
 }
 """One JSON object per request in the access log (WebSocket $context variables)."""
-
-MANAGE_CONNECTIONS_METHODS = ("POST",)
-"""@connections methods the function uses: it only posts (no GET/DELETE of connections)."""
-
 
 class WebSocketGateway(Construct):
     """A WebSocket API whose ``$connect``, ``$disconnect`` and ``$default`` routes invoke one function.
@@ -129,15 +126,15 @@ class WebSocketGateway(Construct):
         """The @connections callback URL, ``https://{api}.execute-api.{region}.amazonaws.com/{stage}``."""
         return self.stage.callback_url
 
-    def grant_manage_connections(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to post to this stage's connections, and nothing else.
+    def grant_manage_connections(self, grantee: iam.IGrantable, *, methods: Sequence[str]) -> iam.Grant:
+        """Allow ``grantee`` to call exactly ``methods`` on this stage's ``@connections/*``, nothing else.
 
-        Narrower than ``WebSocketStage.grant_management_api_access`` (all methods): only the
-        methods in :data:`MANAGE_CONNECTIONS_METHODS`, on this API and stage.
+        Narrower than ``WebSocketStage.grant_management_api_access`` (all methods): the stack passes
+        the ``managementApiMethods`` setting (POST to push, GET to check a connection is open).
         """
         stack = cdk.Stack.of(self)
         api_logical_id = stack.resolve(stack.get_logical_id(self.api.node.default_child))
-        for method in MANAGE_CONNECTIONS_METHODS:
+        for method in methods:
             cdk.Validations.of(stack).acknowledge(
                 cdk.Acknowledgment(
                     id="AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
@@ -155,7 +152,7 @@ class WebSocketGateway(Construct):
                     resource=self.api.api_id,
                     resource_name=f"{self.stage.stage_name}/{method}/@connections/*",
                 )
-                for method in MANAGE_CONNECTIONS_METHODS
+                for method in methods
             ],
         )
 

@@ -17,14 +17,17 @@ from cdk_app.queues import dead_letter_queue
 from cdk_app.runtime_contract import HANDLER
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
-MEMORY_SIZE_MB = 256
-TIMEOUT = cdk.Duration.seconds(30)
-"""API Gateway gives up on an integration after 29 s; cleanup batches finish well within this."""
+PROVISIONED_ALIAS_NAME = "live"
+"""Alias that carries provisioned concurrency (Lambda keeps instances warm for a version, via an alias)."""
 PARAMS_AND_SECRETS_VERSION = lambda_.ParamsAndSecretsVersions.V1_0_103
 
 
 class NotificationFunction(Construct):
-    """The Lambda behind every route, the cleanup schedule and the schema migration.
+    """One Lambda running the bundled handler: the stack builds two, one per job (same asset and handler).
+
+    The *route* function serves ``$connect``/``$disconnect``/``$default`` with a short timeout; the
+    *ops* function serves notify, cleanup and migrate with a longer one. Each has its own reserved
+    concurrency, which caps the database connections its warm instances can hold (one each).
 
     It runs ``websocket_service.handler.handler`` on the newest Python runtime, writes to its own
     log group with a retention, carries the Parameters and Secrets extension (the runtime reads
@@ -36,6 +39,11 @@ class NotificationFunction(Construct):
     :param bundle: bundle the dependencies with pip (deployable) or ship the bare source (tests).
     :param log_retention: retention of the function's log group.
     :param environment: environment variables (names from :mod:`cdk_app.runtime_contract`).
+    :param description: what this function serves (shown in the Lambda console).
+    :param timeout_seconds: the function's timeout.
+    :param memory_mb: the function's memory (CPU grows with it).
+    :param reserved_concurrency: most instances that may run at once (each holds one database connection).
+    :param provisioned_concurrency: instances kept initialised through the ``live`` alias; 0 for none.
     :param vpc_id: VPC to place the function in (with ``subnet_ids``); None for no VPC.
     :param subnet_ids: subnets for the function's network interfaces.
     :param security_group_ids: security groups; empty lets CDK create one (outbound only).
@@ -50,6 +58,11 @@ class NotificationFunction(Construct):
         bundle: bool,
         log_retention: logs.RetentionDays,
         environment: Mapping[str, str],
+        description: str,
+        timeout_seconds: int,
+        memory_mb: int,
+        reserved_concurrency: int,
+        provisioned_concurrency: int = 0,
         vpc_id: str | None = None,
         subnet_ids: Sequence[str] = (),
         security_group_ids: Sequence[str] = (),
@@ -73,13 +86,14 @@ class NotificationFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            description="WebSocket notifications: $connect/$disconnect/$default, notify, cleanup, migrate",
+            description=description,
             runtime=PYTHON_RUNTIME,
             architecture=ARCHITECTURES[architecture],
             handler=HANDLER,
             code=function_code(architecture=architecture, bundle=bundle),
-            memory_size=MEMORY_SIZE_MB,
-            timeout=TIMEOUT,
+            memory_size=memory_mb,
+            timeout=cdk.Duration.seconds(timeout_seconds),
+            reserved_concurrent_executions=reserved_concurrency,
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.TEXT,
@@ -91,6 +105,18 @@ class NotificationFunction(Construct):
             dead_letter_queue=self.dead_letter_queue,
             **network,
         )
+        self.reserved_concurrency = reserved_concurrency
+        self.alias: lambda_.Alias | None = None
+        if provisioned_concurrency:
+            self.alias = lambda_.Alias(
+                self,
+                "LiveAlias",
+                alias_name=PROVISIONED_ALIAS_NAME,
+                version=self.function.current_version,
+                provisioned_concurrent_executions=provisioned_concurrency,
+            )
+        self.invocable: lambda_.IFunction = self.alias or self.function
+        """What triggers should invoke: the ``live`` alias when instances are provisioned, else the function."""
         cdk.Validations.of(self.role).acknowledge(
             cdk.Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",

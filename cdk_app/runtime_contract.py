@@ -6,7 +6,9 @@ checks that every name here agrees with ``websocket_service.config``.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SOURCE_DIR = PROJECT_ROOT / "lambda_src"
@@ -15,6 +17,9 @@ PACKAGE_NAME = "websocket_service"
 REQUIREMENTS_FILE = LAMBDA_SOURCE_DIR / "requirements.txt"
 MIGRATIONS_DIR = LAMBDA_SOURCE_DIR / PACKAGE_NAME / "store" / "migrations"
 HANDLER = f"{PACKAGE_NAME}.handler.handler"
+SHARED_DEFAULTS_FILE = LAMBDA_SOURCE_DIR / PACKAGE_NAME / "shared_defaults.json"
+"""Default and bounds of each runtime setting, written once for both sides (read here by path)."""
+SHARED_DEFAULTS: dict[str, dict[str, Any]] = json.loads(SHARED_DEFAULTS_FILE.read_text(encoding="utf-8"))["settings"]
 
 # Environment variable names the function reads (websocket_service.config.ENV_*).
 ENV_MANAGEMENT_ENDPOINT = "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"
@@ -27,6 +32,8 @@ ENV_CONNECT_TOKEN_SECRET_ARN = "CONNECT_TOKEN_SECRET_ARN"
 ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"
 ENV_LOG_LEVEL = "LOG_LEVEL"
 ENV_AUTO_MIGRATE = "AUTO_MIGRATE"
+ENV_MANAGEMENT_API_METHODS = "MANAGEMENT_API_METHODS"
+ENV_DATABASE_HOST = "DATABASE_HOST"
 
 EPHEMERAL_DATABASE_URL = "sqlite:////tmp/websocket_connections.db"
 """Demo-only store used when no database secret is configured (lost on every cold start); the
@@ -36,7 +43,13 @@ FAILED_DELIVERIES_METRIC = "FailedDeliveries"
 """EMF metric the function emits (no dimensions) when a post to a connection fails."""
 SERVICE_FAILURES_METRIC = "ServiceFailures"
 """EMF metric the function emits (no dimensions) for each invocation that failed on its side."""
-DEFAULT_METRICS_NAMESPACE = "WebSocketNotifications"
+DEFAULT_METRICS_NAMESPACE: str = SHARED_DEFAULTS[ENV_METRICS_NAMESPACE]["default"]
+
+INVOCATION_LOG_MESSAGE = "invocation"
+"""``message`` of the one JSON log line the function writes per invocation (with ``route``, ``outcome``)."""
+CLEANUP_LOG_ROUTES = ("direct:cleanup", "eventbridge:scheduled")
+"""``route`` values of cleanup invocations in that line; a successful one also carries these counts:"""
+CLEANUP_LOG_COUNTS = ("expired", "purged")
 
 # Direct-invoke payloads the function understands.
 CLEANUP_EVENT = {"action": "cleanup"}

@@ -10,10 +10,15 @@ from constructs import Construct
 
 from cdk_app.runtime_contract import MIGRATE_ACTION, MIGRATIONS_DIR
 
-SERVICE_TIMEOUT = cdk.Duration.minutes(5)
+MIN_SERVICE_TIMEOUT_SECONDS = 300
 """How long CloudFormation waits for the function's answer before failing the deploy (its default is
-one hour). The function times out after 30 s and caps its migration-lock wait below that, so an
-answer that has not come by then never will."""
+one hour): at least 5 minutes, and a minute more than the function's timeout. The function caps its
+migration-lock wait below its timeout, so an answer that has not come by then never will."""
+
+
+def service_timeout(function_timeout_seconds: int) -> cdk.Duration:
+    """The custom resource's wait: :data:`MIN_SERVICE_TIMEOUT_SECONDS`, or the function's timeout plus a minute."""
+    return cdk.Duration.seconds(max(MIN_SERVICE_TIMEOUT_SECONDS, function_timeout_seconds + 60))
 
 
 def migrations_fingerprint(migrations_dir: Path = MIGRATIONS_DIR) -> str:
@@ -38,12 +43,19 @@ class SchemaMigration(Construct):
     custom-resource events, migrates, and PUTs the response to the pre-signed URL itself (so a
     function in a VPC needs a route to S3: a NAT gateway or an S3 gateway endpoint).
 
-    :param handler: the bundled function.
+    :param handler: the bundled function that runs ``migrate`` (the ops function).
+    :param function_timeout_seconds: that function's timeout (sets how long CloudFormation waits).
     :param migrations_dir: folder whose contents are fingerprinted into the resource's properties.
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction, migrations_dir: Path = MIGRATIONS_DIR
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: lambda_.IFunction,
+        function_timeout_seconds: int,
+        migrations_dir: Path = MIGRATIONS_DIR,
     ) -> None:
         super().__init__(scope, construct_id)
         self.fingerprint = migrations_fingerprint(migrations_dir)
@@ -52,6 +64,6 @@ class SchemaMigration(Construct):
             "Migrate",
             service_token=handler.function_arn,
             resource_type="Custom::WebSocketSchemaMigration",
-            service_timeout=SERVICE_TIMEOUT,
+            service_timeout=service_timeout(function_timeout_seconds),
             properties={"action": MIGRATE_ACTION, "migrationsHash": self.fingerprint},
         )

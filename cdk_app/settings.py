@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 
 from aws_cdk import aws_logs as logs
 
+from cdk_app import runtime_contract as rc
 from cdk_app.runtime_contract import DEFAULT_METRICS_NAMESPACE
 
 
@@ -56,7 +57,19 @@ RETENTION_DAYS: dict[int, logs.RetentionDays] = {
 
 ARCHITECTURES = ("arm64", "x86_64")
 CONNECT_TOKEN_MODES = ("enabled", "disabled")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DATABASE_PROXY_MODES = ("none", "create")
+_SHARED = rc.SHARED_DEFAULTS
+"""Defaults and bounds shared with the function (``lambda_src/websocket_service/shared_defaults.json``)."""
+LOG_LEVELS: tuple[str, ...] = tuple(_SHARED[rc.ENV_LOG_LEVEL]["choices"])
+MANAGEMENT_API_METHOD_CHOICES: tuple[str, ...] = tuple(_SHARED[rc.ENV_MANAGEMENT_API_METHODS]["choices"])
+REQUIRED_MANAGEMENT_API_METHODS: tuple[str, ...] = tuple(_SHARED[rc.ENV_MANAGEMENT_API_METHODS]["required"])
+
+API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS = 29
+"""API Gateway gives up on a WebSocket integration after 29 s: the route function must end first."""
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+LAMBDA_MEMORY_MB = (128, 10_240)
+POSTGRES_MAX_CONNECTIONS = 262_143
+"""PostgreSQL's upper limit for ``max_connections``."""
 
 _PARTITION = r"arn:aws(?:-[a-z]+)*"
 _REGION_ACCOUNT = r"[a-z0-9-]+:\d{12}"
@@ -74,6 +87,8 @@ _CONNECTION_TYPE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SSM_PREFIX = re.compile(r"^(/[A-Za-z0-9_.-]+)+$")
 _LOG_GROUP_NAME = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
 _METRICS_NAMESPACE = re.compile(r"^[A-Za-z0-9_./#:-]{1,255}$")
+_HTTP_METHOD = re.compile(r"^[A-Z]+$")
+_DB_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 _RATE = re.compile(r"^rate\(([1-9]\d*) (minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$")
 
@@ -87,12 +102,12 @@ class StackSettings:
 
     stage_name: str = "prod"
     api_name: str = "websocket-notifications"
-    connection_ttl_minutes: int = 120
+    connection_ttl_minutes: int = _SHARED[rc.ENV_CONNECTION_TTL_MINUTES]["default"]
     cleanup_schedule: str = "rate(15 minutes)"
-    allowed_connection_types: tuple[str, ...] = ("email-verification", "general")
-    max_connections_per_email: int = 5
-    throttling_rate_limit: float = 100.0
-    throttling_burst_limit: int = 50
+    allowed_connection_types: tuple[str, ...] = tuple(_SHARED[rc.ENV_ALLOWED_CONNECTION_TYPES]["default"])
+    max_connections_per_email: int = _SHARED[rc.ENV_MAX_CONNECTIONS_PER_EMAIL]["default"]
+    throttling_rate_limit: float = 1000.0
+    throttling_burst_limit: int = 2000
     log_retention_days: int = 30
     access_log_group_name: str = "/aws/apigateway/cc-websocket-api"
     create_api_gateway_logs_role: bool = False
@@ -112,7 +127,21 @@ class StackSettings:
     architecture: str = "arm64"
     bundle: bool = True
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
-    log_level: str = "INFO"
+    log_level: str = _SHARED[rc.ENV_LOG_LEVEL]["default"]
+    management_api_methods: tuple[str, ...] = tuple(_SHARED[rc.ENV_MANAGEMENT_API_METHODS]["default"])
+    reserved_concurrency: int = 100
+    ops_reserved_concurrency: int = 10
+    provisioned_concurrency: int = 0
+    database_max_connections: int = 189
+    database_reserved_connections: int = 20
+    route_function_timeout_seconds: int = 10
+    route_function_memory_mb: int = 256
+    ops_function_timeout_seconds: int = 120
+    ops_function_memory_mb: int = 512
+    database_proxy: str = "none"
+    database_proxy_borrow_timeout_seconds: int = 5
+    database_cluster_identifier: str | None = None
+    database_instance_identifier: str | None = None
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -129,6 +158,16 @@ class StackSettings:
         """True when the routes integrate with an existing Lambda instead of the bundled one."""
         return self.existing_function_arn is not None
 
+    @property
+    def proxy_enabled(self) -> bool:
+        """True when the stack puts an RDS Proxy between the functions and the database."""
+        return self.database_proxy == "create"
+
+    @property
+    def database_connections_for_functions(self) -> int:
+        """Connections of ``databaseMaxConnections`` left to this stack's functions."""
+        return self.database_max_connections - self.database_reserved_connections
+
     @classmethod
     def from_context(cls, node: ContextReader) -> "StackSettings":
         """Read every setting from CDK context (``cdk.json`` plus ``-c`` overrides) and validate it.
@@ -139,13 +178,17 @@ class StackSettings:
         settings = cls(
             stage_name=reader.pattern("stageName", cls.stage_name, _STAGE_NAME, "1-128 letters, digits, '-' or '_'"),
             api_name=reader.pattern("apiName", cls.api_name, _API_NAME, "1-128 letters, digits, spaces, '.', '-' or '_'"),
-            connection_ttl_minutes=reader.integer("connectionTtlMinutes", cls.connection_ttl_minutes, 1, 7 * 24 * 60),
+            connection_ttl_minutes=reader.integer(
+                "connectionTtlMinutes", cls.connection_ttl_minutes, *_bounds(rc.ENV_CONNECTION_TTL_MINUTES)
+            ),
             cleanup_schedule=reader.schedule("cleanupSchedule", cls.cleanup_schedule),
             allowed_connection_types=reader.names(
                 "allowedConnectionTypes", cls.allowed_connection_types, _CONNECTION_TYPE,
                 "lower-case names of letters, digits, '-' or '_' (e.g. email-verification,general)",
             ),
-            max_connections_per_email=reader.integer("maxConnectionsPerEmail", cls.max_connections_per_email, 1, 1000),
+            max_connections_per_email=reader.integer(
+                "maxConnectionsPerEmail", cls.max_connections_per_email, *_bounds(rc.ENV_MAX_CONNECTIONS_PER_EMAIL)
+            ),
             throttling_rate_limit=reader.number("throttlingRateLimit", cls.throttling_rate_limit, 1, 10_000),
             throttling_burst_limit=reader.integer("throttlingBurstLimit", cls.throttling_burst_limit, 1, 5_000),
             log_retention_days=reader.choice("logRetentionDays", cls.log_retention_days, tuple(RETENTION_DAYS), int),
@@ -184,6 +227,36 @@ class StackSettings:
                 "metricsNamespace", cls.metrics_namespace, _METRICS_NAMESPACE, "a CloudWatch metric namespace"
             ),
             log_level=reader.choice("logLevel", cls.log_level, LOG_LEVELS, str),
+            management_api_methods=reader.methods("managementApiMethods", cls.management_api_methods),
+            reserved_concurrency=reader.integer("reservedConcurrency", cls.reserved_concurrency, 1, 10_000),
+            ops_reserved_concurrency=reader.integer("opsReservedConcurrency", cls.ops_reserved_concurrency, 1, 1_000),
+            provisioned_concurrency=reader.integer("provisionedConcurrency", cls.provisioned_concurrency, 0, 10_000),
+            database_max_connections=reader.integer(
+                "databaseMaxConnections", cls.database_max_connections, 2, POSTGRES_MAX_CONNECTIONS
+            ),
+            database_reserved_connections=reader.integer(
+                "databaseReservedConnections", cls.database_reserved_connections, 0, POSTGRES_MAX_CONNECTIONS
+            ),
+            route_function_timeout_seconds=reader.integer(
+                "routeFunctionTimeoutSeconds", cls.route_function_timeout_seconds, 3,
+                API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS - 1,
+            ),
+            route_function_memory_mb=reader.integer("routeFunctionMemoryMb", cls.route_function_memory_mb, *LAMBDA_MEMORY_MB),
+            ops_function_timeout_seconds=reader.integer(
+                "opsFunctionTimeoutSeconds", cls.ops_function_timeout_seconds, 30, LAMBDA_MAX_TIMEOUT_SECONDS
+            ),
+            ops_function_memory_mb=reader.integer("opsFunctionMemoryMb", cls.ops_function_memory_mb, *LAMBDA_MEMORY_MB),
+            database_proxy=reader.choice("databaseProxy", cls.database_proxy, DATABASE_PROXY_MODES, str),
+            database_proxy_borrow_timeout_seconds=reader.integer(
+                "databaseProxyBorrowTimeoutSeconds", cls.database_proxy_borrow_timeout_seconds, 1,
+                API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS - 2,
+            ),
+            database_cluster_identifier=reader.optional_pattern(
+                "databaseClusterIdentifier", _DB_IDENTIFIER, "an Aurora DB cluster identifier (letters, digits, '-')"
+            ),
+            database_instance_identifier=reader.optional_pattern(
+                "databaseInstanceIdentifier", _DB_IDENTIFIER, "an RDS DB instance identifier (letters, digits, '-')"
+            ),
         )
         settings._check_combinations()
         return settings
@@ -211,6 +284,76 @@ class StackSettings:
             )
         if self.connect_token_secret_arn and not self.tokens_enabled:
             raise SettingsError("connectTokenSecretArn is set but connectTokens is 'disabled': remove one of them")
+        self._check_database_budget()
+        self._check_proxy()
+
+    def _check_database_budget(self) -> None:
+        """Instances can never outnumber the database connections reserved for them.
+
+        Without a proxy every warm instance of either function holds one connection, so the two
+        reserved concurrencies must fit in ``databaseMaxConnections - databaseReservedConnections``.
+        With the proxy the functions hold proxy connections; the proxy's own pool is sized to that
+        budget (:mod:`cdk_app.proxy`), so only the budget itself must be positive.
+        """
+        if self.database_reserved_connections >= self.database_max_connections:
+            raise SettingsError(
+                f"databaseReservedConnections={self.database_reserved_connections} leaves no connection of "
+                f"databaseMaxConnections={self.database_max_connections} to this stack: lower it, or raise "
+                "databaseMaxConnections to the database's real max_connections"
+            )
+        if self.provisioned_concurrency > self.reserved_concurrency:
+            raise SettingsError(
+                f"provisionedConcurrency={self.provisioned_concurrency} exceeds reservedConcurrency="
+                f"{self.reserved_concurrency}: Lambda cannot keep more instances ready than it may run; lower "
+                "provisionedConcurrency or raise reservedConcurrency"
+            )
+        if self.proxy_enabled or self.bring_your_own_function:
+            return
+        instances = self.reserved_concurrency + self.ops_reserved_concurrency
+        budget = self.database_connections_for_functions
+        if instances > budget:
+            raise SettingsError(
+                f"reservedConcurrency={self.reserved_concurrency} + opsReservedConcurrency="
+                f"{self.ops_reserved_concurrency} = {instances} function instances, each holding one database "
+                f"connection, but databaseMaxConnections={self.database_max_connections} - "
+                f"databaseReservedConnections={self.database_reserved_connections} leaves only {budget}: lower "
+                f"the concurrencies to a total of at most {budget}, use a bigger database (and raise "
+                "databaseMaxConnections), or set databaseProxy=create"
+            )
+
+    def _check_proxy(self) -> None:
+        """The RDS Proxy needs the database, its secret and a VPC, and must answer before the route times out."""
+        if self.database_cluster_identifier and self.database_instance_identifier:
+            raise SettingsError(
+                "databaseClusterIdentifier and databaseInstanceIdentifier are exclusive: set the cluster "
+                "identifier for Aurora, the instance identifier for RDS for PostgreSQL"
+            )
+        if not self.proxy_enabled:
+            return
+        missing = [
+            key for key, value in (
+                ("databaseSecretArn", self.database_secret_arn),
+                ("vpcId", self.vpc_id),
+                ("databaseClusterIdentifier or databaseInstanceIdentifier",
+                 self.database_cluster_identifier or self.database_instance_identifier),
+            ) if not value
+        ]
+        if missing:
+            raise SettingsError(
+                f"databaseProxy=create needs {', '.join(missing)}: the proxy logs in with the database secret, "
+                "runs in the function's VPC subnets and targets that database"
+            )
+        if self.database_proxy_borrow_timeout_seconds >= self.route_function_timeout_seconds:
+            raise SettingsError(
+                f"databaseProxyBorrowTimeoutSeconds={self.database_proxy_borrow_timeout_seconds} must be shorter "
+                f"than routeFunctionTimeoutSeconds={self.route_function_timeout_seconds}, so a client waiting for a "
+                "pooled connection gets an error answer before the function times out: lower it"
+            )
+
+
+def _bounds(env_name: str) -> tuple[int, int]:
+    """(minimum, maximum) of a runtime setting, from the file shared with the function."""
+    return _SHARED[env_name]["minimum"], _SHARED[env_name]["maximum"]
 
 
 class _Reader:
@@ -290,8 +433,10 @@ class _Reader:
             raise SettingsError(f"{key}={raw!r} is invalid; expected {accepts}")
         return raw
 
-    def names(self, key: str, default: tuple[str, ...], regex: re.Pattern[str], accepts: str) -> tuple[str, ...]:
-        raw = self._raw(key)
+    def names(
+        self, key: str, default: tuple[str, ...], regex: re.Pattern[str], accepts: str, *, raw: Any = None
+    ) -> tuple[str, ...]:
+        raw = self._raw(key) if raw is None else raw
         if raw is None:
             return default
         if isinstance(raw, str):
@@ -305,6 +450,27 @@ class _Reader:
         if len(set(values)) != len(values):
             raise SettingsError(f"{key} lists a value twice: {list(values)!r}")
         return values
+
+    def methods(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """A list of distinct @connections methods from the shared choices, with every required one."""
+        accepts = f"methods from {', '.join(MANAGEMENT_API_METHOD_CHOICES)}"
+        raw = self._raw(key)
+        if raw is None:
+            return default
+        if isinstance(raw, str):
+            raw = raw.upper()
+        elif isinstance(raw, list):
+            raw = [str(item).upper() for item in raw]
+        methods = self.names(key, default, _HTTP_METHOD, accepts, raw=raw)
+        bad = [m for m in methods if m not in MANAGEMENT_API_METHOD_CHOICES]
+        if bad:
+            raise SettingsError(f"{key} has invalid entries {bad!r}; expected a non-empty list of {accepts}")
+        missing = [m for m in REQUIRED_MANAGEMENT_API_METHODS if m not in methods]
+        if missing:
+            raise SettingsError(
+                f"{key}={list(methods)!r} lacks {', '.join(missing)}; the function needs POST to push to clients"
+            )
+        return methods
 
     def schedule(self, key: str, default: str) -> str:
         raw = self._raw(key)

@@ -12,10 +12,12 @@ from constructs import Construct
 from cdk_app import runtime_contract as rc
 from cdk_app.account_logging import ApiGatewayAccountLogging
 from cdk_app.cleanup import CleanupSchedule
+from cdk_app.dashboard import OperationsDashboard
 from cdk_app.gateway import WebSocketGateway
 from cdk_app.handler_function import NotificationFunction
-from cdk_app.monitoring import Monitoring
+from cdk_app.monitoring import Monitoring, database_connections_metric
 from cdk_app.parameters import MANAGEMENT_ENDPOINT_PARAMETER, EndpointPublication
+from cdk_app.proxy import DatabaseProxy, imported_target
 from cdk_app.schema import SchemaMigration
 from cdk_app.secrets import NotificationSecrets
 from cdk_app.settings import StackSettings
@@ -47,7 +49,12 @@ CONNECT_AUTHORIZATION = {
 
 
 class WebSocketNotificationStack(cdk.Stack):
-    """API Gateway WebSocket API + one Lambda for all routes + cleanup, migration, alarms, outputs.
+    """API Gateway WebSocket API + a route function + an ops function + cleanup, migration, alarms, outputs.
+
+    The bundled handler runs as two functions from the same asset: :attr:`route_handler` serves the
+    three WebSocket routes with a short timeout, :attr:`handler` (the "ops" function) serves notify,
+    cleanup and migrate. :attr:`handler` is the function backends invoke (``FunctionName``). With an
+    existing function both are that function.
 
     :param settings: validated settings (see :class:`cdk_app.settings.StackSettings`).
     """
@@ -62,26 +69,55 @@ class WebSocketNotificationStack(cdk.Stack):
             tokens_enabled=settings.tokens_enabled,
             token_secret_arn=settings.connect_token_secret_arn,
         )
-        self.bundled_function: NotificationFunction | None = None
-        if settings.bring_your_own_function:
-            self.handler, self.handler_role = self._existing_function()
-        else:
-            self.bundled_function = NotificationFunction(
+        self.database_proxy: DatabaseProxy | None = None
+        if settings.proxy_enabled and self.secrets.database_secret is not None and settings.vpc_id:
+            self.database_proxy = DatabaseProxy(
                 self,
-                "Handler",
-                architecture=settings.architecture,
-                bundle=settings.bundle,
-                log_retention=settings.log_retention,
-                environment=self._runtime_environment(),
+                "DatabaseProxy",
+                target=imported_target(
+                    self,
+                    cluster_identifier=settings.database_cluster_identifier,
+                    instance_identifier=settings.database_instance_identifier,
+                ),
+                secret=self.secrets.database_secret,
                 vpc_id=settings.vpc_id,
                 subnet_ids=settings.subnet_ids,
-                security_group_ids=settings.security_group_ids,
+                database_max_connections=settings.database_max_connections,
+                database_reserved_connections=settings.database_reserved_connections,
+                borrow_timeout_seconds=settings.database_proxy_borrow_timeout_seconds,
+            )
+        self.bundled_function: NotificationFunction | None = None
+        """The ops function (notify, cleanup, migrate), when bundled."""
+        self.route_function: NotificationFunction | None = None
+        """The route function ($connect, $disconnect, $default), when bundled."""
+        if settings.bring_your_own_function:
+            self.handler, self.handler_role = self._existing_function()
+            self.route_handler, self.route_handler_role = self.handler, self.handler_role
+        else:
+            self.route_function = self._bundled_function(
+                "RouteHandler",
+                description="WebSocket notifications: the $connect/$disconnect/$default routes",
+                timeout_seconds=settings.route_function_timeout_seconds,
+                memory_mb=settings.route_function_memory_mb,
+                reserved_concurrency=settings.reserved_concurrency,
+                provisioned_concurrency=settings.provisioned_concurrency,
+                reads_token_secret=True,
+            )
+            self.bundled_function = self._bundled_function(
+                "Handler",
+                description="WebSocket notifications: notify, cleanup and migrate (direct invokes and events)",
+                timeout_seconds=settings.ops_function_timeout_seconds,
+                memory_mb=settings.ops_function_memory_mb,
+                reserved_concurrency=settings.ops_reserved_concurrency,
+                reads_token_secret=False,
             )
             self.handler, self.handler_role = self.bundled_function.function, self.bundled_function.role
+            self.route_handler = self.route_function.invocable
+            self.route_handler_role = self.route_function.role
         self.gateway = WebSocketGateway(
             self,
             "Gateway",
-            handler=self.handler,
+            handler=self.route_handler,
             api_name=settings.api_name,
             stage_name=settings.stage_name,
             throttling_rate_limit=settings.throttling_rate_limit,
@@ -94,19 +130,38 @@ class WebSocketNotificationStack(cdk.Stack):
         if settings.create_api_gateway_logs_role:
             self.account_logging = ApiGatewayAccountLogging(self, "ApiGatewayAccountLogging")
             self.gateway.stage.node.add_dependency(self.account_logging.account)
-        self.gateway.grant_manage_connections(self.handler_role)
-        self.secrets.grant_read(self.handler_role)
+        self._grant()
         self.cleanup = CleanupSchedule(self, "Cleanup", handler=self.handler, schedule_expression=settings.cleanup_schedule)
+        functions, reserved = self._watched_functions()
+        database_connections = database_connections_metric(
+            cluster_identifier=settings.database_cluster_identifier,
+            instance_identifier=settings.database_instance_identifier,
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            handler=self.handler,
+            functions=functions,
+            reserved_concurrency=reserved,
             stage=self.gateway.stage,
             metrics_namespace=settings.metrics_namespace,
             connection_count_threshold=settings.connection_count_alarm_threshold,
             integration_error_threshold=settings.integration_error_alarm_threshold,
+            database_connections=database_connections,
+            database_max_connections=settings.database_max_connections,
             alarm_topic_arn=settings.alarm_topic_arn,
             alarm_email=settings.alarm_email,
+        )
+        self.dashboard = OperationsDashboard(
+            self,
+            "Dashboard",
+            stage=self.gateway.stage,
+            functions=functions,
+            reserved_concurrency=reserved,
+            metrics_namespace=settings.metrics_namespace,
+            cleanup_log_group=self.bundled_function.log_group if self.bundled_function else None,
+            database_connections=database_connections,
+            database_max_connections=settings.database_max_connections,
+            proxy_name=self.database_proxy.proxy.db_proxy_name if self.database_proxy else None,
         )
         self.endpoints = EndpointPublication(
             self,
@@ -123,11 +178,71 @@ class WebSocketNotificationStack(cdk.Stack):
             # An existing function's environment is not ours: it reads the endpoint from SSM.
             self.endpoints.parameters[MANAGEMENT_ENDPOINT_PARAMETER].grant_read(self.handler_role)
         else:
-            self.bundled_function.function.add_environment(rc.ENV_MANAGEMENT_ENDPOINT, self.gateway.management_endpoint)
-            self.schema_migration = SchemaMigration(self, "Schema", handler=self.bundled_function.function)
+            for bundled in self._bundled_functions():
+                bundled.function.add_environment(rc.ENV_MANAGEMENT_ENDPOINT, self.gateway.management_endpoint)
+            self.schema_migration = SchemaMigration(
+                self,
+                "Schema",
+                handler=self.bundled_function.function,
+                function_timeout_seconds=settings.ops_function_timeout_seconds,
+            )
             # Clients can only connect once the stage exists: make it wait for the table.
             self.gateway.stage.node.add_dependency(self.schema_migration)
         self._warn_about_demo_settings()
+
+    def _bundled_function(
+        self,
+        construct_id: str,
+        *,
+        description: str,
+        timeout_seconds: int,
+        memory_mb: int,
+        reserved_concurrency: int,
+        reads_token_secret: bool,
+        provisioned_concurrency: int = 0,
+    ) -> NotificationFunction:
+        """One of the two bundled functions (same asset, handler, network and database settings)."""
+        s = self.settings
+        bundled = NotificationFunction(
+            self,
+            construct_id,
+            architecture=s.architecture,
+            bundle=s.bundle,
+            log_retention=s.log_retention,
+            environment=self._runtime_environment(reads_token_secret=reads_token_secret),
+            description=description,
+            timeout_seconds=timeout_seconds,
+            memory_mb=memory_mb,
+            reserved_concurrency=reserved_concurrency,
+            provisioned_concurrency=provisioned_concurrency,
+            vpc_id=s.vpc_id,
+            subnet_ids=s.subnet_ids,
+            security_group_ids=s.security_group_ids,
+        )
+        if self.database_proxy is not None:
+            self.database_proxy.allow_from(bundled.function)
+        return bundled
+
+    def _bundled_functions(self) -> list[NotificationFunction]:
+        return [f for f in (self.route_function, self.bundled_function) if f is not None]
+
+    def _watched_functions(self) -> tuple[dict[str, lambda_.IFunction], dict[str, int]]:
+        """Functions to alarm on and chart by label, and the reserved concurrency of the bundled ones."""
+        if self.route_function is None or self.bundled_function is None:
+            return {"": self.handler}, {}
+        functions = {"Route": self.route_function.function, "Ops": self.bundled_function.function}
+        return functions, {"Route": self.route_function.reserved_concurrency, "Ops": self.bundled_function.reserved_concurrency}
+
+    def _grant(self) -> None:
+        """Each role gets what its function does: both push (notify from ops; the route function checks
+        connections with GET); only the route function verifies connect tokens."""
+        methods = self.settings.management_api_methods
+        self.gateway.grant_manage_connections(self.route_handler_role, methods=methods)
+        self.secrets.grant_read(self.route_handler_role)
+        if self.handler_role is not self.route_handler_role:
+            self.gateway.grant_manage_connections(self.handler_role, methods=methods)
+            if self.secrets.database_secret is not None:
+                self.secrets.database_secret.grant_read(self.handler_role)
 
     def _existing_function(self) -> tuple[lambda_.IFunction, iam.IRole]:
         """Import the function (and its role) that the routes should invoke instead of ours."""
@@ -141,8 +256,11 @@ class WebSocketNotificationStack(cdk.Stack):
         )
         return function, role
 
-    def _runtime_environment(self) -> dict[str, str]:
-        """The bundled function's environment (the management endpoint is added once the stage exists)."""
+    def _runtime_environment(self, *, reads_token_secret: bool) -> dict[str, str]:
+        """A bundled function's environment (the management endpoint is added once the stage exists).
+
+        Only the route function gets the token secret: the ops function never sees a ``$connect``.
+        """
         s = self.settings
         environment = {
             rc.ENV_CONNECTION_TTL_MINUTES: str(s.connection_ttl_minutes),
@@ -150,13 +268,16 @@ class WebSocketNotificationStack(cdk.Stack):
             rc.ENV_MAX_CONNECTIONS_PER_EMAIL: str(s.max_connections_per_email),
             rc.ENV_METRICS_NAMESPACE: s.metrics_namespace,
             rc.ENV_LOG_LEVEL: s.log_level,
+            rc.ENV_MANAGEMENT_API_METHODS: ",".join(s.management_api_methods),
         }
         if self.secrets.database_secret is not None:
             environment[rc.ENV_DATABASE_SECRET_ARN] = self.secrets.database_secret.secret_arn
         else:
             environment[rc.ENV_DATABASE_URL] = rc.EPHEMERAL_DATABASE_URL
             environment[rc.ENV_AUTO_MIGRATE] = "true"  # each container's /tmp file starts empty
-        if self.secrets.token_secret is not None:
+        if self.database_proxy is not None:
+            environment[rc.ENV_DATABASE_HOST] = self.database_proxy.endpoint
+        if reads_token_secret and self.secrets.token_secret is not None:
             environment[rc.ENV_CONNECT_TOKEN_SECRET_ARN] = self.secrets.token_secret.secret_arn
         return environment
 

@@ -6,14 +6,17 @@ configuration at all (SQLite store, no token check).
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
-from typing import Mapping
+from pathlib import Path
+from typing import Any, Mapping
 
 # --- environment variable names (the contract with cdk_app) -----------------------------------
 ENV_MANAGEMENT_ENDPOINT = "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"
 ENV_DATABASE_URL = "DATABASE_URL"
 ENV_DATABASE_SECRET_ARN = "DATABASE_SECRET_ARN"  # nosec B105 # an environment variable's name, not a secret
+ENV_DATABASE_HOST = "DATABASE_HOST"
 ENV_CONNECTION_TTL_MINUTES = "CONNECTION_TTL_MINUTES"
 ENV_ALLOWED_CONNECTION_TYPES = "ALLOWED_CONNECTION_TYPES"
 ENV_MAX_CONNECTIONS_PER_EMAIL = "MAX_CONNECTIONS_PER_EMAIL"
@@ -33,24 +36,33 @@ ENV_MANAGEMENT_API_METHODS = "MANAGEMENT_API_METHODS"
 ALL_ENV_NAMES = frozenset(v for k, v in dict(globals()).items() if k.startswith("ENV_"))
 
 # --- documented defaults -----------------------------------------------------------------------
+SHARED_DEFAULTS_FILE = Path(__file__).with_name("shared_defaults.json")
+"""Default and bounds of each setting the CDK app can also set, written once (the CDK app reads
+the same file by path); a few hundred bytes of JSON, so reading it costs microseconds at import."""
+SHARED_DEFAULTS: dict[str, dict[str, Any]] = json.loads(SHARED_DEFAULTS_FILE.read_text(encoding="utf-8"))["settings"]
+
+
 DEFAULT_DATABASE_URL = "sqlite:///websocket_connections.db"
-DEFAULT_CONNECTION_TTL_MINUTES = 120
-DEFAULT_ALLOWED_CONNECTION_TYPES = ("email-verification", "general")
-DEFAULT_MAX_CONNECTIONS_PER_EMAIL = 5
-DEFAULT_INACTIVE_RETENTION_HOURS = 24
-DEFAULT_CLEANUP_BATCH_SIZE = 500
-DEFAULT_DB_CONNECT_TIMEOUT_SECONDS = 5
-DEFAULT_DB_STATEMENT_TIMEOUT_MS = 5000
-DEFAULT_DB_IDLE_RELEASE_SECONDS = 240
+DEFAULT_CONNECTION_TTL_MINUTES: int = SHARED_DEFAULTS[ENV_CONNECTION_TTL_MINUTES]["default"]
+DEFAULT_ALLOWED_CONNECTION_TYPES: tuple[str, ...] = tuple(SHARED_DEFAULTS[ENV_ALLOWED_CONNECTION_TYPES]["default"])
+DEFAULT_MAX_CONNECTIONS_PER_EMAIL: int = SHARED_DEFAULTS[ENV_MAX_CONNECTIONS_PER_EMAIL]["default"]
+DEFAULT_INACTIVE_RETENTION_HOURS: int = SHARED_DEFAULTS[ENV_INACTIVE_RETENTION_HOURS]["default"]
+DEFAULT_CLEANUP_BATCH_SIZE: int = SHARED_DEFAULTS[ENV_CLEANUP_BATCH_SIZE]["default"]
+DEFAULT_DB_CONNECT_TIMEOUT_SECONDS: int = SHARED_DEFAULTS[ENV_DB_CONNECT_TIMEOUT_SECONDS]["default"]
+DEFAULT_DB_STATEMENT_TIMEOUT_MS: int = SHARED_DEFAULTS[ENV_DB_STATEMENT_TIMEOUT_MS]["default"]
+DEFAULT_DB_IDLE_RELEASE_SECONDS: int = SHARED_DEFAULTS[ENV_DB_IDLE_RELEASE_SECONDS]["default"]
 """Close a PostgreSQL connection unused this long before reusing it (0: never). Below the
 ``idle_session_timeout`` the README recommends for the server (300 s)."""
-DEFAULT_CLEANUP_TIME_BUDGET_SECONDS = 20
-"""Wall-clock time one cleanup run may spend on batches; well inside the 30 s function timeout."""
-DEFAULT_MANAGEMENT_API_METHODS = ("POST", "GET")
-"""Management API methods the function may call: POST to push, GET to check that connections
-counted against the per-email cap are really open."""
-MANAGEMENT_API_METHOD_CHOICES = ("POST", "GET", "DELETE")
-DEFAULT_METRICS_NAMESPACE = "WebSocketNotifications"
+DEFAULT_CLEANUP_TIME_BUDGET_SECONDS: int = SHARED_DEFAULTS[ENV_CLEANUP_TIME_BUDGET_SECONDS]["default"]
+"""Wall-clock time one cleanup run may spend on batches; well inside the ops function's timeout."""
+DEFAULT_METRICS_NAMESPACE: str = SHARED_DEFAULTS[ENV_METRICS_NAMESPACE]["default"]
+DEFAULT_LOG_LEVEL: str = SHARED_DEFAULTS[ENV_LOG_LEVEL]["default"]
+LOG_LEVELS: tuple[str, ...] = tuple(SHARED_DEFAULTS[ENV_LOG_LEVEL]["choices"])
+DEFAULT_MANAGEMENT_API_METHODS: tuple[str, ...] = tuple(SHARED_DEFAULTS[ENV_MANAGEMENT_API_METHODS]["default"])
+"""@connections methods the function may call: POST to push, GET so the per-email cap can check that
+counted connections are really open. The stack grants exactly these (``managementApiMethods``)."""
+MANAGEMENT_API_METHOD_CHOICES: tuple[str, ...] = tuple(SHARED_DEFAULTS[ENV_MANAGEMENT_API_METHODS]["choices"])
+REQUIRED_MANAGEMENT_API_METHODS: tuple[str, ...] = tuple(SHARED_DEFAULTS[ENV_MANAGEMENT_API_METHODS]["required"])
 FAILED_DELIVERIES_METRIC = "FailedDeliveries"
 """Name of the EMF metric the function emits; the CDK monitoring construct alarms on it."""
 SERVICE_FAILURES_METRIC = "ServiceFailures"
@@ -80,6 +92,12 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maxim
     return value
 
 
+def _shared_int(env: Mapping[str, str], name: str) -> int:
+    """An integer setting whose default and bounds come from :data:`SHARED_DEFAULTS`."""
+    spec = SHARED_DEFAULTS[name]
+    return _int(env, name, spec["default"], minimum=spec["minimum"], maximum=spec["maximum"])
+
+
 def _bool(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw in ("", "false", "0", "no"):
@@ -89,6 +107,21 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean; expected true or false")
 
 
+def _methods(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get(ENV_MANAGEMENT_API_METHODS, "").strip()
+    if not raw:
+        return DEFAULT_MANAGEMENT_API_METHODS
+    methods = tuple(m.strip().upper() for m in raw.split(",") if m.strip())
+    accepted = ", ".join(MANAGEMENT_API_METHOD_CHOICES)
+    bad = [m for m in methods if m not in MANAGEMENT_API_METHOD_CHOICES]
+    if bad or len(set(methods)) != len(methods):
+        raise ConfigError(f"{ENV_MANAGEMENT_API_METHODS}={raw!r}; expected a comma list of distinct {accepted}")
+    missing = [m for m in REQUIRED_MANAGEMENT_API_METHODS if m not in methods]
+    if missing:
+        raise ConfigError(f"{ENV_MANAGEMENT_API_METHODS}={raw!r} lacks {', '.join(missing)}; the function needs it to push")
+    return methods
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Validated runtime settings. Build with :meth:`from_env`."""
@@ -96,6 +129,8 @@ class Settings:
     management_endpoint: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
     database_secret_arn: str | None = None
+    database_host: str | None = None
+    """Host that replaces the database secret's ``host`` (e.g. an RDS Proxy endpoint); None keeps it."""
     connection_ttl_minutes: int = DEFAULT_CONNECTION_TTL_MINUTES
     allowed_connection_types: tuple[str, ...] = DEFAULT_ALLOWED_CONNECTION_TYPES
     max_connections_per_email: int = DEFAULT_MAX_CONNECTIONS_PER_EMAIL
@@ -106,7 +141,7 @@ class Settings:
     db_connect_timeout_seconds: int = DEFAULT_DB_CONNECT_TIMEOUT_SECONDS
     db_statement_timeout_ms: int = DEFAULT_DB_STATEMENT_TIMEOUT_MS
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
-    log_level: str = "INFO"
+    log_level: str = DEFAULT_LOG_LEVEL
     db_idle_release_seconds: int = DEFAULT_DB_IDLE_RELEASE_SECONDS
     cleanup_time_budget_seconds: int = DEFAULT_CLEANUP_TIME_BUDGET_SECONDS
     management_api_methods: tuple[str, ...] = DEFAULT_MANAGEMENT_API_METHODS
@@ -126,54 +161,27 @@ class Settings:
         )
         if not types:
             raise ConfigError(f"{ENV_ALLOWED_CONNECTION_TYPES} lists no type; e.g. 'email-verification,general'")
-        methods_raw = env.get(ENV_MANAGEMENT_API_METHODS, "").strip()
-        methods = (
-            tuple(dict.fromkeys(m.strip().upper() for m in methods_raw.split(",") if m.strip()))
-            if methods_raw
-            else DEFAULT_MANAGEMENT_API_METHODS
-        )
-        unknown = [m for m in methods if m not in MANAGEMENT_API_METHOD_CHOICES]
-        if unknown or "POST" not in methods:
-            raise ConfigError(
-                f"{ENV_MANAGEMENT_API_METHODS}={methods_raw!r}; expected a comma list of "
-                f"{', '.join(MANAGEMENT_API_METHOD_CHOICES)} that includes POST, e.g. 'POST,GET'"
-            )
-        log_level = env.get(ENV_LOG_LEVEL, "INFO").strip().upper() or "INFO"
-        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ConfigError(f"{ENV_LOG_LEVEL}={log_level!r}; expected DEBUG, INFO, WARNING or ERROR")
+        log_level = env.get(ENV_LOG_LEVEL, "").strip().upper() or DEFAULT_LOG_LEVEL
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"{ENV_LOG_LEVEL}={log_level!r}; expected one of {', '.join(LOG_LEVELS)}")
         return cls(
             management_endpoint=env.get(ENV_MANAGEMENT_ENDPOINT, "").strip() or None,
             database_url=env.get(ENV_DATABASE_URL, "").strip() or DEFAULT_DATABASE_URL,
             database_secret_arn=env.get(ENV_DATABASE_SECRET_ARN, "").strip() or None,
-            connection_ttl_minutes=_int(
-                env, ENV_CONNECTION_TTL_MINUTES, DEFAULT_CONNECTION_TTL_MINUTES, minimum=1, maximum=7 * 24 * 60
-            ),
+            database_host=env.get(ENV_DATABASE_HOST, "").strip() or None,
+            connection_ttl_minutes=_shared_int(env, ENV_CONNECTION_TTL_MINUTES),
             allowed_connection_types=types,
-            max_connections_per_email=_int(
-                env, ENV_MAX_CONNECTIONS_PER_EMAIL, DEFAULT_MAX_CONNECTIONS_PER_EMAIL, minimum=1, maximum=1000
-            ),
-            inactive_retention_hours=_int(
-                env, ENV_INACTIVE_RETENTION_HOURS, DEFAULT_INACTIVE_RETENTION_HOURS, minimum=0, maximum=24 * 365
-            ),
-            cleanup_batch_size=_int(
-                env, ENV_CLEANUP_BATCH_SIZE, DEFAULT_CLEANUP_BATCH_SIZE, minimum=1, maximum=100_000
-            ),
+            max_connections_per_email=_shared_int(env, ENV_MAX_CONNECTIONS_PER_EMAIL),
+            inactive_retention_hours=_shared_int(env, ENV_INACTIVE_RETENTION_HOURS),
+            cleanup_batch_size=_shared_int(env, ENV_CLEANUP_BATCH_SIZE),
             connect_token_secret=env.get(ENV_CONNECT_TOKEN_SECRET, "") or None,
             connect_token_secret_arn=env.get(ENV_CONNECT_TOKEN_SECRET_ARN, "").strip() or None,
-            db_connect_timeout_seconds=_int(
-                env, ENV_DB_CONNECT_TIMEOUT_SECONDS, DEFAULT_DB_CONNECT_TIMEOUT_SECONDS, minimum=1, maximum=60
-            ),
-            db_statement_timeout_ms=_int(
-                env, ENV_DB_STATEMENT_TIMEOUT_MS, DEFAULT_DB_STATEMENT_TIMEOUT_MS, minimum=100, maximum=28_000
-            ),
+            db_connect_timeout_seconds=_shared_int(env, ENV_DB_CONNECT_TIMEOUT_SECONDS),
+            db_statement_timeout_ms=_shared_int(env, ENV_DB_STATEMENT_TIMEOUT_MS),
             metrics_namespace=env.get(ENV_METRICS_NAMESPACE, "").strip() or DEFAULT_METRICS_NAMESPACE,
             log_level=log_level,
-            db_idle_release_seconds=_int(
-                env, ENV_DB_IDLE_RELEASE_SECONDS, DEFAULT_DB_IDLE_RELEASE_SECONDS, minimum=0, maximum=3600
-            ),
-            cleanup_time_budget_seconds=_int(
-                env, ENV_CLEANUP_TIME_BUDGET_SECONDS, DEFAULT_CLEANUP_TIME_BUDGET_SECONDS, minimum=1, maximum=840
-            ),
-            management_api_methods=methods,
+            db_idle_release_seconds=_shared_int(env, ENV_DB_IDLE_RELEASE_SECONDS),
+            cleanup_time_budget_seconds=_shared_int(env, ENV_CLEANUP_TIME_BUDGET_SECONDS),
+            management_api_methods=_methods(env),
             auto_migrate=_bool(env, ENV_AUTO_MIGRATE),
         )

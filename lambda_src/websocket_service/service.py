@@ -260,7 +260,9 @@ def _database_url(settings: Settings) -> str:
     if settings.database_secret_arn:
         from .store import database_url_from_secret
 
-        return database_url_from_secret(get_secret_string(settings.database_secret_arn))
+        return database_url_from_secret(
+            get_secret_string(settings.database_secret_arn), host=settings.database_host
+        )
     return settings.database_url
 
 

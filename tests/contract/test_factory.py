@@ -136,6 +136,13 @@ def test_secret_port_may_be_a_string_and_host_an_ipv6_literal() -> None:
     assert (params["host"], params["port"]) == ("2001:db8::5", "6432")
 
 
+def test_host_override_replaces_only_the_secrets_host() -> None:
+    """DATABASE_HOST (an RDS Proxy endpoint) wins over the secret's host; the rest stays."""
+    proxy = "ws-proxy.proxy-abc.eu-west-1.rds.amazonaws.com"
+    params = conninfo_to_dict(database_url_from_secret(json.dumps(RDS_SECRET), host=proxy))
+    assert params == {**conninfo_to_dict(database_url_from_secret(json.dumps(RDS_SECRET))), "host": proxy}
+
+
 def test_url_from_secret_connects_for_real(postgres_url: str) -> None:
     server = conninfo_to_dict(postgres_url)
     secret = {

@@ -263,7 +263,7 @@ def test_bad_port_fails_on_first_use_with_a_store_error_without_the_password() -
 
 
 LAMBDA_TIMEOUT_MS = 30_000
-"""The function's timeout (cdk_app/handler_function.py ``TIMEOUT``)."""
+"""The shortest timeout the ops function (which runs migrate) may have: ``opsFunctionTimeoutSeconds`` minimum."""
 
 
 def test_migration_lock_wait_fits_in_the_function_timeout() -> None:

@@ -226,3 +226,18 @@ def test_open_service_closes_the_store_when_the_token_secret_fails(tmp_path, mon
         assert not Path(f"{database}-wal").exists(), "open_service left the migrated store open"
     finally:
         server.stop()
+
+
+def test_database_host_reaches_the_database_the_secret_describes_through_another_host(monkeypatch, rotation_role, capsys):
+    """DATABASE_HOST (the stack sets it to the RDS Proxy endpoint) replaces only the secret's host."""
+    role, admin = rotation_role
+    secret = _rds_secret(role, "db-instance.unreachable.invalid", admin.port or 5432, admin.path.lstrip("/"))
+    server = RecordingServer({"/secretsmanager/get": secret})
+    try:
+        monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.port))
+        monkeypatch.setenv("DATABASE_SECRET_ARN", DB_ARN)
+        monkeypatch.setenv("DATABASE_HOST", admin.hostname)
+        assert invoke(connect_event("c1", email="a@example.com", type="general")) == {"statusCode": 200}
+    finally:
+        server.stop()
+    assert "rotated-pw-1" not in capsys.readouterr().out

@@ -48,7 +48,27 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "stageName": "live",
     },
     "imported_token_secret": {"connectTokenSecretArn": TOKEN_SECRET_ARN, "createApiGatewayLogsRole": "true", "logRetentionDays": "90"},
+    "sized": {
+        "reservedConcurrency": "40", "opsReservedConcurrency": "4", "provisionedConcurrency": "3",
+        "routeFunctionTimeoutSeconds": "8", "routeFunctionMemoryMb": "1024",
+        "opsFunctionTimeoutSeconds": "600", "opsFunctionMemoryMb": "256",
+        "managementApiMethods": "POST,GET,DELETE",
+        "databaseMaxConnections": "100", "databaseReservedConnections": "50", "databaseClusterIdentifier": "ws-aurora",
+    },
+    "proxy": {
+        "vpcId": "vpc-0abc1234",
+        "subnetIds": "subnet-0aaa1111,subnet-0bbb2222",
+        "databaseSecretArn": DATABASE_SECRET_ARN,
+        "databaseProxy": "create",
+        "databaseInstanceIdentifier": "ws-postgres",
+        "databaseProxyBorrowTimeoutSeconds": "4",
+        "reservedConcurrency": "500",  # more than the database's connections: the proxy multiplexes
+        "managementApiMethods": ["POST"],
+    },
 }
+
+FUNCTION_IDS = {"route": "RouteHandler", "ops": "Handler"}
+"""Construct ids of the bundled functions: the route function and the ops function (notify, cleanup, migrate)."""
 
 
 def project_context(**overrides: Any) -> dict[str, Any]:
@@ -87,6 +107,24 @@ class Synthesis:
 
     def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.template_json["Resources"].items() if v["Type"] == resource_type}
+
+    def function_id(self, which: str) -> str:
+        """Logical id of the ``route`` or ``ops`` function."""
+        (logical_id,) = [k for k in self.resources("AWS::Lambda::Function") if k.startswith(f"{FUNCTION_IDS[which]}Function")]
+        return logical_id
+
+    def function(self, which: str) -> dict[str, Any]:
+        """Properties of the ``route`` or ``ops`` function."""
+        return self.template_json["Resources"][self.function_id(which)]["Properties"]
+
+    def statements(self, which: str) -> list[dict[str, Any]]:
+        """Policy statements attached to the ``route`` or ``ops`` function's role."""
+        return [
+            statement
+            for logical_id, policy in self.resources("AWS::IAM::Policy").items()
+            if logical_id.startswith(f"{FUNCTION_IDS[which]}Role")
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
 
 
 def synthesize(context: dict[str, Any], outdir: Path) -> Synthesis:

@@ -27,8 +27,10 @@ def bundled_asset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]
     app, _stack = build_app(context=project_context(bundle=True), outdir=str(outdir), compliance_checks=False)
     app.synth()
     template = json.loads((outdir / f"{STACK_ID}.template.json").read_text())
-    (function,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    (s3_key,) = {f["Properties"]["Code"]["S3Key"] for f in functions}  # route and ops functions: one asset
+    assert len(functions) == 2
+    asset_hash = s3_key.removesuffix(".zip")
     return outdir / f"asset.{asset_hash}", template
 
 
@@ -37,6 +39,7 @@ def test_asset_holds_the_package_and_the_arm64_psycopg_binary(bundled_asset: tup
     asset, _template = bundled_asset
     assert (asset / "websocket_service" / "handler.py").is_file()
     assert (asset / "websocket_service" / "config.py").is_file()
+    assert (asset / "websocket_service" / "shared_defaults.json").is_file()  # config.py reads it at import
     assert (asset / "psycopg" / "__init__.py").is_file()
     extensions = sorted((asset / "psycopg_binary").glob("*.so"))
     assert extensions, "psycopg_binary has no compiled modules"

@@ -1,8 +1,9 @@
-"""The bundled function: runtime, architecture, logs, environment, layer, IAM, VPC placement."""
+"""The bundled functions: runtime, architecture, logs, environment, layer, IAM, VPC placement."""
 from __future__ import annotations
 
 import json
 
+import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match
 
@@ -11,14 +12,7 @@ from cdk_app.bundling import PYTHON_RUNTIME, PYTHON_VERSION
 
 from .conftest import DATABASE_SECRET_ARN, SynthFn, Synthesis
 
-
-def function_props(synthesis: Synthesis) -> dict:
-    (function,) = synthesis.resources("AWS::Lambda::Function").values()
-    return function["Properties"]
-
-
-def statements(synthesis: Synthesis) -> list[dict]:
-    return [s for p in synthesis.resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+BOTH = ("route", "ops")
 
 
 def test_runtime_is_the_newest_python_cdk_offers_and_matches_the_bundling_version() -> None:
@@ -29,44 +23,90 @@ def test_runtime_is_the_newest_python_cdk_offers_and_matches_the_bundling_versio
     assert PYTHON_RUNTIME.name == newest.name == f"python{PYTHON_VERSION}"
 
 
-def test_function_runs_the_handler_on_arm64_with_explicit_memory_timeout_tracing_and_dlq(default: Synthesis) -> None:
+@pytest.mark.parametrize("which", BOTH)
+def test_both_functions_run_the_same_handler_on_arm64_with_tracing_and_dlq(default: Synthesis, which: str) -> None:
+    prefix = "RouteHandler" if which == "route" else "Handler"
     default.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
             "Runtime": "python3.14",
             "Architectures": ["arm64"],
             "Handler": rc.HANDLER,
-            "MemorySize": 256,
-            "Timeout": 30,
+            "Code": default.function("route")["Code"],  # one asset
             "TracingConfig": {"Mode": "Active"},
-            "DeadLetterConfig": {"TargetArn": {"Fn::GetAtt": [Match.string_like_regexp("AsyncDeadLetterQueue"), "Arn"]}},
-            "LoggingConfig": {"LogGroup": {"Ref": Match.string_like_regexp("HandlerLogs")}},
+            "DeadLetterConfig": {"TargetArn": {"Fn::GetAtt": [Match.string_like_regexp(f"^{prefix}AsyncDeadLetterQueue"), "Arn"]}},
+            "LoggingConfig": {"LogGroup": {"Ref": Match.string_like_regexp(f"^{prefix}Logs")}},
         },
     )
+    assert default.function(which)["Handler"] == rc.HANDLER
+
+
+def test_route_function_has_a_short_timeout_and_its_own_reserved_concurrency(default: Synthesis) -> None:
+    route = default.function("route")
+    assert (route["Timeout"], route["MemorySize"], route["ReservedConcurrentExecutions"]) == (10, 256, 100)
+    assert route["Timeout"] < 29  # API Gateway's integration timeout
+    assert "routes" in route["Description"]
+
+
+def test_ops_function_has_a_longer_timeout_more_memory_and_a_small_reserved_concurrency(default: Synthesis) -> None:
+    ops = default.function("ops")
+    assert (ops["Timeout"], ops["MemorySize"], ops["ReservedConcurrentExecutions"]) == (120, 512, 10)
+    assert "notify, cleanup and migrate" in ops["Description"]
+
+
+def test_timeout_memory_and_concurrency_settings_are_applied(synth: SynthFn) -> None:
+    sized = synth("sized")
+    route, ops = sized.function("route"), sized.function("ops")
+    assert (route["Timeout"], route["MemorySize"], route["ReservedConcurrentExecutions"]) == (8, 1024, 40)
+    assert (ops["Timeout"], ops["MemorySize"], ops["ReservedConcurrentExecutions"]) == (600, 256, 4)
+
+
+def test_provisioned_concurrency_keeps_a_live_alias_warm_and_the_routes_invoke_it(synth: SynthFn) -> None:
+    sized = synth("sized")
+    (alias_id, alias), = sized.resources("AWS::Lambda::Alias").items()
+    assert alias["Properties"]["Name"] == "live"
+    assert alias["Properties"]["FunctionName"] == {"Ref": sized.function_id("route")}
+    assert alias["Properties"]["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 3}
+    integrations = sized.resources("AWS::ApiGatewayV2::Integration").values()
+    assert all(alias_id in json.dumps(i["Properties"]["IntegrationUri"]) for i in integrations)
+    permissions = [p["Properties"] for p in sized.resources("AWS::Lambda::Permission").values()
+                   if p["Properties"]["Principal"] == "apigateway.amazonaws.com"]
+    assert len(permissions) == 3 and all(p["FunctionName"] == {"Ref": alias_id} for p in permissions)
+
+
+def test_no_provisioned_concurrency_by_default(default: Synthesis) -> None:
+    default.template.resource_count_is("AWS::Lambda::Alias", 0)
 
 
 def test_x86_64_setting_changes_the_architecture(synth: SynthFn) -> None:
-    assert function_props(synth("tokens_disabled"))["Architectures"] == ["x86_64"]
+    tokens_disabled = synth("tokens_disabled")
+    assert [tokens_disabled.function(w)["Architectures"] for w in BOTH] == [["x86_64"], ["x86_64"]]
 
 
-def test_function_log_group_has_the_retention(default: Synthesis) -> None:
-    default.template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30, "LogGroupName": Match.absent()})
+def test_each_function_has_its_own_log_group_with_the_retention(default: Synthesis) -> None:
+    groups = default.resources("AWS::Logs::LogGroup")
+    for which in BOTH:
+        (group_ref,) = [default.function(which)["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert groups[group_ref]["Properties"] == {"RetentionInDays": 30}
 
 
-def test_environment_without_database_secret_uses_the_ephemeral_sqlite_file(default: Synthesis) -> None:
-    env = function_props(default)["Environment"]["Variables"]
+@pytest.mark.parametrize("which", BOTH)
+def test_environment_without_database_secret_uses_the_ephemeral_sqlite_file(default: Synthesis, which: str) -> None:
+    env = default.function(which)["Environment"]["Variables"]
     assert env[rc.ENV_DATABASE_URL] == "sqlite:////tmp/websocket_connections.db"
     assert env[rc.ENV_AUTO_MIGRATE] == "true"  # every new container's /tmp file starts empty
-    assert rc.ENV_DATABASE_SECRET_ARN not in env
+    assert rc.ENV_DATABASE_SECRET_ARN not in env and rc.ENV_DATABASE_HOST not in env
     assert env[rc.ENV_CONNECTION_TTL_MINUTES] == "120"
     assert env[rc.ENV_ALLOWED_CONNECTION_TYPES] == "email-verification,general"
     assert env[rc.ENV_MAX_CONNECTIONS_PER_EMAIL] == "5"
     assert env[rc.ENV_METRICS_NAMESPACE] == "WebSocketNotifications"
     assert env[rc.ENV_LOG_LEVEL] == "INFO"
+    assert env[rc.ENV_MANAGEMENT_API_METHODS] == "POST,GET"
 
 
-def test_management_endpoint_env_is_the_stages_https_callback_url(default: Synthesis) -> None:
-    endpoint = function_props(default)["Environment"]["Variables"][rc.ENV_MANAGEMENT_ENDPOINT]
+@pytest.mark.parametrize("which", BOTH)
+def test_management_endpoint_env_is_the_stages_https_callback_url(default: Synthesis, which: str) -> None:
+    endpoint = default.function(which)["Environment"]["Variables"][rc.ENV_MANAGEMENT_ENDPOINT]
     api_ref = endpoint["Fn::Join"][1][1]
     assert api_ref["Ref"].startswith("GatewayApi")
     assert endpoint == {"Fn::Join": ["", ["https://", api_ref, ".execute-api.", {"Ref": "AWS::Region"}, ".",
@@ -74,49 +114,85 @@ def test_management_endpoint_env_is_the_stages_https_callback_url(default: Synth
     assert endpoint == default.template_json["Outputs"]["ManagementEndpoint"]["Value"]
 
 
+SECRET_READ = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+
+
+def secret_reads(synthesis: Synthesis, which: str) -> list:
+    (read,) = [s for s in synthesis.statements(which) if "secretsmanager" in json.dumps(s["Action"])]
+    assert read["Action"] == SECRET_READ
+    return read["Resource"] if isinstance(read["Resource"], list) else [read["Resource"]]
+
+
 def test_database_secret_setting_sets_the_arn_and_grants_read_only_on_it(synth: SynthFn) -> None:
     vpc = synth("vpc_database")
-    env = function_props(vpc)["Environment"]["Variables"]
-    assert env[rc.ENV_DATABASE_SECRET_ARN] == DATABASE_SECRET_ARN
-    assert rc.ENV_DATABASE_URL not in env
-    assert rc.ENV_AUTO_MIGRATE not in env  # a shared database is migrated once, on deploy
-    (secret_read,) = [s for s in statements(vpc) if "secretsmanager" in json.dumps(s["Action"])]
-    assert secret_read["Action"] == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
-    database_arn, token_secret = secret_read["Resource"]
+    for which in BOTH:
+        env = vpc.function(which)["Environment"]["Variables"]
+        assert env[rc.ENV_DATABASE_SECRET_ARN] == DATABASE_SECRET_ARN
+        assert rc.ENV_DATABASE_URL not in env
+        assert rc.ENV_AUTO_MIGRATE not in env  # a shared database is migrated once, on deploy
+    database_arn, token_secret = secret_reads(vpc, "route")
     assert database_arn == DATABASE_SECRET_ARN
     assert token_secret["Ref"].startswith("SecretsConnectTokenSecret")
+    assert secret_reads(vpc, "ops") == [DATABASE_SECRET_ARN]  # the ops function never checks a token
 
 
-def test_function_carries_the_parameters_and_secrets_extension(default: Synthesis) -> None:
-    props = function_props(default)
+def test_only_the_route_function_gets_the_token_secret(default: Synthesis) -> None:
+    assert rc.ENV_CONNECT_TOKEN_SECRET_ARN in default.function("route")["Environment"]["Variables"]
+    assert rc.ENV_CONNECT_TOKEN_SECRET_ARN not in default.function("ops")["Environment"]["Variables"]
+    assert not [s for s in default.statements("ops") if "secretsmanager" in json.dumps(s["Action"])]
+
+
+@pytest.mark.parametrize("which", BOTH)
+def test_function_carries_the_parameters_and_secrets_extension(default: Synthesis, which: str) -> None:
+    props = default.function(which)
     assert len(props["Layers"]) == 1
     assert "ParamsandsecretslayerMap" in json.dumps(props["Layers"])
     assert "ParamsandsecretslayerMap" in default.template_json["Mappings"]
 
 
-def test_role_has_no_managed_policies_and_only_scoped_statements(default: Synthesis) -> None:
-    (role,) = default.resources("AWS::IAM::Role").values()
-    assert "ManagedPolicyArns" not in role["Properties"]
-    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
-    wildcard = [s for s in statements(default) if s["Resource"] == "*"]
-    assert wildcard == [{"Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"}]
+def test_roles_have_no_managed_policies_and_only_scoped_statements(default: Synthesis) -> None:
+    roles = default.resources("AWS::IAM::Role")
+    assert len(roles) == 2  # one per function
+    for role in roles.values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+        assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    for which in BOTH:
+        wildcard = [s for s in default.statements(which) if s["Resource"] == "*"]
+        assert wildcard == [{"Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"}]
 
 
-def test_manage_connections_is_scoped_to_post_on_this_api_and_stage(default: Synthesis) -> None:
-    grants = [s for s in statements(default) if "execute-api" in json.dumps(s["Action"])]
-    assert len(grants) == 1
-    assert grants[0]["Action"] == "execute-api:ManageConnections"
-    joined = grants[0]["Resource"]["Fn::Join"][1]
-    assert joined[-1] == "/prod/POST/@connections/*"
-    assert joined[-2]["Ref"].startswith("GatewayApi")
+def manage_connections_paths(synthesis: Synthesis, which: str) -> list[str]:
+    (grant,) = [s for s in synthesis.statements(which) if "execute-api" in json.dumps(s["Action"])]
+    assert grant["Action"] == "execute-api:ManageConnections"
+    resources = grant["Resource"] if isinstance(grant["Resource"], list) else [grant["Resource"]]
+    paths = []
+    for resource in resources:
+        joined = resource["Fn::Join"][1]
+        assert joined[-2]["Ref"].startswith("GatewayApi")
+        paths.append(joined[-1])
+    return sorted(paths)
 
 
-def test_vpc_settings_place_the_function_without_lookups(synth: SynthFn) -> None:
+@pytest.mark.parametrize("which", BOTH)
+def test_manage_connections_is_scoped_to_the_default_methods_on_this_api_and_stage(default: Synthesis, which: str) -> None:
+    assert manage_connections_paths(default, which) == ["/prod/GET/@connections/*", "/prod/POST/@connections/*"]
+
+
+def test_management_api_methods_setting_grants_exactly_those_methods_and_sets_the_env(synth: SynthFn) -> None:
+    sized, proxy = synth("sized"), synth("proxy")
+    assert manage_connections_paths(sized, "route") == [f"/prod/{m}/@connections/*" for m in ("DELETE", "GET", "POST")]
+    assert sized.function("ops")["Environment"]["Variables"][rc.ENV_MANAGEMENT_API_METHODS] == "POST,GET,DELETE"
+    assert manage_connections_paths(proxy, "ops") == ["/prod/POST/@connections/*"]
+    assert proxy.function("route")["Environment"]["Variables"][rc.ENV_MANAGEMENT_API_METHODS] == "POST"
+
+
+def test_vpc_settings_place_both_functions_without_lookups(synth: SynthFn) -> None:
     vpc = synth("vpc_database")
-    config = function_props(vpc)["VpcConfig"]
-    assert config == {"SubnetIds": ["subnet-0aaa1111", "subnet-0bbb2222"], "SecurityGroupIds": ["sg-0ccc3333"]}
-    (role,) = vpc.resources("AWS::IAM::Role").values()
-    assert "AWSLambdaVPCAccessExecutionRole" in json.dumps(role["Properties"]["ManagedPolicyArns"])
+    for which in BOTH:
+        config = vpc.function(which)["VpcConfig"]
+        assert config == {"SubnetIds": ["subnet-0aaa1111", "subnet-0bbb2222"], "SecurityGroupIds": ["sg-0ccc3333"]}
+    for role in vpc.resources("AWS::IAM::Role").values():
+        assert "AWSLambdaVPCAccessExecutionRole" in json.dumps(role["Properties"]["ManagedPolicyArns"])
     manifest = json.loads((vpc.outdir / "manifest.json").read_text())
     assert "missing" not in manifest  # no context lookups: synth never calls AWS
 

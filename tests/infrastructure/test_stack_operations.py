@@ -22,7 +22,7 @@ def test_cleanup_rule_invokes_the_function_with_the_cleanup_action(default: Synt
             "State": "ENABLED",
             "Targets": [
                 Match.object_like({
-                    "Arn": {"Fn::GetAtt": [Match.string_like_regexp("HandlerFunction"), "Arn"]},
+                    "Arn": {"Fn::GetAtt": [default.function_id("ops"), "Arn"]},
                     "Input": target_input,
                     "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600},
                     "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [Match.string_like_regexp("CleanupDeadLetterQueue"), "Arn"]}},
@@ -38,19 +38,19 @@ def test_cleanup_rule_invokes_the_function_with_the_cleanup_action(default: Synt
 
 def test_dead_letter_queues_are_encrypted_and_tls_only(default: Synthesis) -> None:
     queues = default.resources("AWS::SQS::Queue")
-    assert len(queues) == 2
+    assert len(queues) == 3  # cleanup events, and each function's failed asynchronous invocations
     for queue in queues.values():
         assert queue["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0].startswith("DataKey")  # the stack's CMK
         assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
     policies = json.dumps(default.resources("AWS::SQS::QueuePolicy"))
-    assert policies.count('"aws:SecureTransport": "false"') == 2
+    assert policies.count('"aws:SecureTransport": "false"') == 3
 
 
-def test_schema_migrates_on_deploy_through_the_function(default: Synthesis) -> None:
+def test_schema_migrates_on_deploy_through_the_ops_function(default: Synthesis) -> None:
     default.template.has_resource_properties(
         "Custom::WebSocketSchemaMigration",
         {
-            "ServiceToken": {"Fn::GetAtt": [Match.string_like_regexp("HandlerFunction"), "Arn"]},
+            "ServiceToken": {"Fn::GetAtt": [default.function_id("ops"), "Arn"]},
             "action": "migrate",
             "migrationsHash": migrations_fingerprint(),
         },
@@ -61,8 +61,14 @@ def test_a_migration_that_never_answers_fails_the_deploy_within_five_minutes(def
     (migration,) = default.resources("Custom::WebSocketSchemaMigration").values()
     service_timeout = int(migration["Properties"]["ServiceTimeout"])  # CDK renders it as a string, CFN accepts both
     assert service_timeout == 300  # instead of CloudFormation's default of one hour
-    (function,) = default.resources("AWS::Lambda::Function").values()
-    assert function["Properties"]["Timeout"] < service_timeout  # the function gives up well before CloudFormation
+    assert default.function("ops")["Timeout"] < service_timeout  # the function gives up well before CloudFormation
+
+
+def test_a_long_ops_timeout_makes_cloudformation_wait_a_minute_longer(synth: SynthFn) -> None:
+    sized = synth("sized")
+    (migration,) = sized.resources("Custom::WebSocketSchemaMigration").values()
+    assert sized.function("ops")["Timeout"] == 600
+    assert int(migration["Properties"]["ServiceTimeout"]) == 660
 
 
 def test_migrations_fingerprint_changes_with_a_new_migration(tmp_path: Path) -> None:
@@ -75,22 +81,62 @@ def test_migrations_fingerprint_changes_with_a_new_migration(tmp_path: Path) -> 
         assert migrations_fingerprint() != "none"
 
 
-def test_alarms_cover_connections_api_errors_function_errors_throttles_and_failed_deliveries(default: Synthesis) -> None:
-    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in default.resources("AWS::CloudWatch::Alarm").values()}
+def alarms_by_id(synthesis: Synthesis) -> dict[str, dict]:
+    """Alarm properties by construct id under Monitoring (``MonitoringRouteFunctionErrors1234ABCD`` -> ``RouteFunctionErrors``)."""
+    return {k.removeprefix("Monitoring")[:-8]: a["Properties"] for k, a in synthesis.resources("AWS::CloudWatch::Alarm").items()}
+
+
+def test_alarms_cover_connections_api_errors_each_functions_errors_throttles_concurrency_and_deliveries(
+    default: Synthesis,
+) -> None:
+    alarms = alarms_by_id(default)
     assert set(alarms) == {
-        "ConnectCount", "IntegrationError", "ExecutionError", "Errors", "Throttles", "FailedDeliveries", "ServiceFailures",
-    }
-    assert alarms["ConnectCount"]["Threshold"] == 1000
-    assert alarms["IntegrationError"]["Threshold"] == 100
-    for name in ("ConnectCount", "IntegrationError", "ExecutionError"):
+        "HighConnectionCount", "IntegrationErrors", "ExecutionErrors", "FailedDeliveries", "ServiceFailures",
+        "RouteFunctionErrors", "RouteFunctionThrottles", "RouteFunctionConcurrency",
+        "OpsFunctionErrors", "OpsFunctionThrottles", "OpsFunctionConcurrency",
+    }  # no DatabaseConnections: the default stack does not know the database
+    assert alarms["HighConnectionCount"]["Threshold"] == 1000
+    assert alarms["IntegrationErrors"]["Threshold"] == 100
+    for name in ("HighConnectionCount", "IntegrationErrors", "ExecutionErrors"):
         assert alarms[name]["Namespace"] == "AWS/ApiGateway"
         assert [d["Name"] for d in alarms[name]["Dimensions"]] == ["ApiId", "Stage"]
-    for name in ("Errors", "Throttles"):
-        assert alarms[name]["Namespace"] == "AWS/Lambda"
+    for which, label in (("route", "Route"), ("ops", "Ops")):
+        function_ref = [{"Name": "FunctionName", "Value": {"Ref": default.function_id(which)}}]
+        for kind, metric in (("Errors", "Errors"), ("Throttles", "Throttles"), ("Concurrency", "ConcurrentExecutions")):
+            alarm = alarms[f"{label}Function{kind}"]
+            assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"]) == ("AWS/Lambda", metric, function_ref)
+        assert alarms[f"{label}FunctionThrottles"]["Threshold"] == 1
     for name in ("FailedDeliveries", "ServiceFailures"):
         assert alarms[name]["Namespace"] == "WebSocketNotifications"
         assert "Dimensions" not in alarms[name]
     assert all("AlarmActions" not in a for a in alarms.values())  # no topic configured
+
+
+def test_concurrency_alarms_fire_at_80_percent_of_each_reserved_concurrency_for_3_minutes(
+    default: Synthesis, synth: SynthFn
+) -> None:
+    for synthesis, route, ops in ((default, 80, 8), (synth("sized"), 32, 4)):
+        alarms = alarms_by_id(synthesis)
+        assert (alarms["RouteFunctionConcurrency"]["Threshold"], alarms["OpsFunctionConcurrency"]["Threshold"]) == (route, ops)
+        for name in ("RouteFunctionConcurrency", "OpsFunctionConcurrency"):
+            assert (alarms[name]["Statistic"], alarms[name]["Period"], alarms[name]["EvaluationPeriods"]) == ("Maximum", 60, 3)
+            assert alarms[name]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_database_connections_alarm_when_the_stack_knows_the_database(synth: SynthFn) -> None:
+    cluster, instance = alarms_by_id(synth("sized"))["DatabaseConnections"], alarms_by_id(synth("proxy"))["DatabaseConnections"]
+    assert cluster["Dimensions"] == [{"Name": "DBClusterIdentifier", "Value": "ws-aurora"}]
+    assert instance["Dimensions"] == [{"Name": "DBInstanceIdentifier", "Value": "ws-postgres"}]
+    for alarm, max_connections in ((cluster, 100), (instance, 189)):
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/RDS", "DatabaseConnections", "Maximum")
+        assert alarm["Threshold"] == -(-max_connections * 8 // 10)  # 80 % of databaseMaxConnections, rounded up
+        assert f"databaseMaxConnections={max_connections}" in alarm["AlarmDescription"]
+
+
+def test_an_existing_function_keeps_one_error_and_one_throttle_alarm_and_no_concurrency_alarm(synth: SynthFn) -> None:
+    alarms = alarms_by_id(synth("existing_function"))
+    assert {"FunctionErrors", "FunctionThrottles"} <= set(alarms)
+    assert not [name for name in alarms if "Concurrency" in name or name.startswith(("Route", "Ops"))]
 
 
 def test_service_failures_alarm_fires_on_the_first_failure_on_the_functions_side(default: Synthesis) -> None:
@@ -148,7 +194,7 @@ def test_connection_alarm_says_it_counts_attempts_not_open_connections(default: 
 
 def test_alarm_topic_setting_wires_every_alarm_to_it(synth: SynthFn) -> None:
     alarms = synth("tokens_disabled").resources("AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 7
+    assert len(alarms) == 11
     assert all(a["Properties"]["AlarmActions"] == [ALARM_TOPIC_ARN] for a in alarms)
     synth("tokens_disabled").template.resource_count_is("AWS::SNS::Topic", 0)
 

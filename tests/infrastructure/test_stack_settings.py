@@ -34,6 +34,18 @@ KEYS = {
     "bundle": "bundle",
     "metricsNamespace": "metrics_namespace",
     "logLevel": "log_level",
+    "managementApiMethods": "management_api_methods",
+    "reservedConcurrency": "reserved_concurrency",
+    "opsReservedConcurrency": "ops_reserved_concurrency",
+    "provisionedConcurrency": "provisioned_concurrency",
+    "databaseMaxConnections": "database_max_connections",
+    "databaseReservedConnections": "database_reserved_connections",
+    "routeFunctionTimeoutSeconds": "route_function_timeout_seconds",
+    "routeFunctionMemoryMb": "route_function_memory_mb",
+    "opsFunctionTimeoutSeconds": "ops_function_timeout_seconds",
+    "opsFunctionMemoryMb": "ops_function_memory_mb",
+    "databaseProxy": "database_proxy",
+    "databaseProxyBorrowTimeoutSeconds": "database_proxy_borrow_timeout_seconds",
 }
 
 
@@ -79,6 +91,7 @@ def test_every_field_has_a_context_key_or_is_an_optional_setting() -> None:
     optional = {
         "database_secret_arn", "vpc_id", "subnet_ids", "security_group_ids", "alarm_topic_arn", "alarm_email",
         "existing_function_arn", "existing_function_role_arn", "connect_token_secret_arn",
+        "database_cluster_identifier", "database_instance_identifier",
     }
     assert {f.name for f in dataclasses.fields(StackSettings)} == set(KEYS.values()) | optional
 
@@ -157,6 +170,22 @@ def test_every_retention_value_maps_to_its_retention_days_member() -> None:
         ({"createApiGatewayLogsRole": "maybe"}, "createApiGatewayLogsRole", "true or false"),
         ({"metricsNamespace": "bad namespace!"}, "metricsNamespace", "metric namespace"),
         ({"logLevel": "LOUD"}, "logLevel", "DEBUG, INFO, WARNING, ERROR"),
+        ({"managementApiMethods": "POST,PATCH"}, "managementApiMethods", "methods from POST, GET, DELETE"),
+        ({"managementApiMethods": "POST,post"}, "managementApiMethods", "twice"),
+        ({"managementApiMethods": ["GET"]}, "managementApiMethods", "needs POST to push"),
+        ({"reservedConcurrency": 0}, "reservedConcurrency", "an integer from 1 to 10000"),
+        ({"opsReservedConcurrency": "ten"}, "opsReservedConcurrency", "an integer from 1 to 1000"),
+        ({"provisionedConcurrency": -1}, "provisionedConcurrency", "an integer from 0 to 10000"),
+        ({"databaseMaxConnections": 1}, "databaseMaxConnections", "an integer from 2 to 262143"),
+        ({"databaseReservedConnections": -5}, "databaseReservedConnections", "an integer from 0 to 262143"),
+        ({"routeFunctionTimeoutSeconds": 29}, "routeFunctionTimeoutSeconds", "an integer from 3 to 28"),
+        ({"routeFunctionMemoryMb": 64}, "routeFunctionMemoryMb", "an integer from 128 to 10240"),
+        ({"opsFunctionTimeoutSeconds": 901}, "opsFunctionTimeoutSeconds", "an integer from 30 to 900"),
+        ({"opsFunctionMemoryMb": 20000}, "opsFunctionMemoryMb", "an integer from 128 to 10240"),
+        ({"databaseProxy": "yes"}, "databaseProxy", "one of none, create"),
+        ({"databaseProxyBorrowTimeoutSeconds": 0}, "databaseProxyBorrowTimeoutSeconds", "an integer from 1 to 27"),
+        ({"databaseClusterIdentifier": "1db"}, "databaseClusterIdentifier", "Aurora DB cluster identifier"),
+        ({"databaseInstanceIdentifier": "db_1"}, "databaseInstanceIdentifier", "RDS DB instance identifier"),
     ],
 )
 def test_a_bad_value_names_the_key_and_what_it_accepts(values: dict[str, Any], names_key: str, accepts: str) -> None:
@@ -180,6 +209,20 @@ def test_a_bad_value_names_the_key_and_what_it_accepts(values: dict[str, Any], n
         ),
         ({"alarmTopicArn": ALARM_TOPIC_ARN, "alarmEmail": "ops@example.com"}, "alarmTopicArn and alarmEmail are exclusive"),
         ({"connectTokens": "disabled", "connectTokenSecretArn": DATABASE_SECRET_ARN}, "connectTokens is 'disabled'"),
+        (
+            {"reservedConcurrency": 160, "opsReservedConcurrency": 10},
+            r"reservedConcurrency=160 \+ opsReservedConcurrency=10 = 170 function instances.*databaseMaxConnections=189 - "
+            r"databaseReservedConnections=20 leaves only 169: lower the concurrencies to a total of at most 169.*databaseProxy=create",
+        ),
+        ({"databaseMaxConnections": 50, "databaseReservedConnections": 50}, "databaseReservedConnections=50 leaves no connection"),
+        ({"provisionedConcurrency": 101}, "provisionedConcurrency=101 exceeds reservedConcurrency=100"),
+        ({"databaseProxy": "create"}, "databaseProxy=create needs databaseSecretArn, vpcId, databaseClusterIdentifier or databaseInstanceIdentifier"),
+        (
+            {"databaseProxy": "create", "databaseSecretArn": DATABASE_SECRET_ARN, "vpcId": "vpc-0abc1234",
+             "subnetIds": "subnet-0aaa1111", "databaseClusterIdentifier": "ws-db", "databaseProxyBorrowTimeoutSeconds": 10},
+            "databaseProxyBorrowTimeoutSeconds=10 must be shorter than routeFunctionTimeoutSeconds=10",
+        ),
+        ({"databaseClusterIdentifier": "a", "databaseInstanceIdentifier": "b"}, "databaseClusterIdentifier and databaseInstanceIdentifier are exclusive"),
     ],
 )
 def test_invalid_combinations_say_what_to_do(values: dict[str, Any], message: str) -> None:
@@ -187,6 +230,46 @@ def test_invalid_combinations_say_what_to_do(values: dict[str, Any], message: st
         settings(**values)
 
 
+def test_default_concurrency_fits_the_default_database_with_headroom() -> None:
+    s = settings()
+    assert s.reserved_concurrency + s.ops_reserved_concurrency <= s.database_connections_for_functions
+    assert (s.database_max_connections, s.database_connections_for_functions) == (189, 169)
+
+
+def test_concurrency_exactly_at_the_budget_is_accepted() -> None:
+    s = settings(reservedConcurrency=159, opsReservedConcurrency=10)
+    assert s.reserved_concurrency + s.ops_reserved_concurrency == s.database_connections_for_functions
+
+
+def test_a_proxy_lifts_the_instance_budget_and_an_existing_function_is_not_sized_here() -> None:
+    proxied = settings(
+        databaseProxy="create", databaseSecretArn=DATABASE_SECRET_ARN, vpcId="vpc-0abc1234", subnetIds="subnet-0aaa1111",
+        databaseInstanceIdentifier="ws-postgres", reservedConcurrency=1000,
+    )
+    assert proxied.proxy_enabled and proxied.reserved_concurrency == 1000
+    byo = settings(existingFunctionArn=EXISTING_FUNCTION_ARN, existingFunctionRoleArn=EXISTING_ROLE_ARN, reservedConcurrency=1000)
+    assert byo.bring_your_own_function
+
+
+def test_management_api_methods_accept_lower_case_text_and_json_lists() -> None:
+    assert settings(managementApiMethods="post, delete").management_api_methods == ("POST", "DELETE")
+    assert settings(managementApiMethods='["POST","GET"]').management_api_methods == ("POST", "GET")
+
+
 def test_settings_are_immutable() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings().stage_name = "dev"  # type: ignore[misc]
+
+
+def test_readme_sizing_row_for_the_defaults_is_the_defaults() -> None:
+    """The README's worked sizing row for 100,000 users documents exactly what ships in cdk.json."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    (row,) = [line for line in readme.splitlines() if line.startswith("| 100,000 (the defaults)")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    d = StackSettings.from_context(Context(json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]))
+    assert cells[1] == "185-333"  # 100,000 / 540 .. 100,000 / 300 pings per second
+    assert cells[3] == f"{int(d.throttling_rate_limit):,} / {d.throttling_burst_limit:,}"
+    assert float(cells[1].split("-")[1]) + float(cells[2]) <= d.throttling_rate_limit  # pings + the wave fit
+    assert cells[4].split()[0] == str(d.reserved_concurrency) and cells[5] == str(d.ops_reserved_concurrency)
+    assert f"({d.database_max_connections}: {d.reserved_concurrency + d.ops_reserved_concurrency} for us + " \
+        f"{d.database_reserved_connections} reserved)" in cells[6]

@@ -81,11 +81,9 @@ def test_tokens_are_on_by_default_with_a_generated_secret_the_function_reads(def
         "AWS::SecretsManager::Secret",
         {"GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}},
     )
-    (function,) = default.resources("AWS::Lambda::Function").values()
-    env = function["Properties"]["Environment"]["Variables"]
+    env = default.function("route")["Environment"]["Variables"]
     assert env[rc.ENV_CONNECT_TOKEN_SECRET_ARN]["Ref"].startswith("SecretsConnectTokenSecret")
-    (policy,) = default.resources("AWS::IAM::Policy").values()
-    reads = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "secretsmanager" in json.dumps(s)]
+    reads = [s for s in default.statements("route") if "secretsmanager" in json.dumps(s)]
     assert reads == [{"Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], "Effect": "Allow",
                       "Resource": env[rc.ENV_CONNECT_TOKEN_SECRET_ARN]}]
     assert default.template_json["Outputs"]["ConnectTokenSecretArn"]["Value"] == env[rc.ENV_CONNECT_TOKEN_SECRET_ARN]
@@ -94,8 +92,8 @@ def test_tokens_are_on_by_default_with_a_generated_secret_the_function_reads(def
 def test_disabled_tokens_drop_the_secret_and_warn(synth: SynthFn) -> None:
     off = synth("tokens_disabled")
     off.template.resource_count_is("AWS::SecretsManager::Secret", 0)
-    (function,) = off.resources("AWS::Lambda::Function").values()
-    assert rc.ENV_CONNECT_TOKEN_SECRET_ARN not in function["Properties"]["Environment"]["Variables"]
+    for which in ("route", "ops"):
+        assert rc.ENV_CONNECT_TOKEN_SECRET_ARN not in off.function(which)["Environment"]["Variables"]
     assert "ConnectTokenSecretArn" not in off.template_json["Outputs"]
     assert any("connectTokens is 'disabled'" in w for w in off.entries("aws:cdk:warning"))
 
@@ -107,8 +105,7 @@ def test_enabled_tokens_do_not_warn(default: Synthesis) -> None:
 def test_existing_token_secret_is_imported_not_created(synth: SynthFn) -> None:
     imported = synth("imported_token_secret")
     imported.template.resource_count_is("AWS::SecretsManager::Secret", 0)
-    (function,) = imported.resources("AWS::Lambda::Function").values()
-    assert function["Properties"]["Environment"]["Variables"][rc.ENV_CONNECT_TOKEN_SECRET_ARN] == TOKEN_SECRET_ARN
+    assert imported.function("route")["Environment"]["Variables"][rc.ENV_CONNECT_TOKEN_SECRET_ARN] == TOKEN_SECRET_ARN
     assert imported.template_json["Outputs"]["ConnectTokenSecretArn"]["Value"] == TOKEN_SECRET_ARN
     assert TOKEN_SECRET_ARN in json.dumps(imported.resources("AWS::IAM::Policy"))
 

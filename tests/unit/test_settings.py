@@ -36,9 +36,9 @@ def test_store_settings_are_read():
         ({"AUTO_MIGRATE": "sometimes"}, "AUTO_MIGRATE='sometimes' is not a boolean"),
         ({"DB_IDLE_RELEASE_SECONDS": "-1"}, "DB_IDLE_RELEASE_SECONDS=-1 is out of range; expected 0..3600"),
         ({"CLEANUP_TIME_BUDGET_SECONDS": "0"}, "CLEANUP_TIME_BUDGET_SECONDS=0 is out of range; expected 1..840"),
-        ({"MANAGEMENT_API_METHODS": "GET"}, "MANAGEMENT_API_METHODS='GET'; expected a comma list of POST, GET, "
-                                            "DELETE that includes POST"),
-        ({"MANAGEMENT_API_METHODS": "POST,PATCH"}, "MANAGEMENT_API_METHODS='POST,PATCH'; expected"),
+        ({"MANAGEMENT_API_METHODS": "POST,PATCH"}, "expected a comma list of distinct POST, GET, DELETE"),
+        ({"MANAGEMENT_API_METHODS": "POST,POST"}, "expected a comma list of distinct POST, GET, DELETE"),
+        ({"MANAGEMENT_API_METHODS": "GET"}, "MANAGEMENT_API_METHODS='GET' lacks POST"),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_variable(env, fragment):
@@ -51,3 +51,13 @@ def test_token_secret_is_not_in_repr():
     settings = Settings.from_env({"CONNECT_TOKEN_SECRET": "hunter2"})
     assert settings.connect_token_secret == "hunter2"
     assert "hunter2" not in repr(settings)
+
+
+def test_management_api_methods_default_to_post_and_get_and_accept_a_comma_list():
+    assert Settings.from_env({}).management_api_methods == ("POST", "GET")
+    assert Settings.from_env({"MANAGEMENT_API_METHODS": "post, delete"}).management_api_methods == ("POST", "DELETE")
+
+
+def test_database_host_overrides_nothing_unless_set():
+    assert Settings.from_env({}).database_host is None
+    assert Settings.from_env({"DATABASE_HOST": " proxy.example "}).database_host == "proxy.example"

@@ -117,12 +117,14 @@ def open_store(
     raise StoreConfigError(f"DATABASE_URL {what}; expected {ACCEPTED_URL_FORMS}")
 
 
-def database_url_from_secret(secret_json: str) -> str:
+def database_url_from_secret(secret_json: str, *, host: str | None = None) -> str:
     """The PostgreSQL URL for a Secrets Manager secret in the RDS JSON format.
 
     ``{"username", "password", "host", "port", "dbname"}``; ``port`` defaults to 5432 and
-    ``dbname`` to ``postgres``. User name, password and database are percent-encoded. Raises
-    :class:`StoreConfigError` naming missing or bad keys; messages never contain secret values.
+    ``dbname`` to ``postgres``. User name, password and database are percent-encoded. ``host``
+    replaces the secret's host (``DATABASE_HOST``: an RDS Proxy endpoint in front of the database
+    the secret describes). Raises :class:`StoreConfigError` naming missing or bad keys; messages
+    never contain secret values.
     """
     try:
         secret: Any = json.loads(secret_json)
@@ -151,7 +153,7 @@ def database_url_from_secret(secret_json: str) -> str:
         port_number = 0
     if isinstance(port, bool) or not 1 <= port_number <= 65535:
         raise StoreConfigError(f"the database secret (DATABASE_SECRET_ARN) has port {port!r}; expected 1..65535")
-    host = secret["host"]
+    host = host or secret["host"]
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # IPv6 literal
     user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
