@@ -142,14 +142,6 @@ class NotificationFunction(Construct):
                 "No vpcId is configured: the function needs no private network (the demo SQLite store, or a "
                 "database reachable with TLS) and calls AWS APIs with TLS; set vpcId/subnetIds for a private database",
             )
-        if function.reserved_concurrent_executions is None:
-            skip_checkov(
-                function,
-                "CKV_AWS_115",
-                "Reserved concurrency is not set: it would carve a fixed share out of the account's "
-                "concurrency; the stage throttle (throttlingRateLimit, throttlingBurstLimit) bounds the requests "
-                "that reach the function",
-            )
 
     def _network(
         self, vpc_id: str | None, subnet_ids: Sequence[str], security_group_ids: Sequence[str]

@@ -42,8 +42,8 @@ INVOKE_PATH_PREFIX = "/2015-03-31/functions/"
 INVOKE_PATH_SUFFIX = "/invocations"
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 """Lambda's synchronous invocation payload quota (6 MB, 6,291,456 bytes)."""
-DEFAULT_FUNCTION_TIMEOUT_S = 30.0
-"""The stack's function timeout (``cdk_app/handler_function.py``)."""
+DEFAULT_FUNCTION_TIMEOUT_S = 120.0
+"""The timeout of the stack's ops function, the one backends invoke (``opsFunctionTimeoutSeconds``)."""
 LATEST = "$LATEST"
 ACCOUNT_ID = "000000000000"
 REGION = "us-east-1"

@@ -378,7 +378,8 @@ class LocalGateway:
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
         if self.lambda_api.handles(request.path):
-            assert isinstance(connection, GatewayConnection)
+            if not isinstance(connection, GatewayConnection):  # the server's create_connection guarantees it
+                raise TypeError(f"expected a GatewayConnection, got {type(connection).__name__}")
             return await self.lambda_api.handle(request.method, request.path, request.headers,
                                                 connection.request_body, connection.request_body_length)
         segments = [unquote(s) for s in url.path.split("/")[1:]]

@@ -88,7 +88,6 @@ def test_the_default_stack_skips_exactly_the_known_checks(synth: SynthFn, checko
         for check_id in (
             "CKV_AWS_173",  # environment: settings and ARNs only, no secret values
             "CKV_AWS_117",  # no VPC unless vpcId is set
-            "CKV_AWS_115",  # no reserved concurrency unless configured
         )
     }
 

