@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from .errors import ServiceError
+
 # --- environment variable names (the contract with cdk_app) -----------------------------------
 ENV_MANAGEMENT_ENDPOINT = "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"
 ENV_DATABASE_URL = "DATABASE_URL"
@@ -46,8 +48,10 @@ SERVICE_FAILURES_METRIC = "ServiceFailures"
 configuration or unexpected error), whatever the trigger; the CDK monitoring construct alarms on it."""
 
 
-class ConfigError(ValueError):
+class ConfigError(ServiceError, ValueError):
     """An environment variable holds a value the service cannot use; the message names it."""
+
+    code = "config_error"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from . import observability as obs
 from .config import ENV_MANAGEMENT_ENDPOINT
+from .errors import ClientError, ServiceError
 
 MAX_PAYLOAD_BYTES = 131_072
 """API Gateway's limit for one message / one management API POST body (128 KB)."""
@@ -35,15 +36,21 @@ DEFAULT_REGION = "us-east-1"
 PostOutcome = Literal["sent", "gone", "failed"]
 
 
-class ManagementEndpointError(ValueError):
+class ManagementEndpointError(ServiceError, ValueError):
     """The management endpoint setting is missing or not of the form :data:`ENDPOINT_FORM`."""
 
-
-class PayloadTooLargeError(ValueError):
-    """A message exceeds :data:`MAX_PAYLOAD_BYTES`; it is refused before anything is sent."""
+    code = "config_error"
 
 
-def _is_loopback(host: str) -> bool:
+class PayloadTooLargeError(ClientError, ValueError):
+    """A message exceeds :data:`MAX_PAYLOAD_BYTES`; it is refused before anything is sent (413)."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (the only hosts allowed plain http)."""
     if host == "localhost":
         return True
     try:
@@ -66,7 +73,7 @@ def validate_management_endpoint(url: str | None) -> str:
     parts = urlsplit(url.strip())
     host = parts.hostname or ""
     if parts.scheme == "http":
-        if not _is_loopback(host):
+        if not is_loopback_host(host):
             raise fail(f"uses http:// with non-loopback host {host!r} (only localhost may use http)")
     elif parts.scheme != "https":
         raise fail(f"has scheme {parts.scheme or 'none'!r} (wss:// is the client URL, not the management API)")

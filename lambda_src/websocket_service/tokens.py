@@ -8,7 +8,7 @@ only for the email and connection type it was minted for, until ``exp`` (with
 :data:`MAX_TTL_SECONDS` ahead.
 
 Missing or malformed tokens map to HTTP 401; expired, forged, other-scope or too-long-lived tokens
-map to 403 (the ``status_code`` of each error class).
+map to 403 (the ``status`` of each error class).
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import hmac
 import re
 import time
 
+from .errors import ClientError
+
 VERSION = "v1"
 MAX_TTL_SECONDS = 15 * 60
 CLOCK_SKEW_SECONDS = 30
@@ -25,46 +27,46 @@ DEFAULT_TTL_SECONDS = 600
 _SIGNATURE_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, unpadded base64url
 
 
-class TokenError(Exception):
-    """Base of token failures; ``code`` is the API error code, ``status_code`` the HTTP status."""
+class TokenError(ClientError):
+    """Base of token failures; ``code`` is the API error code, ``status`` the HTTP status."""
 
     code = "token_invalid"
-    status_code = 403
+    status = 403
 
 
 class TokenMissingError(TokenError):
     """No token was given although the service requires one (401)."""
 
     code = "token_missing"
-    status_code = 401
+    status = 401
 
 
 class TokenMalformedError(TokenError):
     """The token is not of the form ``v1.{exp}.{sig}`` (401)."""
 
     code = "token_malformed"
-    status_code = 401
+    status = 401
 
 
 class TokenExpiredError(TokenError):
     """The token's expiry has passed (403)."""
 
     code = "token_expired"
-    status_code = 403
+    status = 403
 
 
 class TokenSignatureError(TokenError):
     """The signature does not match: wrong secret, or minted for another email or type (403)."""
 
     code = "token_signature"
-    status_code = 403
+    status = 403
 
 
 class TokenScopeError(TokenError):
     """The token claims a validity window this service does not grant (expiry too far ahead) (403)."""
 
     code = "token_scope"
-    status_code = 403
+    status = 403
 
 
 def _canonical_email(email: str) -> str:
