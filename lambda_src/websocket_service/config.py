@@ -76,6 +76,19 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean; expected true or false")
 
 
+def _token_setting(env: Mapping[str, str], name: str) -> str | None:
+    """A token-secret setting: None when unset; set but blank is an error, never "tokens off"."""
+    raw = env.get(name)
+    if raw is None:
+        return None
+    if not raw.strip():
+        raise ConfigError(
+            f"{name} is set but blank, which would switch connect-token checks off; set a secret "
+            f"(or a secret ARN), or unset {name} to run without tokens"
+        )
+    return raw if name == ENV_CONNECT_TOKEN_SECRET else raw.strip()
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Validated runtime settings. Build with :meth:`from_env`."""
@@ -130,8 +143,8 @@ class Settings:
             cleanup_batch_size=_int(
                 env, ENV_CLEANUP_BATCH_SIZE, DEFAULT_CLEANUP_BATCH_SIZE, minimum=1, maximum=100_000
             ),
-            connect_token_secret=env.get(ENV_CONNECT_TOKEN_SECRET, "") or None,
-            connect_token_secret_arn=env.get(ENV_CONNECT_TOKEN_SECRET_ARN, "").strip() or None,
+            connect_token_secret=_token_setting(env, ENV_CONNECT_TOKEN_SECRET),
+            connect_token_secret_arn=_token_setting(env, ENV_CONNECT_TOKEN_SECRET_ARN),
             db_connect_timeout_seconds=_int(
                 env, ENV_DB_CONNECT_TIMEOUT_SECONDS, DEFAULT_DB_CONNECT_TIMEOUT_SECONDS, minimum=1, maximum=60
             ),

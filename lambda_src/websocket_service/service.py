@@ -18,8 +18,9 @@ from typing import Any, Callable, Mapping
 from . import observability as obs
 from .config import FAILED_DELIVERIES_METRIC, Settings
 from .messenger import MAX_PARALLEL_POSTS, Messenger, check_payload_size
-from .secrets import SecretFetchError, get_secret_string
+from .secrets import get_secret_string
 from .store.base import MIGRATION_TIMEOUT_MS, ConnectionStore, StoreError
+from .tokens import read_token_secret
 from .validation import normalize_email, validate_connection_type
 
 EMAIL_VERIFICATION_TYPE = "email-verification"
@@ -134,17 +135,6 @@ def _database_url(settings: Settings) -> str:
     return settings.database_url
 
 
-def _token_secret(settings: Settings) -> str | None:
-    if settings.connect_token_secret:
-        return settings.connect_token_secret
-    if settings.connect_token_secret_arn:
-        secret = get_secret_string(settings.connect_token_secret_arn)
-        if not secret:  # an empty secret must not silently switch token checks off
-            raise SecretFetchError(f"secret {settings.connect_token_secret_arn!r} (CONNECT_TOKEN_SECRET_ARN) is empty")
-        return secret
-    return None
-
-
 def open_service(settings: Settings, *, migration_timeout_ms: int = MIGRATION_TIMEOUT_MS) -> Service:
     """Open the store and read the token secret described by ``settings``.
 
@@ -166,7 +156,7 @@ def open_service(settings: Settings, *, migration_timeout_ms: int = MIGRATION_TI
     try:
         if settings.auto_migrate:
             store.migrate()
-        return Service(settings, store, token_secret=_token_secret(settings))
+        return Service(settings, store, token_secret=read_token_secret(settings))
     except BaseException:
         store.close()
         raise

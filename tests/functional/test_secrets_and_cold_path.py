@@ -146,7 +146,20 @@ def test_empty_token_secret_refuses_connects_instead_of_disabling_tokens(service
     response = _connect_with_token_secret_answer(service_env, monkeypatch, 200, {"ARN": TOKEN_ARN, "SecretString": ""})
     assert response["statusCode"] == 500 and body_of(response) == UNAVAILABLE_CONNECT_BODY
     (line,) = invocation_lines(log_lines(capsys))
-    assert "is empty" in line["error_message"]
+    assert "is empty or blank" in line["error_message"] and line["level"] == "ERROR"
+    assert store.list_connections() == []
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_blank_token_secret_setting_fails_cold_start_with_500_not_tokens_off(service_env, store, blank, capsys):
+    service_env.setenv("CONNECT_TOKEN_SECRET", blank)
+    response = invoke(connect_event("c1", email="a@example.com", type="general"))  # unsigned
+    assert response["statusCode"] == 500 and body_of(response) == UNAVAILABLE_CONNECT_BODY
+    lines = log_lines(capsys)
+    (line,) = invocation_lines(lines)
+    assert (line["level"], line["outcome"]) == ("ERROR", "config_error")
+    assert "CONNECT_TOKEN_SECRET is set but blank" in line["error_message"]
+    assert any("ServiceFailures" in entry for entry in lines)
     assert store.list_connections() == []
 
 
