@@ -57,6 +57,8 @@ ROUTES: dict[EventKind, Callable[[Service, WebSocketEvent], RouteResult]] = {
     EventKind.MESSAGE: handle_message,
 }
 CFN_RESPONSE_TIMEOUT_S = 10
+NOTIFY_SAFETY_MARGIN_S = 1.0
+"""Notify stops posting this long before the invocation's end (see :func:`notify_deadline`)."""
 CFN_REASON_MAX_CHARS = 1000
 SERVICE_UNAVAILABLE = "service_unavailable"
 """Error code WebSocket clients see for any server-side failure (the detail stays in the log)."""
@@ -168,12 +170,22 @@ def _required_str(fields: Mapping[str, Any], name: str, where: str) -> str:
     return value
 
 
-def _notify(fields: Mapping[str, Any], where: str) -> Result:
+def notify_deadline(context: Any) -> float | None:
+    """The ``time.monotonic()`` instant notify must finish by: the invocation's remaining time
+    (``context.get_remaining_time_in_millis()``) minus :data:`NOTIFY_SAFETY_MARGIN_S`, kept for
+    marking gone connections, the metric and the log line. None without a Lambda context."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return time.monotonic() + max(0.0, remaining() / 1000 - NOTIFY_SAFETY_MARGIN_S)
+
+
+def _notify(fields: Mapping[str, Any], where: str, deadline: float | None) -> Result:
     if fields.get("message") is None:
         raise InvalidRequestError(f"{where} needs a field 'message' (a string or a JSON value)")
     email = _required_str(fields, "email", where)
     connection_type = _required_str(fields, "type", where)
-    report = get_service().notify(email, connection_type, fields["message"])
+    report = get_service().notify(email, connection_type, fields["message"], deadline=deadline)
     return {"ok": True, "action": "notify", **report.to_dict()}
 
 
@@ -190,10 +202,10 @@ def _migrate() -> Result:
     return {"ok": True, "action": "migrate", "applied": get_service().store.migrate()}
 
 
-DIRECT_ACTIONS: dict[str, Callable[[Mapping[str, Any]], Result]] = {
-    "notify": lambda event: _notify(event, "notify"),
-    "cleanup": lambda event: _cleanup(event.get("dry_run", False)),
-    "migrate": lambda event: _migrate(),
+DIRECT_ACTIONS: dict[str, Callable[[Mapping[str, Any], Any], Result]] = {
+    "notify": lambda event, context: _notify(event, "notify", notify_deadline(context)),
+    "cleanup": lambda event, context: _cleanup(event.get("dry_run", False)),
+    "migrate": lambda event, context: _migrate(),
 }
 
 
@@ -209,18 +221,22 @@ def _run(route: str, action: Callable[[], Result], started: float, request_id: s
         if not custom_resource and not info.client:
             raise ServiceFailureError(f"{info.code}: {info.message}") from None
         return _error(info.code, info.message)
-    _log(route, "ok", started, request_id, **{k: v for k, v in result.items() if k not in ("ok", "action")})
+    fields = {k: v for k, v in result.items() if k not in ("ok", "action")}
+    if result.get("action") == "notify" and result["complete"] is False:  # out of time: say what is left
+        _log(route, "incomplete", started, request_id, level="WARNING", **fields)
+    else:
+        _log(route, "ok", started, request_id, **fields)
     return result
 
 
-def _direct(event: Mapping[str, Any], request_id: str | None, started: float) -> Result:
+def _direct(event: Mapping[str, Any], context: Any, request_id: str | None, started: float) -> Result:
     name = event.get("action")
     action = DIRECT_ACTIONS.get(name) if isinstance(name, str) else None
     if action is None:
         message = f"unknown action {name!r}; expected one of {sorted(DIRECT_ACTIONS)}"
         _log("direct", "unknown_action", started, request_id, level="WARNING")
         return _error("unknown_action", message)
-    return _run(f"direct:{name}", lambda: action(event), started, request_id)
+    return _run(f"direct:{name}", lambda: action(event, context), started, request_id)
 
 
 # --- CloudFormation custom resource -------------------------------------------------------------
@@ -325,12 +341,12 @@ def handler(event: Any, context: Any = None) -> Result:
     if kind in ROUTES:
         return _websocket(kind, event, request_id, started)
     if kind is EventKind.DIRECT_ACTION:
-        return _direct(event, request_id, started)
+        return _direct(event, context, request_id, started)
     if kind is EventKind.SCHEDULED:
         return _run("eventbridge:scheduled", lambda: _cleanup(False), started, request_id)
     if kind is EventKind.NOTIFY:
-        return _run("eventbridge:notify", lambda: _notify(event["detail"], "EventBridge detail"), started,
-                    request_id)
+        return _run("eventbridge:notify", lambda: _notify(event["detail"], "EventBridge detail",
+                                                          notify_deadline(context)), started, request_id)
     if kind is EventKind.CFN_CUSTOM_RESOURCE:
         return _custom_resource(event, context, request_id, started)
     code = "malformed_event" if kind is EventKind.MALFORMED else "unsupported_event"

@@ -38,7 +38,8 @@ def _connect_all(*ids: str, email: str = "a@example.com", kind: str = "email-ver
 def test_direct_notify_delivers_and_marks_gone(service_env, store, management_api):
     _connect_all("live=", "left=")
     management_api.set("left=", "gone")
-    assert invoke(load_event("direct_notify")) == {"ok": True, "action": "notify", "sent": 1, "gone": 1, "failed": 0}
+    assert invoke(load_event("direct_notify")) == {"ok": True, "action": "notify", "sent": 1, "gone": 1, "failed": 0,
+                                                 "undelivered": 0, "complete": True}
     (delivered,) = [r for r in management_api.posts_to("live=")]
     assert json.loads(delivered.body) == VERIFIED
     assert store.get("live=").is_active and not store.get("left=").is_active
@@ -62,7 +63,8 @@ def test_notify_survives_a_store_failure_after_the_posts_were_sent(monkeypatch, 
         writer.execute("ROLLBACK")
     finally:
         writer.close()
-    assert result == {"ok": True, "action": "notify", "sent": 1, "gone": 1, "failed": 0}
+    assert result == {"ok": True, "action": "notify", "sent": 1, "gone": 1, "failed": 0,
+                                                 "undelivered": 0, "complete": True}
     assert sorted(r.connection_id for r in management_api.requests) == ["left=", "live="]  # each once
     lines = log_lines(capsys)
     (warning,) = [line for line in lines if line.get("message") == "mark_gone_failed"]

@@ -1,4 +1,4 @@
-"""Messenger and Service.notify through the real boto3 client against a real Management API server."""
+"""Messenger and Service.notify (SigV4-signed posts) against a real Management API server."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import pytest
 
 from tests.functional.helpers import log_lines
 from websocket_service.config import Settings
-from websocket_service.messenger import MAX_PARALLEL_POSTS, MAX_PAYLOAD_BYTES, Messenger, PayloadTooLargeError
+from websocket_service.messenger import MAX_PAYLOAD_BYTES, Messenger, PayloadTooLargeError
 from websocket_service.service import Service
 from websocket_service.store import NewConnection
 
@@ -99,17 +99,6 @@ def _connect(store, connection_id: str, email: str = "a@example.com", kind: str 
 PATIENT_TIMEOUT_S = 60
 
 
-def _patient_client(endpoint: str):
-    """The messenger's boto3 client, with a read timeout as long as the server's barrier wait."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(read_timeout=PATIENT_TIMEOUT_S, max_pool_connections=MAX_PARALLEL_POSTS,
-                    retries={"total_max_attempts": 1, "mode": "standard"})
-    return boto3.session.Session().client("apigatewaymanagementapi", endpoint_url=endpoint,
-                                          region_name="us-east-1", config=config)
-
-
 def _service(store, endpoint: str) -> Service:
     return Service(Settings(management_endpoint=endpoint), store, messenger=fast_messenger(endpoint))
 
@@ -126,12 +115,12 @@ def test_notify_posts_in_parallel_and_marks_gone_inactive(store, management_api,
     # Requests are held until 8 are in flight at once. On a loaded machine assembling 8 can take
     # longer than the messenger's 5 s read timeout, so this client waits as long as the barrier.
     management_api.require_parallel(8, timeout_s=PATIENT_TIMEOUT_S)
-    messenger = fast_messenger(management_api.endpoint, client=_patient_client(management_api.endpoint))
+    messenger = fast_messenger(management_api.endpoint, read_timeout_s=PATIENT_TIMEOUT_S)
     service = Service(Settings(management_endpoint=management_api.endpoint), store, messenger=messenger)
 
     report = service.notify("A@Example.com", "general", {"type": "hello"})
 
-    assert (report.sent, report.gone, report.failed) == (21, 2, 1)
+    assert (report.sent, report.gone, report.failed, report.undelivered, report.complete) == (21, 2, 1, 0, True)
     assert sorted(r.connection_id for r in management_api.requests) == sorted(ids)
     assert all(json.loads(r.body) == {"type": "hello"} for r in management_api.requests)
     assert not store.get(ids[0]).is_active and not store.get(ids[1]).is_active

@@ -235,7 +235,8 @@ def test_notify_pushes_to_the_dialog(gateway: LocalGateway, sqlite_database_url:
     result, pushed = run(scenario())
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
-        "ok": True, "sent": 1, "gone": 0, "failed": 0, "endpoint": gateway.management_endpoint}
+        "ok": True, "sent": 1, "gone": 0, "failed": 0, "undelivered": 0, "complete": True,
+        "endpoint": gateway.management_endpoint}
     assert pushed == {"type": "email-verified", "email": EMAIL}
 
 
