@@ -12,7 +12,6 @@ client receives (the ``$default`` route is two-way).
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -193,7 +192,7 @@ def _decode_body(event: WebSocketEvent) -> str:
         return body
     try:
         return base64.b64decode(body, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII text flagged as base64
         raise ActionError("invalid_body", "binary message is not base64-encoded UTF-8 text") from None
 
 
