@@ -143,3 +143,28 @@ def test_notify_refuses_oversize_message_before_any_post(store, management_api):
         _service(store, management_api.endpoint).notify("a@example.com", "general", "x" * (MAX_PAYLOAD_BYTES + 1))
     assert management_api.requests == []
     assert store.get(REAL_ID).is_active
+
+
+def test_the_signature_verifies_for_the_request_the_server_received(management_api):
+    """Recompute SigV4 (botocore's algorithm, the one AWS documents) over exactly what arrived --
+    method, raw path, the signed headers, body -- and compare it with the Authorization header.
+    Catches any difference between the path that was signed and the path that was sent."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    assert fast_messenger(management_api.endpoint).post("a+b/c=BFHP", b'{"type":"hello"}') == "sent"
+    (request,) = management_api.requests
+    authorization = request.headers["authorization"]
+    scope, signed, signature = (part.split("=", 1)[1] for part in authorization.split(" ", 1)[1].split(", "))
+    names = signed.split(";")
+    assert "host" in names and "x-amz-date" in names
+    base = management_api.endpoint.rsplit("/", 1)[0]
+    rebuilt = AWSRequest(method=request.method, url=base + request.raw_path, data=request.body,
+                         headers={name: request.headers[name] for name in names if name != "host"})
+    rebuilt.context["timestamp"] = request.headers["x-amz-date"]
+    signer = SigV4Auth(Credentials("test", "test", "test-session-token"), "execute-api", "us-east-1")
+    canonical = signer.canonical_request(rebuilt)
+    assert signer.signature(signer.string_to_sign(rebuilt, canonical), rebuilt) == signature
+    assert scope.endswith("/us-east-1/execute-api/aws4_request")
+    assert request.headers["x-amz-security-token"] == "test-session-token"
