@@ -9,7 +9,9 @@ botocore and urllib3 are imported on the first post only, so ``$connect``/``$dis
 starts pay for neither; boto3 is never imported.
 
 One :class:`Messenger` (pool, signer, thread pool) lives as long as the container's service.
-Throttling (429) is retried here with bounded exponential backoff and full jitter; every attempt
+Throttling (429) is retried here with bounded exponential backoff and full jitter, and a connection
+closed before any answer (a pooled keep-alive connection the server dropped while the container was
+frozen) once at once; every attempt
 has its own connect and read timeouts, both cut to the caller's ``deadline`` (a
 ``time.monotonic()`` instant), and no attempt starts once the deadline has passed.
 
@@ -235,7 +237,12 @@ class Messenger:
                 status, code = poster.post(connection_id, payload, connect_s, read_s)
             except poster.errors.NewConnectionError:
                 return self._failed(connection_id, "EndpointConnectionError", None, attempt)
-            except poster.errors.HTTPError as error:  # connect/read timeouts, resets: not retried, logged
+            except poster.errors.ProtocolError as error:  # closed or reset before any answer
+                time_left = deadline is None or deadline - time.monotonic() >= MIN_ATTEMPT_S
+                if attempt == 1 and self.max_attempts > 1 and time_left:
+                    continue  # once, at once: typically a pooled connection the server closed while idle
+                return self._failed(connection_id, type(error).__name__, None, attempt)
+            except poster.errors.HTTPError as error:  # connect/read timeouts: not retried, logged
                 if deadline is not None and deadline - time.monotonic() < MIN_ATTEMPT_S:
                     obs.log("WARNING", "post cut by the deadline", connection_id=connection_id,
                             error=type(error).__name__, attempts=attempt, endpoint=self.endpoint)

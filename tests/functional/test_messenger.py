@@ -168,3 +168,37 @@ def test_the_signature_verifies_for_the_request_the_server_received(management_a
     assert signer.signature(signer.string_to_sign(rebuilt, canonical), rebuilt) == signature
     assert scope.endswith("/us-east-1/execute-api/aws4_request")
     assert request.headers["x-amz-security-token"] == "test-session-token"
+
+
+def test_a_connection_closed_before_any_answer_is_retried_once(capsys):
+    """A keep-alive connection the server dropped while the container was frozen fails on reuse
+    with no answer at all; that one case is retried once, at once (then it is a logged failure)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted: list[int] = []
+
+    def close_every_connection() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.recv(65536)
+            conn.close()
+
+    thread = threading.Thread(target=close_every_connection, daemon=True)
+    thread.start()
+    messenger = fast_messenger(f"http://127.0.0.1:{listener.getsockname()[1]}/prod")
+    try:
+        assert messenger.post(REAL_ID, b"x") == "failed"
+    finally:
+        messenger.close()
+        listener.close()
+    assert len(accepted) == 2
+    (line,) = log_lines(capsys)
+    assert (line["error"], line["attempts"]) == ("ProtocolError", 2)
