@@ -93,7 +93,9 @@ class Service:
                 self._messenger = Messenger(self.settings.management_endpoint)
             return self._messenger
 
-    def notify(self, email: str, connection_type: str, message: Any, *, deadline: float | None = None) -> DeliveryReport:
+    def notify(
+        self, email: str, connection_type: str, message: Any, *, deadline: float | None = None
+    ) -> DeliveryReport:
         """Post ``message`` to every active connection of ``email`` and ``connection_type``.
 
         Posts run in parallel (inline for one connection); connections answering 410 are marked

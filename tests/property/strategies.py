@@ -189,7 +189,8 @@ def other_events(draw: st.DrawFn) -> Any:
     if shape == 3:
         return {"RequestType": draw(field(st.sampled_from(["Create", "Update", "Delete"]))),
                 "ResponseURL": draw(SAFE_RESPONSE_URL), "StackId": draw(any_json), "RequestId": "r",
-                "LogicalResourceId": "DatabaseMigrations", "ResourceProperties": draw(field(st.just({"action": "migrate"})))}
+                "LogicalResourceId": "DatabaseMigrations",
+                "ResourceProperties": draw(field(st.just({"action": "migrate"})))}
     return draw(st.dictionaries(st.sampled_from(["action", "requestContext", "detail-type", "detail", "RequestType",
                                                  "Records", "body"]), any_json, max_size=3).filter(
         lambda event: "ResponseURL" not in event))
