@@ -381,16 +381,19 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 # --- token ----------------------------------------------------------------------------------
 def _token_secret(args: argparse.Namespace) -> str:
-    if args.secret:
-        return args.secret
-    settings = Settings.from_env()
-    if settings.connect_token_secret:
-        return settings.connect_token_secret
-    if settings.connect_token_secret_arn:
-        from websocket_service.secrets import get_secret_string
+    """The secret to mint with: ``--secret``, else the service's own reader (so a blank secret is
+    refused here exactly as the function refuses it at cold start)."""
+    from dataclasses import replace
 
-        return get_secret_string(settings.connect_token_secret_arn)
-    raise CommandError(f"no token secret: pass --secret or set {ENV_CONNECT_TOKEN_SECRET} (or {ENV_CONNECT_TOKEN_SECRET_ARN})")
+    from websocket_service.tokens import read_token_secret
+
+    settings = Settings.from_env()
+    if args.secret is not None:
+        settings = replace(settings, connect_token_secret=args.secret, connect_token_secret_arn=None)
+    secret = read_token_secret(settings)
+    if secret is None:
+        raise CommandError(f"no token secret: pass --secret or set {ENV_CONNECT_TOKEN_SECRET} (or {ENV_CONNECT_TOKEN_SECRET_ARN})")
+    return secret
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -400,7 +403,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     email, connection_type = _email_and_type(args, Settings.from_env())
     try:
         token = mint_token(_token_secret(args), email, connection_type, ttl_seconds=args.ttl)
-    except ValueError as exc:  # e.g. an empty secret read from CONNECT_TOKEN_SECRET_ARN
+    except ValueError as exc:  # mint_token refuses the TTL or secret
         raise CommandError(str(exc)) from None
     if args.json:
         _print_json({"token": token, "email": email, "type": connection_type, "ttl_seconds": args.ttl})

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .errors import ServiceError
+
 # --- environment variable names (the contract with cdk_app) -----------------------------------
 ENV_MANAGEMENT_ENDPOINT = "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"
 ENV_DATABASE_URL = "DATABASE_URL"
@@ -75,8 +77,10 @@ DATABASE_SATURATED_METRIC = "DatabaseSaturated"
 its pooler had no connection slot free (error code ``database_saturated``)."""
 
 
-class ConfigError(ValueError):
+class ConfigError(ServiceError, ValueError):
     """An environment variable holds a value the service cannot use; the message names it."""
+
+    code = "config_error"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -120,6 +124,19 @@ def _methods(env: Mapping[str, str]) -> tuple[str, ...]:
     if missing:
         raise ConfigError(f"{ENV_MANAGEMENT_API_METHODS}={raw!r} lacks {', '.join(missing)}; the function needs it to push")
     return methods
+
+
+def _token_setting(env: Mapping[str, str], name: str) -> str | None:
+    """A token-secret setting: None when unset; set but blank is an error, never "tokens off"."""
+    raw = env.get(name)
+    if raw is None:
+        return None
+    if not raw.strip():
+        raise ConfigError(
+            f"{name} is set but blank, which would switch connect-token checks off; set a secret "
+            f"(or a secret ARN), or unset {name} to run without tokens"
+        )
+    return raw if name == ENV_CONNECT_TOKEN_SECRET else raw.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +191,8 @@ class Settings:
             max_connections_per_email=_shared_int(env, ENV_MAX_CONNECTIONS_PER_EMAIL),
             inactive_retention_hours=_shared_int(env, ENV_INACTIVE_RETENTION_HOURS),
             cleanup_batch_size=_shared_int(env, ENV_CLEANUP_BATCH_SIZE),
-            connect_token_secret=env.get(ENV_CONNECT_TOKEN_SECRET, "") or None,
-            connect_token_secret_arn=env.get(ENV_CONNECT_TOKEN_SECRET_ARN, "").strip() or None,
+            connect_token_secret=_token_setting(env, ENV_CONNECT_TOKEN_SECRET),
+            connect_token_secret_arn=_token_setting(env, ENV_CONNECT_TOKEN_SECRET_ARN),
             db_connect_timeout_seconds=_shared_int(env, ENV_DB_CONNECT_TIMEOUT_SECONDS),
             db_statement_timeout_ms=_shared_int(env, ENV_DB_STATEMENT_TIMEOUT_MS),
             metrics_namespace=env.get(ENV_METRICS_NAMESPACE, "").strip() or DEFAULT_METRICS_NAMESPACE,

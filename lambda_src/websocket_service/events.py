@@ -9,9 +9,23 @@ from __future__ import annotations
 import enum
 from typing import Any, Mapping
 
+from .errors import ClientError
+from .validation import (
+    MAX_CLOSE_CODE,
+    MAX_DOMAIN_CHARS,
+    MAX_REASON_CHARS,
+    MAX_SOURCE_IP_CHARS,
+    MAX_STAGE_CHARS,
+    MAX_USER_AGENT_CHARS,
+    clean_recorded_text,
+    validate_connection_id,
+)
 
-class MalformedEventError(ValueError):
-    """The event has the right shape overall but a field is missing or of the wrong type."""
+
+class MalformedEventError(ClientError, ValueError):
+    """The event has the right shape overall but a field is missing or of the wrong type (400)."""
+
+    code = "malformed_event"
 
 
 class EventKind(enum.Enum):
@@ -54,7 +68,8 @@ def classify(event: Any) -> EventKind:
         context = event["requestContext"]
         if not isinstance(context, dict):
             return EventKind.MALFORMED
-        kind = _WEBSOCKET_EVENT_TYPES.get(context.get("eventType"))  # type: ignore[arg-type]
+        event_type = context.get("eventType")
+        kind = _WEBSOCKET_EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
         if kind is not None:
             return kind
         return EventKind.MALFORMED if "connectionId" in context else EventKind.UNKNOWN
@@ -104,20 +119,21 @@ class WebSocketEvent:
         self._context: Mapping[str, Any] = raw["requestContext"]
 
     # --- requestContext ------------------------------------------------------------------------
-    def _required_str(self, key: str) -> str:
-        value = self._context.get(key)
-        if not isinstance(value, str) or not value:
-            raise MalformedEventError(f"requestContext.{key} must be a non-empty string")
-        return value
-
     def _optional_str(self, key: str) -> str | None:
         value = self._context.get(key)
         return value if isinstance(value, str) and value else None
 
+    def _recorded_str(self, key: str, max_chars: int) -> str | None:
+        return clean_recorded_text(self._optional_str(key), max_chars)
+
     @property
     def connection_id(self) -> str:
-        """``requestContext.connectionId`` (required)."""
-        return self._required_str("connectionId")
+        """``requestContext.connectionId``: required (:class:`MalformedEventError` when absent or
+        not a string) and checked by :func:`~websocket_service.validation.validate_connection_id`."""
+        value = self._context.get("connectionId")
+        if not isinstance(value, str) or not value:
+            raise MalformedEventError("requestContext.connectionId must be a non-empty string")
+        return validate_connection_id(value)
 
     @property
     def route_key(self) -> str | None:
@@ -131,13 +147,13 @@ class WebSocketEvent:
 
     @property
     def stage(self) -> str | None:
-        """``requestContext.stage``."""
-        return self._optional_str("stage")
+        """``requestContext.stage`` (cleaned for recording, see :func:`clean_recorded_text`)."""
+        return self._recorded_str("stage", MAX_STAGE_CHARS)
 
     @property
     def domain_name(self) -> str | None:
-        """``requestContext.domainName``."""
-        return self._optional_str("domainName")
+        """``requestContext.domainName`` (cleaned for recording)."""
+        return self._recorded_str("domainName", MAX_DOMAIN_CHARS)
 
     @property
     def message_id(self) -> str | None:
@@ -146,27 +162,26 @@ class WebSocketEvent:
 
     @property
     def source_ip(self) -> str | None:
-        """``requestContext.identity.sourceIp``."""
+        """``requestContext.identity.sourceIp`` (cleaned for recording)."""
         identity = self._context.get("identity")
         value = identity.get("sourceIp") if isinstance(identity, Mapping) else None
-        return value if isinstance(value, str) and value else None
+        return clean_recorded_text(value if isinstance(value, str) else None, MAX_SOURCE_IP_CHARS)
 
     @property
     def disconnect_status_code(self) -> int | None:
-        """``requestContext.disconnectStatusCode`` (e.g. 1001), None when absent or not a number."""
+        """``requestContext.disconnectStatusCode`` (e.g. 1001), None when absent, not a number or
+        outside 0..65535 (a close code is two bytes; the column is a 32-bit integer)."""
         value = self._context.get("disconnectStatusCode")
-        if isinstance(value, bool):
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            value = int(value.strip()) if len(value.strip()) <= 5 else None
+        if isinstance(value, bool) or not isinstance(value, int):
             return None
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
-        return None
+        return value if 0 <= value <= MAX_CLOSE_CODE else None
 
     @property
     def disconnect_reason(self) -> str | None:
-        """``requestContext.disconnectReason``."""
-        return self._optional_str("disconnectReason")
+        """``requestContext.disconnectReason`` (cleaned for recording)."""
+        return self._recorded_str("disconnectReason", MAX_REASON_CHARS)
 
     # --- headers and query string ---------------------------------------------------------------
     @property
@@ -184,13 +199,14 @@ class WebSocketEvent:
 
     @property
     def user_agent(self) -> str | None:
-        """The ``User-Agent`` header, else ``requestContext.identity.userAgent``."""
+        """The ``User-Agent`` header, else ``requestContext.identity.userAgent``; cleaned and
+        truncated to :data:`MAX_USER_AGENT_CHARS` (it is only recorded, never trusted)."""
         value = self.header("User-Agent")
-        if value:
-            return value
-        identity = self._context.get("identity")
-        agent = identity.get("userAgent") if isinstance(identity, Mapping) else None
-        return agent if isinstance(agent, str) and agent else None
+        if not value:
+            identity = self._context.get("identity")
+            agent = identity.get("userAgent") if isinstance(identity, Mapping) else None
+            value = agent if isinstance(agent, str) else None
+        return clean_recorded_text(value, MAX_USER_AGENT_CHARS)
 
     @property
     def query_string_parameters(self) -> dict[str, str] | None:

@@ -9,13 +9,16 @@ One function serves every trigger (see :func:`websocket_service.events.classify`
 * CloudFormation custom resource with ``ResourceProperties.action == "migrate"`` -> migrate on
   Create/Update, nothing on Delete; the CFN response is PUT to ``ResponseURL`` here.
 
-Errors are answered by kind, always with one JSON log line:
+Errors are answered by TYPE (:mod:`websocket_service.errors`), always with one JSON log line:
 
-* bad input (a missing field, a bad email, an oversize message, an unknown action or event) is
-  RETURNED as ``{"ok": false, "error": code, "message": text}`` (WebSocket routes: a 4xx status):
-  retrying cannot help, so Lambda must not count it as an error;
-* failures on our side (``config_error``, ``store_error``, ``internal_error``) are logged at ERROR
-  with the full detail and emit the ``ServiceFailures`` EMF metric. Direct invokes and EventBridge
+* bad input -- any :class:`~websocket_service.errors.ClientError` (a missing field, a bad email or
+  connection id, a token, an oversize or too deeply nested message, an unknown action or event) --
+  is RETURNED as ``{"ok": false, "error": code, "message": text}`` (WebSocket routes: the error's
+  4xx status) and logged at WARNING: retrying cannot help, so Lambda must not count it as an error;
+* every other exception is a failure on our side (``config_error``, ``store_error``, any code a
+  :class:`~websocket_service.errors.ServiceError` subclass declares such as
+  ``database_saturated``, else ``internal_error``); it is logged at ERROR with the full detail and
+  emits the ``ServiceFailures`` EMF metric. Direct invokes and EventBridge
   events then RAISE :class:`ServiceFailureError`, so Lambda counts an error (Errors alarm) and
   retries asynchronous invocations (then their dead-letter queue). WebSocket routes answer 500 with
   a generic body: the detail (database host, settings) must not reach clients. CloudFormation
@@ -39,20 +42,13 @@ from typing import Any, Callable, Mapping
 from . import budget
 from . import observability as obs
 from .cleanup import run_cleanup
-from .config import (
-    DATABASE_SATURATED_METRIC,
-    DEFAULT_METRICS_NAMESPACE,
-    ENV_METRICS_NAMESPACE,
-    SERVICE_FAILURES_METRIC,
-    ConfigError,
-)
-from .events import EventKind, MalformedEventError, WebSocketEvent, classify, describe
-from .messenger import ManagementEndpointError, PayloadTooLargeError
+from .config import DATABASE_SATURATED_METRIC, DEFAULT_METRICS_NAMESPACE, ENV_METRICS_NAMESPACE, SERVICE_FAILURES_METRIC
+from .errors import INTERNAL_ERROR, ClientError, ErrorInfo, classify_error
+from .events import EventKind, WebSocketEvent, classify, describe
 from .routes import RouteResult, handle_connect, handle_disconnect, handle_message
-from .secrets import SecretFetchError
 from .service import Service, get_service, reset_service
-from .store.base import StoreConfigError, StoreConnectError, StoreError, StoreSaturatedError
-from .validation import ValidationError
+from .store.base import StoreConnectError, StoreSaturatedError
+from .validation import MAX_CONNECTION_ID_CHARS, clean_recorded_text
 
 Result = dict[str, Any]
 
@@ -62,9 +58,9 @@ ROUTES: dict[EventKind, Callable[[Service, WebSocketEvent], RouteResult]] = {
     EventKind.MESSAGE: handle_message,
 }
 CFN_RESPONSE_TIMEOUT_S = 10
+NOTIFY_SAFETY_MARGIN_S = 1.0
+"""Notify stops posting this long before the invocation's end (see :func:`notify_deadline`)."""
 CFN_REASON_MAX_CHARS = 1000
-SERVER_SIDE_CODES = frozenset({"config_error", "store_error", "internal_error", StoreSaturatedError.code})
-"""Error codes of failures on our side (retrying later or fixing the deployment can help)."""
 SERVICE_UNAVAILABLE = "service_unavailable"
 """Error code WebSocket clients see for any server-side failure (the detail stays in the log)."""
 UNAVAILABLE_MESSAGES = {
@@ -74,8 +70,14 @@ UNAVAILABLE_MESSAGES = {
 }
 
 
-class InvalidRequestError(ValueError):
+class InvalidRequestError(ClientError, ValueError):
     """A direct-invoke or EventBridge payload lacks a field or has one of the wrong type."""
+
+    code = "invalid_request"
+
+
+class CfnResponseError(Exception):
+    """The CloudFormation response could not be sent: a bad ``ResponseURL`` or a failed PUT."""
 
 
 class ServiceFailureError(RuntimeError):
@@ -98,23 +100,6 @@ def _error(code: str, message: str) -> Result:
     return {"ok": False, "error": code, "message": message}
 
 
-def _classify_error(error: Exception) -> tuple[str, str]:
-    """Map an exception to (error code, message) for results and logs."""
-    if isinstance(error, (ConfigError, ManagementEndpointError, StoreConfigError, SecretFetchError)):
-        return "config_error", str(error)
-    if isinstance(error, ValidationError):
-        return error.code, error.message
-    if isinstance(error, InvalidRequestError):
-        return "invalid_request", str(error)
-    if isinstance(error, PayloadTooLargeError):
-        return "payload_too_large", str(error)
-    if isinstance(error, StoreSaturatedError):
-        return error.code, f"the connection store failed: {error}"
-    if isinstance(error, StoreError):
-        return "store_error", f"the connection store failed: {error}"
-    return "internal_error", f"unexpected {type(error).__name__}; see the function logs"
-
-
 def _log(route: str, outcome: str, started: float, request_id: str | None, *, level: str = "INFO",
          **fields: Any) -> None:
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -130,10 +115,10 @@ def _metrics_namespace() -> str:
 
 def _record_failure(
     route: str, error: Exception, started: float, request_id: str | None, *, count: bool = True, **fields: Any
-) -> tuple[str, str]:
-    """Log a failed invocation and return its (code, detailed message).
+) -> ErrorInfo:
+    """Log a failed invocation and return how to answer it (:func:`~websocket_service.errors.classify_error`).
 
-    Bad input is logged at WARNING. Server-side failures are logged at ERROR (with the traceback
+    Client errors are logged at WARNING. Server-side failures are logged at ERROR (with the traceback
     for unexpected errors) and, if ``count``, counted in the ``ServiceFailures`` metric. A store
     that could not open its connection (:class:`StoreConnectError`) also drops the cached service,
     so the next invocation re-reads the database secret and reconnects (a rotated password, a
@@ -143,19 +128,18 @@ def _record_failure(
     connection worth keeping, and secrets are only read while the service is built, so a failed
     build caches nothing.
     """
-    code, message = _classify_error(error)
-    extra: dict[str, Any] = {"error_message": message}
-    server_side = code in SERVER_SIDE_CODES
-    if code == "internal_error":
+    info = classify_error(error)
+    extra: dict[str, Any] = {"error_message": info.message}
+    if info.code == INTERNAL_ERROR:
         extra["traceback"] = "".join(traceback.format_exception(error))
-    _log(route, code, started, request_id, level="ERROR" if server_side else "WARNING", **fields, **extra)
-    if server_side and count:
+    _log(route, info.code, started, request_id, level="WARNING" if info.client else "ERROR", **fields, **extra)
+    if not info.client and count:
         obs.emit_metric(_metrics_namespace(), SERVICE_FAILURES_METRIC, 1)
     if isinstance(error, StoreSaturatedError):
         obs.emit_metric(_metrics_namespace(), DATABASE_SATURATED_METRIC, 1)
     elif isinstance(error, StoreConnectError):  # saturation keeps the store: its backoff lives there
         reset_service()
-    return code, message
+    return info
 
 
 # --- WebSocket routes ---------------------------------------------------------------------------
@@ -169,18 +153,15 @@ def _route_error(kind: EventKind, status: int, code: str, message: str) -> Resul
 def _websocket(kind: EventKind, event: Mapping[str, Any], request_id: str | None, started: float) -> Result:
     ws = WebSocketEvent(event)
     route = ws.route_key or kind.value
-    connection_id = ws.raw["requestContext"].get("connectionId")
+    raw_id = ws.raw["requestContext"].get("connectionId")
+    connection_id = clean_recorded_text(raw_id, MAX_CONNECTION_ID_CHARS) if isinstance(raw_id, str) else None
     try:
         result = ROUTES[kind](get_service(), ws)
-    except MalformedEventError as error:
-        _log(route, "malformed_event", started, request_id, level="WARNING", connection_id=connection_id,
-             error_message=str(error))
-        return _route_error(kind, 400, "malformed_event", str(error))
     except Exception as error:  # noqa: BLE001 - the boundary: answer with a status, never raise
-        code, message = _record_failure(route, error, started, request_id, connection_id=connection_id)
-        if code in SERVER_SIDE_CODES:  # the detail (database host, settings) stays in the log
+        info = _record_failure(route, error, started, request_id, connection_id=connection_id)
+        if not info.client:  # the detail (database host, settings) stays in the log
             return _route_error(kind, 500, SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGES[kind])
-        return _route_error(kind, 400, code, message)
+        return _route_error(kind, info.status, info.code, info.message)
     level = "INFO" if result.status_code < 400 else "WARNING"
     _log(route, result.outcome, started, request_id, level=level, connection_id=connection_id,
          status_code=result.status_code, **result.log_fields)
@@ -195,12 +176,22 @@ def _required_str(fields: Mapping[str, Any], name: str, where: str) -> str:
     return value
 
 
-def _notify(fields: Mapping[str, Any], where: str) -> Result:
+def notify_deadline(context: Any) -> float | None:
+    """The ``time.monotonic()`` instant notify must finish by: the invocation's remaining time
+    (``context.get_remaining_time_in_millis()``) minus :data:`NOTIFY_SAFETY_MARGIN_S`, kept for
+    marking gone connections, the metric and the log line. None without a Lambda context."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return time.monotonic() + max(0.0, remaining() / 1000 - NOTIFY_SAFETY_MARGIN_S)
+
+
+def _notify(fields: Mapping[str, Any], where: str, deadline: float | None) -> Result:
     if fields.get("message") is None:
         raise InvalidRequestError(f"{where} needs a field 'message' (a string or a JSON value)")
     email = _required_str(fields, "email", where)
     connection_type = _required_str(fields, "type", where)
-    report = get_service().notify(email, connection_type, fields["message"])
+    report = get_service().notify(email, connection_type, fields["message"], deadline=deadline)
     return {"ok": True, "action": "notify", **report.to_dict()}
 
 
@@ -227,11 +218,11 @@ def _migrate() -> Result:
     return {"ok": True, "action": "migrate", "applied": get_service().store.migrate()}
 
 
-DIRECT_ACTIONS: dict[str, Callable[[Mapping[str, Any]], Result]] = {
-    "notify": lambda event: _notify(event, "notify"),
-    "cleanup": lambda event: _cleanup(event.get("dry_run", False)),
-    "migrate": lambda event: _migrate(),
-    "connection_status": _connection_status,
+DIRECT_ACTIONS: dict[str, Callable[[Mapping[str, Any], Any], Result]] = {
+    "notify": lambda event, context: _notify(event, "notify", notify_deadline(context)),
+    "cleanup": lambda event, context: _cleanup(event.get("dry_run", False)),
+    "migrate": lambda event, context: _migrate(),
+    "connection_status": lambda event, context: _connection_status(event),
 }
 
 
@@ -243,22 +234,26 @@ def _run(route: str, action: Callable[[], Result], started: float, request_id: s
     try:
         result = action()
     except Exception as error:  # noqa: BLE001 - the boundary: log, then a result or one clear error
-        code, message = _record_failure(route, error, started, request_id, count=not custom_resource)
-        if not custom_resource and code in SERVER_SIDE_CODES:
-            raise ServiceFailureError(f"{code}: {message}") from None
-        return _error(code, message)
-    _log(route, "ok", started, request_id, **{k: v for k, v in result.items() if k not in ("ok", "action")})
+        info = _record_failure(route, error, started, request_id, count=not custom_resource)
+        if not custom_resource and not info.client:
+            raise ServiceFailureError(f"{info.code}: {info.message}") from None
+        return _error(info.code, info.message)
+    fields = {k: v for k, v in result.items() if k not in ("ok", "action")}
+    if result.get("action") == "notify" and result["complete"] is False:  # out of time: say what is left
+        _log(route, "incomplete", started, request_id, level="WARNING", **fields)
+    else:
+        _log(route, "ok", started, request_id, **fields)
     return result
 
 
-def _direct(event: Mapping[str, Any], request_id: str | None, started: float) -> Result:
+def _direct(event: Mapping[str, Any], context: Any, request_id: str | None, started: float) -> Result:
     name = event.get("action")
     action = DIRECT_ACTIONS.get(name) if isinstance(name, str) else None
     if action is None:
         message = f"unknown action {name!r}; expected one of {sorted(DIRECT_ACTIONS)}"
         _log("direct", "unknown_action", started, request_id, level="WARNING")
         return _error("unknown_action", message)
-    return _run(f"direct:{name}", lambda: action(event), started, request_id)
+    return _run(f"direct:{name}", lambda: action(event, context), started, request_id)
 
 
 # --- CloudFormation custom resource -------------------------------------------------------------
@@ -266,8 +261,11 @@ def send_cfn_response(event: Mapping[str, Any], status: str, reason: str, physic
                       data: Mapping[str, Any]) -> None:
     """PUT the custom-resource response to the pre-signed ``ResponseURL``.
 
-    Raises ``urllib.error.URLError``/``OSError`` if the PUT cannot be delivered.
+    Raises :class:`CfnResponseError` when ``ResponseURL`` is not an https URL (http only to a
+    loopback host, for local runs) or the PUT cannot be delivered (unreachable, refused, a broken
+    HTTP answer, a timeout); never anything else.
     """
+    url = _response_url(event.get("ResponseURL"))
     body = json.dumps({
         "Status": status,
         "Reason": reason[:CFN_REASON_MAX_CHARS],
@@ -280,10 +278,37 @@ def send_cfn_response(event: Mapping[str, Any], status: str, reason: str, physic
     # An empty Content-Type: the pre-signed S3 URL was not signed with one.
     import urllib.request  # deferred: only custom-resource events pay for it (~60 ms cold)
 
-    request = urllib.request.Request(str(event["ResponseURL"]), data=body, method="PUT",
+    import http.client
+
+    request = urllib.request.Request(url, data=body, method="PUT",
                                      headers={"Content-Type": "", "Content-Length": str(len(body))})
-    with urllib.request.urlopen(request, timeout=CFN_RESPONSE_TIMEOUT_S) as response:  # nosec B310 # the URL comes from the invoking event: only principals allowed to invoke the function send one, and nothing read from it is used
-        response.read()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=CFN_RESPONSE_TIMEOUT_S) as response:
+            response.read()
+    except (OSError, ValueError, http.client.HTTPException) as error:  # URLError and timeouts are OSError
+        raise CfnResponseError(f"could not PUT the response to ResponseURL: {type(error).__name__}: {error}") from None
+
+
+def _response_url(value: Any) -> str:
+    """``ResponseURL`` checked before any request: an absolute https URL (http for loopback)."""
+    from urllib.parse import urlsplit
+
+    from .messenger import is_loopback_host
+
+    if not isinstance(value, str) or not value.strip():
+        raise CfnResponseError("ResponseURL is missing or not a string; CloudFormation sends a pre-signed https URL")
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname or ""
+    except ValueError:
+        raise CfnResponseError("ResponseURL is not a valid URL; CloudFormation sends a pre-signed https URL") from None
+    if not host or not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(host))):
+        raise CfnResponseError(
+            f"ResponseURL must be an https:// URL with a host (got scheme {parts.scheme or 'none'!r}); "
+            "CloudFormation sends a pre-signed https URL"
+        )
+    return value.strip()
 
 
 def _cfn_operation(event: Mapping[str, Any]) -> Result:
@@ -301,16 +326,22 @@ def _cfn_operation(event: Mapping[str, Any]) -> Result:
 
 
 def _custom_resource(event: Mapping[str, Any], context: Any, request_id: str | None, started: float) -> Result:
-    route = f"cloudformation:{event.get('RequestType')}"
+    request_type = event.get("RequestType")
+    route = f"cloudformation:{request_type if request_type in ('Create', 'Update', 'Delete') else 'other'}"
+    try:  # no answer can reach CloudFormation: say so and do nothing (the stack operation times out)
+        _response_url(event.get("ResponseURL"))
+    except CfnResponseError as error:
+        _log(route, "cfn_response_failed", started, request_id, level="ERROR", error_message=str(error))
+        return _error("cfn_response_failed", str(error))
     result = _run(route, lambda: _cfn_operation(event), started, request_id, custom_resource=True)
     physical_id = event.get("PhysicalResourceId") or f"websocket-migrations-{event.get('LogicalResourceId', 'db')}"
     reason = result.get("message") or f"See CloudWatch log stream {getattr(context, 'log_stream_name', None)}"
     data = {"Applied": ",".join(str(v) for v in result.get("applied", []))}
     try:
         send_cfn_response(event, "SUCCESS" if result["ok"] else "FAILED", reason, str(physical_id), data)
-    except (OSError, ValueError) as error:
+    except CfnResponseError as error:
         _log(route, "cfn_response_failed", started, request_id, level="ERROR", error_message=str(error))
-        return _error("cfn_response_failed", f"could not PUT the response to ResponseURL: {error}")
+        return _error("cfn_response_failed", str(error))
     return result
 
 
@@ -328,12 +359,12 @@ def handler(event: Any, context: Any = None) -> Result:
     if kind in ROUTES:
         return _websocket(kind, event, request_id, started)
     if kind is EventKind.DIRECT_ACTION:
-        return _direct(event, request_id, started)
+        return _direct(event, context, request_id, started)
     if kind is EventKind.SCHEDULED:
         return _run("eventbridge:scheduled", lambda: _cleanup(False), started, request_id)
     if kind is EventKind.NOTIFY:
-        return _run("eventbridge:notify", lambda: _notify(event["detail"], "EventBridge detail"), started,
-                    request_id)
+        return _run("eventbridge:notify", lambda: _notify(event["detail"], "EventBridge detail",
+                                                          notify_deadline(context)), started, request_id)
     if kind is EventKind.CFN_CUSTOM_RESOURCE:
         return _custom_resource(event, context, request_id, started)
     code = "malformed_event" if kind is EventKind.MALFORMED else "unsupported_event"
@@ -343,4 +374,6 @@ def handler(event: Any, context: Any = None) -> Result:
         "custom resource"
     )
     _log("unknown", code, started, request_id, level="WARNING")
+    if isinstance(event, dict) and "requestContext" in event:  # API Gateway reads a status code
+        return RouteResult(400, {"error": code, "message": message}).to_response()
     return _error(code, message)

@@ -12,15 +12,15 @@ client receives (the ``$default`` route is two-way).
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from .errors import ClientError
 from .events import WebSocketEvent
 from .service import Service
 from .store.base import NewConnection
-from .tokens import TokenError, TokenMalformedError, verify_token
+from .tokens import TokenMalformedError, verify_token
 from .validation import ValidationError, normalize_email, validate_connection_type
 
 
@@ -45,20 +45,21 @@ def _connect_rejected(status: int, code: str, message: str, **log_fields: Any) -
     return RouteResult(status, {"error": code, "message": message}, outcome=code, log_fields=log_fields)
 
 
-def _message_error(error: "ActionError", **log_fields: Any) -> RouteResult:
+def _message_error(error: ClientError, **log_fields: Any) -> RouteResult:
     body = {"type": "error", "error": error.code, "message": error.message}
-    return RouteResult(error.status_code, body, outcome=error.code, log_fields=log_fields)
+    return RouteResult(error.status, body, outcome=error.code, log_fields=log_fields)
 
 
 # --- actions ------------------------------------------------------------------------------------
-class ActionError(Exception):
+MAX_ECHOED_ACTION_CHARS = 64
+"""An unknown action name is echoed back to the sender at most this long (and ``repr``-escaped)."""
+
+
+class ActionError(ClientError):
     """Raised by an action to answer the sender with an error body (status 400 by default)."""
 
     def __init__(self, code: str, message: str, *, status_code: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status_code = status_code
+        super().__init__(message, code=code, status=status_code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,13 +153,13 @@ def handle_connect(service: Service, event: WebSocketEvent) -> RouteResult:
         connection_type = validate_connection_type(
             _single_query_value(event, "type"), settings.allowed_connection_types
         )
-    except ValidationError as error:
-        return _connect_rejected(400, error.code, error.message)
+    except ClientError as error:
+        return _connect_rejected(error.status, error.code, error.message)
     if service.token_secret:
         try:
             verify_token(service.token_secret, _token_query_value(event), email, connection_type)
-        except TokenError as error:
-            return _connect_rejected(error.status_code, error.code, str(error), email=email, type=connection_type)
+        except ClientError as error:
+            return _connect_rejected(error.status, error.code, error.message, email=email, type=connection_type)
     accepted = service.add_connection(
         NewConnection(
             connection_id=connection_id,
@@ -200,7 +201,7 @@ def _decode_body(event: WebSocketEvent) -> str:
         return body
     try:
         return base64.b64decode(body, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII text flagged as base64
         raise ActionError("invalid_body", "binary message is not base64-encoded UTF-8 text") from None
 
 
@@ -212,6 +213,9 @@ def _parse_payload(event: WebSocketEvent) -> Mapping[str, Any]:
         payload = json.loads(text)
     except ValueError:
         raise ActionError("invalid_json", 'message body is not JSON; send an object like {"action":"ping"}') from None
+    except RecursionError:  # ~1,000 nested arrays/objects exhaust the decoder's stack: the client's doing
+        raise ActionError("invalid_json", "message body nests JSON arrays/objects too deeply; send a flat object "
+                          'like {"action":"ping"}') from None
     if not isinstance(payload, dict):
         raise ActionError("invalid_body", f"message body must be a JSON object, not {type(payload).__name__}")
     return payload
@@ -230,8 +234,9 @@ def handle_message(service: Service, event: WebSocketEvent) -> RouteResult:
             raise ActionError("invalid_action", '"action" must be a string')
         action = actions.get(name)
         if action is None:
-            raise ActionError("unknown_action", f"unknown action {name!r}; known actions: {actions.names()}")
+            shown = name if len(name) <= MAX_ECHOED_ACTION_CHARS else name[:MAX_ECHOED_ACTION_CHARS] + "..."
+            raise ActionError("unknown_action", f"unknown action {shown!r}; known actions: {actions.names()}")
         reply = action(ActionRequest(service, event, connection_id, payload))
-    except ActionError as error:
+    except ClientError as error:
         return _message_error(error, known_connection=known)
     return RouteResult(200, reply, outcome=f"action:{name}", log_fields={"known_connection": known})

@@ -12,14 +12,17 @@ import os
 from typing import Mapping
 
 from . import observability as obs
+from .errors import ServiceError
 
 ENV_EXTENSION_PORT = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
 DEFAULT_EXTENSION_PORT = 2773
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"  # nosec B105 # an HTTP header's name, not a secret
 
 
-class SecretFetchError(RuntimeError):
+class SecretFetchError(ServiceError, RuntimeError):
     """A secret could not be read (access denied, not found, extension error, no string value)."""
+
+    code = "config_error"
 
 
 def _extension_url(secret_id: str, env: Mapping[str, str]) -> str:

@@ -26,9 +26,10 @@ from typing import Any, Callable, Mapping
 
 from . import observability as obs
 from .config import FAILED_DELIVERIES_METRIC, Settings
-from .messenger import MAX_PARALLEL_POSTS, ManagementEndpointError, Messenger, check_payload_size
-from .secrets import SecretFetchError, get_secret_string
+from .messenger import ManagementEndpointError, Messenger, check_payload_size
+from .secrets import get_secret_string
 from .store.base import MIGRATION_TIMEOUT_MS, ConnectionStore, NewConnection, StoreError
+from .tokens import read_token_secret
 from .validation import normalize_email, validate_connection_type
 
 EMAIL_VERIFICATION_TYPE = "email-verification"
@@ -44,15 +45,23 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
-    """How a notification went: connections reached, gone (410, now inactive), failed."""
+    """How a notification went: connections reached, gone (410, now inactive), failed (an error
+    answer or a timeout, logged) and undelivered (not attempted or not answered before the
+    deadline). ``complete`` is False when anything is undelivered."""
 
     sent: int = 0
     gone: int = 0
     failed: int = 0
+    undelivered: int = 0
 
-    def to_dict(self) -> dict[str, int]:
-        """The counts as a plain dict (for handler results)."""
-        return asdict(self)
+    @property
+    def complete(self) -> bool:
+        """True when every connection got an answer (sent, gone or failed) in time."""
+        return self.undelivered == 0
+
+    def to_dict(self) -> dict[str, int | bool]:
+        """The counts and ``complete`` as a plain dict (for handler results)."""
+        return {**asdict(self), "complete": self.complete}
 
 
 def encode_message(message: Any) -> bytes:
@@ -214,11 +223,16 @@ class Service:
         obs.log("INFO", "pending_disconnects_applied", applied=len(records))
         return len(records)
 
-    def notify(self, email: str, connection_type: str, message: Any) -> DeliveryReport:
+    def notify(
+        self, email: str, connection_type: str, message: Any, *, deadline: float | None = None
+    ) -> DeliveryReport:
         """Post ``message`` to every active connection of ``email`` and ``connection_type``.
 
-        Posts run in parallel; connections answering 410 are marked inactive; the number of failed
-        deliveries is emitted as the ``FailedDeliveries`` EMF metric. Once the posts are sent, a
+        Posts run in parallel (inline for one connection); connections answering 410 are marked
+        inactive; failed plus undelivered posts are emitted as the ``FailedDeliveries`` EMF metric.
+        ``deadline`` (a ``time.monotonic()`` instant, e.g. the invocation's remaining time minus a
+        safety margin) stops the fan-out: posts that could not be made or answered before it are
+        counted as ``undelivered`` and the report is not ``complete``. Once the posts are sent, a
         store failure while marking the gone connections is only logged (WARNING): raising would
         make the caller's retry deliver the message to every recipient again, and the rows left
         active are marked by the next notify (410 again) or expired by cleanup. Raises
@@ -233,15 +247,13 @@ class Service:
         ids = self.store.active_connection_ids(email, connection_type)
         if not ids:
             return DeliveryReport()
-        from concurrent.futures import ThreadPoolExecutor  # deferred: only notify needs threads
-
-        with ThreadPoolExecutor(max_workers=min(len(ids), MAX_PARALLEL_POSTS)) as pool:
-            outcomes = list(pool.map(lambda cid: messenger.post(cid, payload), ids))
+        outcomes = messenger.post_many(ids, payload, deadline=deadline)
         gone = [cid for cid, outcome in zip(ids, outcomes) if outcome == "gone"]
         if gone:
             self._mark_gone(gone)
-        report = DeliveryReport(sent=outcomes.count("sent"), gone=len(gone), failed=outcomes.count("failed"))
-        obs.emit_metric(self.settings.metrics_namespace, FAILED_DELIVERIES_METRIC, report.failed)
+        report = DeliveryReport(sent=outcomes.count("sent"), gone=len(gone), failed=outcomes.count("failed"),
+                                undelivered=outcomes.count("undelivered"))
+        obs.emit_metric(self.settings.metrics_namespace, FAILED_DELIVERIES_METRIC, report.failed + report.undelivered)
         return report
 
     def _mark_gone(self, connection_ids: list[str]) -> None:
@@ -252,7 +264,11 @@ class Service:
                     error_message=str(error))
 
     def close(self) -> None:
-        """Release the store connection."""
+        """Release the store connection and the messenger's pools."""
+        with self._lock:
+            messenger, self._messenger = self._messenger, None
+        if messenger is not None:
+            messenger.close()
         self.store.close()
 
 
@@ -264,17 +280,6 @@ def _database_url(settings: Settings) -> str:
             get_secret_string(settings.database_secret_arn), host=settings.database_host
         )
     return settings.database_url
-
-
-def _token_secret(settings: Settings) -> str | None:
-    if settings.connect_token_secret:
-        return settings.connect_token_secret
-    if settings.connect_token_secret_arn:
-        secret = get_secret_string(settings.connect_token_secret_arn)
-        if not secret:  # an empty secret must not silently switch token checks off
-            raise SecretFetchError(f"secret {settings.connect_token_secret_arn!r} (CONNECT_TOKEN_SECRET_ARN) is empty")
-        return secret
-    return None
 
 
 def open_service(settings: Settings, *, migration_timeout_ms: int = MIGRATION_TIMEOUT_MS) -> Service:
@@ -299,7 +304,7 @@ def open_service(settings: Settings, *, migration_timeout_ms: int = MIGRATION_TI
     try:
         if settings.auto_migrate:
             store.migrate()
-        return Service(settings, store, token_secret=_token_secret(settings))
+        return Service(settings, store, token_secret=read_token_secret(settings))
     except BaseException:
         store.close()
         raise
@@ -333,7 +338,7 @@ def reset_service() -> None:
         _service = None
 
 
-def send_email_verification_notification(email: str) -> DeliveryReport:
+def send_email_verification_notification(email: str, *, deadline: float | None = None) -> DeliveryReport:
     """Tell every open verification dialog of ``email`` that the address is verified.
 
     Python counterpart of the seed's ``AwsWebSocketService.sendEmailVerificationNotification``:
@@ -342,4 +347,4 @@ def send_email_verification_notification(email: str) -> DeliveryReport:
     """
     normalised = normalize_email(email)
     message = {"type": EMAIL_VERIFIED_MESSAGE_TYPE, "email": normalised}
-    return get_service().notify(normalised, EMAIL_VERIFICATION_TYPE, message)
+    return get_service().notify(normalised, EMAIL_VERIFICATION_TYPE, message, deadline=deadline)

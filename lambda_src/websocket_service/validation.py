@@ -1,26 +1,54 @@
-"""Validation of the user-supplied email address and connection type.
+"""Validation at the edge: everything a client controls is checked before any SQL runs.
 
+* identifiers the store keys on (connection id, email, connection type) are REFUSED when they hold
+  NUL, control or format characters, lone surrogates (not encodable as UTF-8) or absurd lengths;
+* text that is merely recorded (User-Agent, source IP, domain name, stage, disconnect reason) is
+  CLEANED (those characters removed) and truncated, so it never fails an insert.
+
+Both stores therefore see only text they can both store, and answer the same event the same way.
 These are business rules, so they live above the store: the store receives an already normalised
-address. Every failure is a :class:`ValidationError` with an API ``code`` and a message that says
-what is wrong (never echoing more than needed).
+address. Every failure is a :class:`ValidationError` (a client error, 400) with an API ``code``
+and a message that says what is wrong (never echoing the value).
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Iterable
+
+from .errors import ClientError
 
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64
 _DOMAIN_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+MAX_CONNECTION_ID_CHARS = 128
+_CONNECTION_ID = re.compile(r"[A-Za-z0-9+/=_-]{1,%d}" % MAX_CONNECTION_ID_CHARS)
+"""API Gateway ids are 16 base64 characters (``BFHPhfCWIAMCKlQ=``); we accept base64/base64url
+characters up to :data:`MAX_CONNECTION_ID_CHARS` (the local gateway and tests use other lengths)."""
+MAX_USER_AGENT_CHARS = 512
+MAX_SOURCE_IP_CHARS = 64
+MAX_DOMAIN_CHARS = 253
+MAX_STAGE_CHARS = 128
+MAX_REASON_CHARS = 256
+MAX_CLOSE_CODE = 65_535
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+"""Unicode categories never allowed in identifiers and removed from recorded text: control,
+format (zero-width, bidi overrides), lone surrogates, private use, unassigned, line/paragraph
+separators."""
 
 
-class ValidationError(ValueError):
-    """A request field is missing or invalid; ``code`` is the API error code."""
+class ValidationError(ClientError, ValueError):
+    """A request field is missing or invalid (400); ``code`` is the API error code."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
+
+
+class InvalidConnectionIdError(ValidationError):
+    """``requestContext.connectionId`` is missing or not an API Gateway-style id."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_connection_id", message)
 
 
 class InvalidEmailError(ValidationError):
@@ -37,15 +65,44 @@ class InvalidConnectionTypeError(ValidationError):
         super().__init__(code, message)
 
 
+def _is_refused_char(ch: str) -> bool:
+    return unicodedata.category(ch) in _REFUSED_CATEGORIES
+
+
 def _has_space_or_control(text: str) -> bool:
-    return any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text)
+    return any(ch.isspace() or _is_refused_char(ch) for ch in text)
+
+
+def validate_connection_id(raw: object) -> str:
+    """Return ``raw`` if it is a connection id we can key on: 1..128 characters of
+    ``A-Z a-z 0-9 + / = _ -``; else raise :class:`InvalidConnectionIdError` (400)."""
+    if not isinstance(raw, str) or not _CONNECTION_ID.fullmatch(raw):
+        raise InvalidConnectionIdError(
+            f"requestContext.connectionId must be 1 to {MAX_CONNECTION_ID_CHARS} characters of "
+            "A-Z a-z 0-9 + / = _ - (an API Gateway connection id)"
+        )
+    return raw
+
+
+def clean_recorded_text(raw: str | None, max_chars: int) -> str | None:
+    """Text that is only recorded (headers, reasons): control/format characters, lone surrogates
+    and other unstorable characters removed, whitespace trimmed, at most ``max_chars`` kept;
+    None when nothing is left."""
+    if raw is None:
+        return None
+    if raw.isascii() and raw.isprintable():  # the common case, without a per-character scan
+        text = raw.strip()
+    else:
+        text = "".join(ch for ch in raw if not _is_refused_char(ch)).strip()
+    return text[:max_chars] or None
 
 
 def normalize_email(raw: str | None) -> str:
     """Strip and lower-case an address and check it is plausible; return the normalised form.
 
     Rules: at most 254 characters, exactly one ``@``, a local part of 1..64 characters without
-    leading/trailing/double dots, no whitespace or control characters, and a domain of at least two
+    leading/trailing/double dots, no whitespace, control or format characters or lone surrogates
+    (NUL included), and a domain of at least two
     dot-separated LDH labels (IDN domains must be given in their ``xn--`` form).
     """
     if raw is None or not raw.strip():
@@ -54,7 +111,7 @@ def normalize_email(raw: str | None) -> str:
     if len(email) > MAX_EMAIL_LENGTH:
         raise InvalidEmailError(f"email is longer than {MAX_EMAIL_LENGTH} characters")
     if _has_space_or_control(email):
-        raise InvalidEmailError("email must not contain whitespace or control characters")
+        raise InvalidEmailError("email must not contain whitespace, control characters or lone surrogates")
     if email.count("@") != 1:
         raise InvalidEmailError("email must contain exactly one '@'")
     local, domain = email.split("@")

@@ -180,3 +180,42 @@ class RecordingServer:
         self._server.record(request)
         status, document = self.routes.get(urlsplit(request.raw_path).path, (200, {}))
         return status, {"Content-Type": "application/json"}, json.dumps(document).encode()
+
+
+class HangingServer:
+    """A real TCP server that accepts connections, reads the request and never answers (a
+    management API that hangs). ``endpoint`` looks like a management endpoint; ``accepted`` counts
+    the connections it took. :meth:`stop` closes everything."""
+
+    def __init__(self, stage: str = "prod") -> None:
+        import socket
+
+        self.stage = stage
+        self.accepted = 0
+        self._sockets: list[Any] = []
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self._listener.settimeout(0.1)
+        self._running = True
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/{self.stage}"
+
+    def _accept(self) -> None:
+        while self._running:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # timeout: check _running again
+                continue
+            self.accepted += 1
+            self._sockets.append(conn)  # kept open, never answered
+
+    def stop(self) -> None:
+        self._running = False
+        self._thread.join(timeout=5)
+        for sock in [*self._sockets, self._listener]:
+            sock.close()

@@ -38,7 +38,8 @@ def _connect_all(*ids: str, email: str = "a@example.com", kind: str = "email-ver
 def test_direct_notify_delivers_and_marks_gone(service_env, store, management_api):
     _connect_all("live=", "left=")
     management_api.set("left=", "gone")
-    assert invoke(load_event("direct_notify")) == {"ok": True, "action": "notify", "sent": 1, "gone": 1, "failed": 0}
+    assert invoke(load_event("direct_notify")) == {"ok": True, "action": "notify", "sent": 1, "gone": 1, "failed": 0,
+                                                 "undelivered": 0, "complete": True}
     (delivered,) = [r for r in management_api.posts_to("live=")]
     assert json.loads(delivered.body) == VERIFIED
     assert store.get("live=").is_active and not store.get("left=").is_active
@@ -62,7 +63,8 @@ def test_notify_survives_a_store_failure_after_the_posts_were_sent(monkeypatch, 
         writer.execute("ROLLBACK")
     finally:
         writer.close()
-    assert result == {"ok": True, "action": "notify", "sent": 1, "gone": 1, "failed": 0}
+    assert result == {"ok": True, "action": "notify", "sent": 1, "gone": 1, "failed": 0,
+                                                 "undelivered": 0, "complete": True}
     assert sorted(r.connection_id for r in management_api.requests) == ["left=", "live="]  # each once
     lines = log_lines(capsys)
     (warning,) = [line for line in lines if line.get("message") == "mark_gone_failed"]
@@ -311,13 +313,28 @@ def test_non_object_events_are_malformed(event):
 
 @pytest.mark.parametrize(
     "event",
-    [{}, {"Records": [{"eventSource": "aws:sqs"}]}, {"requestContext": {"http": {"method": "GET"}}},
+    [{}, {"Records": [{"eventSource": "aws:sqs"}]},
      {"detail-type": "Object Created", "source": "aws.s3", "detail": {}}],
 )
 def test_unsupported_events(event):
     result = invoke(event)
     assert result["ok"] is False and result["error"] == "unsupported_event"
     assert "direct invoke" in result["message"]
+
+
+@pytest.mark.parametrize("event", [
+    {"requestContext": {"http": {"method": "GET"}}},  # an HTTP API event: not ours
+    {"requestContext": {"connectionId": "abc=", "eventType": ["CONNECT"]}},  # a WebSocket one, mistyped
+    {"requestContext": {"connectionId": "abc=", "eventType": {"CONNECT": 1}}},
+    {"requestContext": "CONNECT"},
+])
+def test_unusable_events_with_a_request_context_get_a_400_status(event, capsys):
+    """API Gateway reads ``statusCode``: an event it could have sent is answered with a status."""
+    response = invoke(event)
+    assert response["statusCode"] == 400
+    assert body_of(response)["error"] in ("malformed_event", "unsupported_event")
+    (line,) = invocation_lines(log_lines(capsys))
+    assert line["level"] == "WARNING"
 
 
 # --- failures on our side reach Lambda's error handling ------------------------------------------
@@ -337,7 +354,7 @@ def test_store_failure_is_raised_to_lambda_and_counted(monkeypatch, closed_port,
     with pytest.raises(ServiceFailureError) as info:
         invoke(event)
     message = str(info.value)
-    assert message.startswith(f"store_error: the connection store failed: could not connect to PostgreSQL at "
+    assert message.startswith(f"store_error: could not connect to PostgreSQL at "
                               f"svc_user@127.0.0.1:{closed_port}/appdb")
     assert "s3cret-pw" not in message
     lines = log_lines(capsys)
@@ -397,3 +414,49 @@ def test_cfn_store_failure_answers_cloudformation_and_does_not_raise(monkeypatch
     lines = log_lines(capsys)
     assert [line["level"] for line in invocation_lines(lines)] == ["ERROR"]
     assert metric_lines(lines, "ServiceFailures") == []  # the failed deploy is the signal
+
+
+@pytest.mark.parametrize("response_url", [
+    "not a url", "", "   ", None, 42, ["https://x"], {"url": "https://x"}, "ftp://example.com/x",
+    "file:///etc/passwd", "http://example.com/cfn", "https://", "https://[::1/x", "//no-scheme/x",
+])
+def test_cfn_response_url_that_is_not_an_https_url_is_refused_before_anything_runs(
+        monkeypatch, response_url, capsys):
+    monkeypatch.setenv("DATABASE_URL", "mysql://nowhere/db")  # would fail if the migration ran
+    event = load_event("cfn_create_migrate")
+    event["ResponseURL"] = response_url
+    result = invoke(event)
+    assert result["ok"] is False and result["error"] == "cfn_response_failed"
+    assert "ResponseURL" in result["message"] and "https" in result["message"]
+    (line,) = invocation_lines(log_lines(capsys))
+    assert (line["level"], line["outcome"]) == ("ERROR", "cfn_response_failed")
+
+
+def test_cfn_response_url_answering_garbage_is_a_clear_outcome(monkeypatch, store_url, capsys):
+    """A server that answers something that is not HTTP (http.client raises its own exception
+    type, neither OSError nor ValueError): still a logged outcome, never an escaped exception."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def answer_garbage() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"NOT-HTTP garbage\r\n\r\n")
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    monkeypatch.setenv("DATABASE_URL", store_url)
+    event = load_event("cfn_create_migrate")
+    event["ResponseURL"] = f"http://127.0.0.1:{listener.getsockname()[1]}/cfn-response"
+    try:
+        result = invoke(event)
+    finally:
+        thread.join(timeout=10)
+        listener.close()
+    assert result["error"] == "cfn_response_failed" and "BadStatusLine" in result["message"]
+    assert invocation_lines(log_lines(capsys))[-1]["outcome"] == "cfn_response_failed"

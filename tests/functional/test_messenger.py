@@ -1,4 +1,4 @@
-"""Messenger and Service.notify through the real boto3 client against a real Management API server."""
+"""Messenger and Service.notify (SigV4-signed posts) against a real Management API server."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import pytest
 
 from tests.functional.helpers import log_lines
 from websocket_service.config import Settings
-from websocket_service.messenger import MAX_PARALLEL_POSTS, MAX_PAYLOAD_BYTES, Messenger, PayloadTooLargeError
+from websocket_service.messenger import MAX_PAYLOAD_BYTES, Messenger, PayloadTooLargeError
 from websocket_service.service import Service
 from websocket_service.store import NewConnection
 
@@ -99,17 +99,6 @@ def _connect(store, connection_id: str, email: str = "a@example.com", kind: str 
 PATIENT_TIMEOUT_S = 60
 
 
-def _patient_client(endpoint: str):
-    """The messenger's boto3 client, with a read timeout as long as the server's barrier wait."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(read_timeout=PATIENT_TIMEOUT_S, max_pool_connections=MAX_PARALLEL_POSTS,
-                    retries={"total_max_attempts": 1, "mode": "standard"})
-    return boto3.session.Session().client("apigatewaymanagementapi", endpoint_url=endpoint,
-                                          region_name="us-east-1", config=config)
-
-
 def _service(store, endpoint: str) -> Service:
     return Service(Settings(management_endpoint=endpoint), store, messenger=fast_messenger(endpoint))
 
@@ -126,12 +115,12 @@ def test_notify_posts_in_parallel_and_marks_gone_inactive(store, management_api,
     # Requests are held until 8 are in flight at once. On a loaded machine assembling 8 can take
     # longer than the messenger's 5 s read timeout, so this client waits as long as the barrier.
     management_api.require_parallel(8, timeout_s=PATIENT_TIMEOUT_S)
-    messenger = fast_messenger(management_api.endpoint, client=_patient_client(management_api.endpoint))
+    messenger = fast_messenger(management_api.endpoint, read_timeout_s=PATIENT_TIMEOUT_S)
     service = Service(Settings(management_endpoint=management_api.endpoint), store, messenger=messenger)
 
     report = service.notify("A@Example.com", "general", {"type": "hello"})
 
-    assert (report.sent, report.gone, report.failed) == (21, 2, 1)
+    assert (report.sent, report.gone, report.failed, report.undelivered, report.complete) == (21, 2, 1, 0, True)
     assert sorted(r.connection_id for r in management_api.requests) == sorted(ids)
     assert all(json.loads(r.body) == {"type": "hello"} for r in management_api.requests)
     assert not store.get(ids[0]).is_active and not store.get(ids[1]).is_active
@@ -154,3 +143,62 @@ def test_notify_refuses_oversize_message_before_any_post(store, management_api):
         _service(store, management_api.endpoint).notify("a@example.com", "general", "x" * (MAX_PAYLOAD_BYTES + 1))
     assert management_api.requests == []
     assert store.get(REAL_ID).is_active
+
+
+def test_the_signature_verifies_for_the_request_the_server_received(management_api):
+    """Recompute SigV4 (botocore's algorithm, the one AWS documents) over exactly what arrived --
+    method, raw path, the signed headers, body -- and compare it with the Authorization header.
+    Catches any difference between the path that was signed and the path that was sent."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    assert fast_messenger(management_api.endpoint).post("a+b/c=BFHP", b'{"type":"hello"}') == "sent"
+    (request,) = management_api.requests
+    authorization = request.headers["authorization"]
+    scope, signed, signature = (part.split("=", 1)[1] for part in authorization.split(" ", 1)[1].split(", "))
+    names = signed.split(";")
+    assert "host" in names and "x-amz-date" in names
+    base = management_api.endpoint.rsplit("/", 1)[0]
+    rebuilt = AWSRequest(method=request.method, url=base + request.raw_path, data=request.body,
+                         headers={name: request.headers[name] for name in names if name != "host"})
+    rebuilt.context["timestamp"] = request.headers["x-amz-date"]
+    signer = SigV4Auth(Credentials("test", "test", "test-session-token"), "execute-api", "us-east-1")
+    canonical = signer.canonical_request(rebuilt)
+    assert signer.signature(signer.string_to_sign(rebuilt, canonical), rebuilt) == signature
+    assert scope.endswith("/us-east-1/execute-api/aws4_request")
+    assert request.headers["x-amz-security-token"] == "test-session-token"
+
+
+def test_a_connection_closed_before_any_answer_is_retried_once(capsys):
+    """A keep-alive connection the server dropped while the container was frozen fails on reuse
+    with no answer at all; that one case is retried once, at once (then it is a logged failure)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted: list[int] = []
+
+    def close_every_connection() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.recv(65536)
+            conn.close()
+
+    thread = threading.Thread(target=close_every_connection, daemon=True)
+    thread.start()
+    messenger = fast_messenger(f"http://127.0.0.1:{listener.getsockname()[1]}/prod")
+    try:
+        assert messenger.post(REAL_ID, b"x") == "failed"
+    finally:
+        messenger.close()
+        listener.close()
+    assert len(accepted) == 2
+    (line,) = log_lines(capsys)
+    assert (line["error"], line["attempts"]) == ("ProtocolError", 2)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from websocket_service.config import Settings
 from websocket_service.handler import ServiceFailureError
 from websocket_service.secrets import SecretFetchError, get_secret_string
 from websocket_service.service import open_service
+from websocket_service.store import NewConnection
 from websocket_service.tokens import mint_token
 
 TOKEN_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:connect-token-AbCdEf"
@@ -142,11 +144,37 @@ def test_connect_and_disconnect_cold_path_never_imports_boto3(store, store_url, 
     assert store.get("BFHPhfCWIAMCKlQ=").disconnect_status_code == 1001
 
 
+def test_notify_posts_without_ever_importing_boto3(store, store_url, management_api):
+    """Fan-out signs with botocore's signer on a urllib3 pool: boto3 stays out of the process."""
+    assert store.add(NewConnection("BFHPhfCWIAMCKlQ=", "a@example.com", "email-verification",
+                                   datetime.now(timezone.utc)), active_limit=5)
+    outcome = _run_cold([load_event("direct_notify")], {
+        "DATABASE_URL": store_url, "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": management_api.endpoint,
+        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
+    assert outcome["results"][0]["sent"] == 1
+    assert "boto3" not in outcome["modules"] and "botocore" in outcome["modules"]
+    (request,) = management_api.posts_to("BFHPhfCWIAMCKlQ=")
+    assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=test/")
+
+
 def test_empty_token_secret_refuses_connects_instead_of_disabling_tokens(service_env, store, monkeypatch, capsys):
     response = _connect_with_token_secret_answer(service_env, monkeypatch, 200, {"ARN": TOKEN_ARN, "SecretString": ""})
     assert response["statusCode"] == 500 and body_of(response) == UNAVAILABLE_CONNECT_BODY
     (line,) = invocation_lines(log_lines(capsys))
-    assert "is empty" in line["error_message"]
+    assert "is empty or blank" in line["error_message"] and line["level"] == "ERROR"
+    assert store.list_connections() == []
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_blank_token_secret_setting_fails_cold_start_with_500_not_tokens_off(service_env, store, blank, capsys):
+    service_env.setenv("CONNECT_TOKEN_SECRET", blank)
+    response = invoke(connect_event("c1", email="a@example.com", type="general"))  # unsigned
+    assert response["statusCode"] == 500 and body_of(response) == UNAVAILABLE_CONNECT_BODY
+    lines = log_lines(capsys)
+    (line,) = invocation_lines(lines)
+    assert (line["level"], line["outcome"]) == ("ERROR", "config_error")
+    assert "CONNECT_TOKEN_SECRET is set but blank" in line["error_message"]
+    assert any("ServiceFailures" in entry for entry in lines)
     assert store.list_connections() == []
 
 

@@ -196,7 +196,8 @@ def test_handler_inside_gateway_posts_back_through_boto3(
         async with dialog, backend:
             await backend.send(json.dumps({"action": notify_action, "email": "dialog@example.com"}))
             assert json.loads(await dialog.recv()) == {"type": "email-verified"}
-            assert json.loads(await backend.recv()) == {"type": "notified", "sent": 1, "gone": 0, "failed": 0}
+            assert json.loads(await backend.recv()) == {"type": "notified", "sent": 1, "gone": 0, "failed": 0,
+                                                          "undelivered": 0, "complete": True}
 
     run(scenario())
 

@@ -236,7 +236,8 @@ def test_notify_pushes_to_the_dialog(gateway: LocalGateway, sqlite_database_url:
     result, pushed = run(scenario())
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
-        "ok": True, "sent": 1, "gone": 0, "failed": 0, "endpoint": gateway.management_endpoint}
+        "ok": True, "sent": 1, "gone": 0, "failed": 0, "undelivered": 0, "complete": True,
+        "endpoint": gateway.management_endpoint}
     assert pushed == {"type": "email-verified", "email": EMAIL}
 
 
@@ -368,3 +369,21 @@ def test_wsctl_local_reports_a_busy_port(tmp_path: Path) -> None:
         port = str(busy.getsockname()[1])
         result = wsctl("local", "--port", port, "--database-url", f"sqlite:///{tmp_path / 'busy.db'}")
     assert_clean_error(result, f"cannot listen on 127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize(("args", "env"), [
+    (["--secret", ""], {}),
+    (["--secret", "   "], {}),
+    ([], {"CONNECT_TOKEN_SECRET": "  "}),
+])
+def test_wsctl_token_refuses_a_blank_secret(args, env, monkeypatch, capsys):
+    """``wsctl token`` reads the secret with the function's own reader: blank is an error, exit 1."""
+    from local_gateway.cli import main
+
+    for name in ("CONNECT_TOKEN_SECRET", "CONNECT_TOKEN_SECRET_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["token", "--email", "a@example.com", *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("wsctl token: error: ") and "blank" in err and "v1." not in err

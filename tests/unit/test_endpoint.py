@@ -79,4 +79,4 @@ def test_oversize_post_is_refused_before_any_client_exists():
     messenger = Messenger("http://127.0.0.1:1/prod")
     with pytest.raises(PayloadTooLargeError):
         messenger.post("abc=", "x" * (MAX_PAYLOAD_BYTES + 1))
-    assert messenger._client is None  # nothing was built, nothing was sent
+    assert messenger._poster is None  # nothing was built, nothing was sent

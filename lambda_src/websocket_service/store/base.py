@@ -10,13 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from ..errors import ServiceError
 
-class StoreError(Exception):
+
+class StoreError(ServiceError):
     """A store could not complete an operation (unreachable database, bad URL, timeout)."""
+
+    code = "store_error"
 
 
 class StoreConfigError(StoreError):
     """The store settings (``DATABASE_URL`` or the database secret) are unusable."""
+
+    code = "config_error"
 
 
 class StoreConnectError(StoreError):
