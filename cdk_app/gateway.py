@@ -49,7 +49,9 @@ class WebSocketGateway(Construct):
     :param stage_name: stage name, the last path segment of both URLs.
     :param throttling_rate_limit: steady-state requests per second for the stage.
     :param throttling_burst_limit: burst capacity for the stage.
-    :param access_log_group_name: log group for the JSON access logs.
+    :param access_log_group_name: log group for the JSON access logs; None (default) lets
+        CloudFormation generate a unique name. The group is kept on stack update and delete, but
+        deleted when its own creation rolls back, so a failed first deploy can simply be retried.
     :param log_retention: retention of the access log group.
     :param connect_authorization: how ``$connect`` is authorised without an API Gateway authorizer;
         recorded as the reason for cdk-nag's AwsSolutions-APIG4 on that route.
@@ -65,7 +67,7 @@ class WebSocketGateway(Construct):
         stage_name: str,
         throttling_rate_limit: float,
         throttling_burst_limit: int,
-        access_log_group_name: str,
+        access_log_group_name: str | None,
         log_retention: logs.RetentionDays,
         connect_authorization: str,
     ) -> None:
@@ -91,7 +93,7 @@ class WebSocketGateway(Construct):
             "AccessLogs",
             log_group_name=access_log_group_name,
             retention=log_retention,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            removal_policy=cdk.RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         self.stage = apigwv2.WebSocketStage(
             self,

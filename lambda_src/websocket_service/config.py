@@ -14,6 +14,9 @@ from typing import Mapping
 ENV_MANAGEMENT_ENDPOINT = "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"
 ENV_DATABASE_URL = "DATABASE_URL"
 ENV_DATABASE_SECRET_ARN = "DATABASE_SECRET_ARN"
+ENV_DATABASE_HOST = "DATABASE_HOST"
+ENV_DATABASE_PORT = "DATABASE_PORT"
+ENV_DATABASE_NAME = "DATABASE_NAME"
 ENV_CONNECTION_TTL_MINUTES = "CONNECTION_TTL_MINUTES"
 ENV_ALLOWED_CONNECTION_TYPES = "ALLOWED_CONNECTION_TYPES"
 ENV_MAX_CONNECTIONS_PER_EMAIL = "MAX_CONNECTIONS_PER_EMAIL"
@@ -79,6 +82,10 @@ class Settings:
     management_endpoint: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
     database_secret_arn: str | None = None
+    database_host: str | None = None
+    """Host for an RDS-managed secret that holds only username and password (``DATABASE_HOST``)."""
+    database_port: int | None = None
+    database_name: str | None = None
     connection_ttl_minutes: int = DEFAULT_CONNECTION_TTL_MINUTES
     allowed_connection_types: tuple[str, ...] = DEFAULT_ALLOWED_CONNECTION_TYPES
     max_connections_per_email: int = DEFAULT_MAX_CONNECTIONS_PER_EMAIL
@@ -113,6 +120,9 @@ class Settings:
             management_endpoint=env.get(ENV_MANAGEMENT_ENDPOINT, "").strip() or None,
             database_url=env.get(ENV_DATABASE_URL, "").strip() or DEFAULT_DATABASE_URL,
             database_secret_arn=env.get(ENV_DATABASE_SECRET_ARN, "").strip() or None,
+            database_host=env.get(ENV_DATABASE_HOST, "").strip() or None,
+            database_port=_int(env, ENV_DATABASE_PORT, None, minimum=1, maximum=65535),  # type: ignore[arg-type]
+            database_name=env.get(ENV_DATABASE_NAME, "").strip() or None,
             connection_ttl_minutes=_int(
                 env, ENV_CONNECTION_TTL_MINUTES, DEFAULT_CONNECTION_TTL_MINUTES, minimum=1, maximum=7 * 24 * 60
             ),

@@ -130,7 +130,12 @@ def _database_url(settings: Settings) -> str:
     if settings.database_secret_arn:
         from .store import database_url_from_secret
 
-        return database_url_from_secret(get_secret_string(settings.database_secret_arn))
+        return database_url_from_secret(
+            get_secret_string(settings.database_secret_arn),
+            host=settings.database_host,
+            port=settings.database_port,
+            dbname=settings.database_name,
+        )
     return settings.database_url
 
 

@@ -27,7 +27,9 @@ def bundled_asset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]
     app, _stack = build_app(context=project_context(bundle=True), outdir=str(outdir), compliance_checks=False)
     app.synth()
     template = json.loads((outdir / f"{STACK_ID}.template.json").read_text())
-    (function,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    (function,) = [
+        r for k, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function" and k.startswith("HandlerFunction")
+    ]
     asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
     return outdir / f"asset.{asset_hash}", template
 

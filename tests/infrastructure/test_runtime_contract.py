@@ -46,7 +46,7 @@ def test_cdk_app_never_imports_the_runtime() -> None:
 
 
 def test_the_functions_environment_uses_only_runtime_names(default: Synthesis) -> None:
-    (function,) = default.resources("AWS::Lambda::Function").values()
+    function = default.handler_function()
     names = set(function["Properties"]["Environment"]["Variables"])
     ours = {n for n in names if not n.startswith(EXTENSION_PREFIXES)}
     assert ours <= config.ALL_ENV_NAMES

@@ -13,12 +13,16 @@ from .conftest import DATABASE_SECRET_ARN, SynthFn, Synthesis
 
 
 def function_props(synthesis: Synthesis) -> dict:
-    (function,) = synthesis.resources("AWS::Lambda::Function").values()
-    return function["Properties"]
+    return synthesis.handler_function()["Properties"]
 
 
 def statements(synthesis: Synthesis) -> list[dict]:
-    return [s for p in synthesis.resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    return [s for p in synthesis.handler_policies() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def handler_role(synthesis: Synthesis) -> dict:
+    (role,) = [v for k, v in synthesis.resources("AWS::IAM::Role").items() if k.startswith("HandlerRole")]
+    return role
 
 
 def test_runtime_is_the_newest_python_cdk_offers_and_matches_the_bundling_version() -> None:
@@ -53,11 +57,15 @@ def test_function_log_group_has_the_retention(default: Synthesis) -> None:
     default.template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30, "LogGroupName": Match.absent()})
 
 
-def test_environment_without_database_secret_uses_the_ephemeral_sqlite_file(default: Synthesis) -> None:
-    env = function_props(default)["Environment"]["Variables"]
+def test_sqlite_demo_uses_the_ephemeral_sqlite_file(synth: SynthFn) -> None:
+    env = function_props(synth("tokens_disabled"))["Environment"]["Variables"]
     assert env[rc.ENV_DATABASE_URL] == "sqlite:////tmp/websocket_connections.db"
     assert env[rc.ENV_AUTO_MIGRATE] == "true"  # every new container's /tmp file starts empty
     assert rc.ENV_DATABASE_SECRET_ARN not in env
+
+
+def test_runtime_settings_reach_the_environment(default: Synthesis) -> None:
+    env = function_props(default)["Environment"]["Variables"]
     assert env[rc.ENV_CONNECTION_TTL_MINUTES] == "120"
     assert env[rc.ENV_ALLOWED_CONNECTION_TYPES] == "email-verification,general"
     assert env[rc.ENV_MAX_CONNECTIONS_PER_EMAIL] == "5"
@@ -85,20 +93,24 @@ def test_database_secret_setting_sets_the_arn_and_grants_read_only_on_it(synth: 
     database_arn, token_secret = secret_read["Resource"]
     assert database_arn == DATABASE_SECRET_ARN
     assert token_secret["Ref"].startswith("SecretsConnectTokenSecret")
+    assert not [s for s in statements(vpc) if "kms:" in json.dumps(s["Action"])]  # no key given: none granted
 
 
-def test_function_carries_the_parameters_and_secrets_extension(default: Synthesis) -> None:
-    props = function_props(default)
-    assert len(props["Layers"]) == 1
-    assert "ParamsandsecretslayerMap" in json.dumps(props["Layers"])
-    assert "ParamsandsecretslayerMap" in default.template_json["Mappings"]
+def test_function_carries_the_parameters_and_secrets_extension_where_it_exists(default: Synthesis) -> None:
+    layers = function_props(default)["Layers"]
+    assert len(layers) == 1
+    (condition, arn, otherwise) = layers[0]["Fn::If"]
+    assert arn["Fn::FindInMap"][1:] == [{"Ref": "AWS::Region"}, "arn"]
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert condition in default.template_json["Conditions"]
 
 
-def test_role_has_no_managed_policies_and_only_scoped_statements(default: Synthesis) -> None:
-    (role,) = default.resources("AWS::IAM::Role").values()
+def test_role_has_no_managed_policies_and_only_scoped_statements(synth: SynthFn) -> None:
+    demo = synth("tokens_disabled")  # no VPC: nothing but the function's own grants
+    role = handler_role(demo)
     assert "ManagedPolicyArns" not in role["Properties"]
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
-    wildcard = [s for s in statements(default) if s["Resource"] == "*"]
+    wildcard = [s for s in statements(demo) if s["Resource"] == "*"]
     assert wildcard == [{"Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"}]
 
 
@@ -115,16 +127,17 @@ def test_vpc_settings_place_the_function_without_lookups(synth: SynthFn) -> None
     vpc = synth("vpc_database")
     config = function_props(vpc)["VpcConfig"]
     assert config == {"SubnetIds": ["subnet-0aaa1111", "subnet-0bbb2222"], "SecurityGroupIds": ["sg-0ccc3333"]}
-    (role,) = vpc.resources("AWS::IAM::Role").values()
+    role = handler_role(vpc)
     assert "AWSLambdaVPCAccessExecutionRole" in json.dumps(role["Properties"]["ManagedPolicyArns"])
     manifest = json.loads((vpc.outdir / "manifest.json").read_text())
     assert "missing" not in manifest  # no context lookups: synth never calls AWS
 
 
-def test_no_database_secret_warns_at_synth(default: Synthesis) -> None:
-    warnings = default.entries("aws:cdk:warning")
-    assert any("ephemeral SQLite file in /tmp" in w and "databaseSecretArn" in w for w in warnings)
+def test_sqlite_demo_warns_at_synth(synth: SynthFn) -> None:
+    warnings = synth("tokens_disabled").entries("aws:cdk:warning")
+    assert any("ephemeral SQLite file in /tmp" in w and "database=create" in w for w in warnings)
 
 
-def test_database_secret_removes_the_warning(synth: SynthFn) -> None:
-    assert not any("ephemeral SQLite" in w for w in synth("vpc_database").entries("aws:cdk:warning"))
+def test_real_databases_do_not_warn(synth: SynthFn) -> None:
+    for name in ("default", "vpc_database"):
+        assert not any("ephemeral SQLite" in w for w in synth(name).entries("aws:cdk:warning"))

@@ -110,12 +110,17 @@ def open_store(
     raise StoreConfigError(f"DATABASE_URL {what}; expected {ACCEPTED_URL_FORMS}")
 
 
-def database_url_from_secret(secret_json: str) -> str:
+def database_url_from_secret(
+    secret_json: str, *, host: str | None = None, port: int | None = None, dbname: str | None = None
+) -> str:
     """The PostgreSQL URL for a Secrets Manager secret in the RDS JSON format.
 
     ``{"username", "password", "host", "port", "dbname"}``; ``port`` defaults to 5432 and
-    ``dbname`` to ``postgres``. User name, password and database are percent-encoded. Raises
-    :class:`StoreConfigError` naming missing or bad keys; messages never contain secret values.
+    ``dbname`` to ``postgres``. ``host``, ``port`` and ``dbname`` given here (``DATABASE_HOST``,
+    ``DATABASE_PORT``, ``DATABASE_NAME``) fill in what the secret lacks: RDS-managed master-user
+    secrets hold only ``username`` and ``password``. Values in the secret win. User name, password
+    and database are percent-encoded. Raises :class:`StoreConfigError` naming missing or bad keys;
+    messages never contain secret values.
     """
     try:
         secret: Any = json.loads(secret_json)
@@ -126,11 +131,14 @@ def database_url_from_secret(secret_json: str) -> str:
         ) from None
     if not isinstance(secret, dict):
         raise StoreConfigError("the database secret (DATABASE_SECRET_ARN) must be a JSON object in the RDS format")
+    fallbacks = {"host": host, "port": port, "dbname": dbname}
+    secret = {**secret, **{k: v for k, v in fallbacks.items() if v is not None and secret.get(k) in (None, "")}}
     missing = [key for key in REQUIRED_SECRET_KEYS if not secret.get(key)]
     if missing:
         raise StoreConfigError(
             f"the database secret (DATABASE_SECRET_ARN) lacks {', '.join(missing)}; it has keys "
-            f"{sorted(secret)} but needs {', '.join(REQUIRED_SECRET_KEYS)} (port and dbname optional)"
+            f"{sorted(secret)} but needs {', '.join(REQUIRED_SECRET_KEYS)} (port and dbname optional): "
+            "for an RDS-managed secret set DATABASE_HOST (stack setting databaseHost)"
         )
     dbname = secret.get("dbname") or DEFAULT_SECRET_DBNAME
     strings = {"username": secret["username"], "password": secret["password"], "host": secret["host"], "dbname": dbname}
