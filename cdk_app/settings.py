@@ -66,7 +66,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _PARTITION = r"arn:aws(?:-[a-z]+)*"
 _REGION_ACCOUNT = r"[a-z0-9-]+:\d{12}"
-_SECRET_ARN = re.compile(rf"^{_PARTITION}:secretsmanager:{_REGION_ACCOUNT}:secret:[A-Za-z0-9/_+=.@-]+$")
+_SECRET_ARN = re.compile(rf"^{_PARTITION}:secretsmanager:{_REGION_ACCOUNT}:secret:[A-Za-z0-9/_+=.@!-]+$")
 _KMS_KEY_ARN = re.compile(rf"^{_PARTITION}:kms:{_REGION_ACCOUNT}:key/[A-Za-z0-9-]{{1,128}}$")
 _CERTIFICATE_ARN = re.compile(rf"^{_PARTITION}:acm:{_REGION_ACCOUNT}:certificate/[A-Za-z0-9-]{{1,128}}$")
 _DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

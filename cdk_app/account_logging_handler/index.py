@@ -31,7 +31,7 @@ def _client() -> Any:
     )
 
 
-def ensure_role(client: Any, role_arn: str, deadline: float, *, retry_delay_s: float = RETRY_DELAY_S) -> dict[str, str]:
+def ensure_role(client: Any, role_arn: str, deadline: float) -> dict[str, str]:
     """Set ``role_arn`` as the account's CloudWatch role if none is set; return what the account uses."""
     from botocore.exceptions import ClientError
 
@@ -46,9 +46,9 @@ def ensure_role(client: Any, role_arn: str, deadline: float, *, retry_delay_s: f
             return {"RoleArn": role_arn, "Registered": "true"}
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
-            if code != "BadRequestException" or time.monotonic() + retry_delay_s >= deadline:
+            if code != "BadRequestException" or time.monotonic() + RETRY_DELAY_S >= deadline:
                 raise
-        time.sleep(retry_delay_s)
+        time.sleep(RETRY_DELAY_S)
 
 
 def send(event: dict[str, Any], status: str, data: dict[str, str], reason: str) -> None:

@@ -12,9 +12,9 @@ from cdk_app.runtime_contract import PROJECT_ROOT
 from .conftest import project_context
 
 
-def run_app(context: dict, outdir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir),
-           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+def run_app(context: dict, outdir: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**{k: v for k, v in os.environ.items() if k != "CDK_DEFAULT_REGION"}, "CDK_CONTEXT_JSON": json.dumps(context),
+           "CDK_OUTDIR": str(outdir), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", **extra_env}
     return subprocess.run([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
 
 
@@ -33,3 +33,13 @@ def test_good_settings_write_the_assembly(tmp_path: Path) -> None:
     assert template["Outputs"]["StageName"]["Value"] == "dev"
     report = json.loads((tmp_path / "validation-report.json").read_text())
     assert all(p["conclusion"] == "success" for p in report["pluginReports"])
+
+
+def test_the_clis_region_is_used_and_an_unsupported_one_is_refused_in_one_line(tmp_path: Path) -> None:
+    result = run_app(project_context(), tmp_path, CDK_DEFAULT_REGION="us-isob-east-1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Invalid setting: region us-isob-east-1 is in partition aws-iso-b, which this stack does not support "
+        "(supported: aws, aws-cn, aws-us-gov)"
+    )
+    assert not (tmp_path / "manifest.json").exists()

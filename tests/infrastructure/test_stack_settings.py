@@ -146,6 +146,11 @@ def test_rds_managed_secret_and_custom_domain_settings_are_read() -> None:
     assert (s.database_min_capacity, s.database_max_capacity, s.vpc_egress) == (0.5, 8, "nat-gateway")
 
 
+def test_rds_managed_master_user_secret_arns_are_accepted() -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-3d1c2d7a-0b4e-4c8f-9a2b-0123456789ab-AbC12x"
+    assert settings(databaseSecretArn=arn, databaseHost="db.internal").database_secret_arn == arn
+
+
 def test_every_retention_value_maps_to_its_retention_days_member() -> None:
     assert len(RETENTION_DAYS) == len([m for m in logs.RetentionDays if m is not logs.RetentionDays.INFINITE])
     assert RETENTION_DAYS[30] is logs.RetentionDays.ONE_MONTH and RETENTION_DAYS[3653] is logs.RetentionDays.TEN_YEARS
