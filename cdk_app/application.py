@@ -26,9 +26,10 @@ def build_app(
     :param outdir: where to write the cloud assembly (the CLI sets it; tests pass a temp folder).
     :param compliance_checks: run cdk-nag's AwsSolutions and Serverless packs at synth; any
         unacknowledged finding fails the synth.
-    :param region: synthesize for this region only (``app.py`` passes ``CDK_DEFAULT_REGION``);
-        None gives a region-agnostic template that deploys to any supported region. The account
-        is never set, so synth makes no AWS lookups.
+    :param region: synthesize for this one region (from Python: tests, pipelines that pin a
+        region). None (``app.py``) gives the region-agnostic template that deploys to any supported
+        region; ``app.py`` ignores ``CDK_DEFAULT_REGION`` because the CLI always sets it (us-east-1
+        when nothing is configured). The account is never set, so synth makes no AWS lookups.
     :raises cdk_app.settings.SettingsError: a context value is invalid, or the region is not supported.
     """
     if region is not None:

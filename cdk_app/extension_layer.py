@@ -5,8 +5,8 @@ newer regions have neither). Its ARNs come from aws-cdk-lib's region facts for
 :data:`EXTENSION_VERSION`. The function works without it: the runtime reads secrets with boto3 when
 nothing answers on the extension's port (``websocket_service.secrets``). So:
 
-* a template for one region (``CDK_DEFAULT_REGION`` / ``build_app(region=...)``) carries the
-  layer if it exists there, and none otherwise;
+* a template for one region (``build_app(region=...)``) carries the layer if it exists there,
+  and none otherwise;
 * a region-agnostic template (the default) carries a mapping of the regions that have it and a
   condition, so it deploys in EVERY region: with the layer where it exists, without it elsewhere;
 * regions outside :data:`SUPPORTED_PARTITIONS` (the isolated ISO partitions) are refused at synth.

@@ -136,10 +136,11 @@ class WebSocketGateway(Construct):
         """
         stack = cdk.Stack.of(self)
         api_logical_id = stack.resolve(stack.get_logical_id(self.api.node.default_child))
+        region = "<AWS::Region>" if cdk.Token.is_unresolved(stack.region) else stack.region  # as cdk-nag renders it
         for method in MANAGE_CONNECTIONS_METHODS:
             cdk.Validations.of(stack).acknowledge(
                 cdk.Acknowledgment(
-                    id="AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:{region}:"
                     f"<AWS::AccountId>:<{api_logical_id}>/{self.stage.stage_name}/{method}/@connections/*]",
                     reason="Connection ids are assigned by API Gateway at runtime, so the grant names every "
                     f"connection ('*'), but only for {method} on this API's {self.stage.stage_name} stage",

@@ -101,7 +101,8 @@ def test_region_agnostic_template_deploys_everywhere(synth, name: str) -> None:
 
 
 def synth_for_region(region: str, tmp_path: Path, **context: Any) -> dict[str, Any]:
-    app, _stack = build_app(context=project_context(**context), outdir=str(tmp_path), compliance_checks=False, region=region)
+    """Synthesize for one region, with cdk-nag on: any unacknowledged finding fails the synth."""
+    app, _stack = build_app(context=project_context(**context), outdir=str(tmp_path), region=region)
     app.synth()
     return json.loads((tmp_path / f"{STACK_ID}.template.json").read_text())
 
