@@ -138,3 +138,8 @@ def test_synth_refuses_an_iso_region_with_a_one_line_reason() -> None:
         "region us-iso-east-1 is in partition aws-iso, which this stack does not support "
         "(supported: aws, aws-cn, aws-us-gov)"
     )
+
+
+def test_a_region_newer_than_aws_cdk_is_served_without_the_layer() -> None:
+    check_region("xx-future-1")  # not refused: the region-agnostic template deploys there too
+    assert layer_arn("xx-future-1", "arm64") is None and layer_arn("xx-future-1", "x86_64") is None
