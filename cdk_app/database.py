@@ -57,7 +57,9 @@ class NotificationDatabase(Construct):
             default_database_name=DATABASE_NAME,
             credentials=rds.Credentials.from_generated_secret(MASTER_USERNAME),
             storage_encrypted=True,
-            deletion_protection=True,
+            # No deletion protection: a protected cluster cannot be removed by the rollback of a failed
+            # first deploy, which would leave the stack stuck. Stack delete and replacement snapshot it.
+            deletion_protection=False,
             backup=rds.BackupProps(retention=BACKUP_RETENTION),
             removal_policy=cdk.RemovalPolicy.SNAPSHOT,
             cloudwatch_logs_exports=["postgresql"],
@@ -70,6 +72,12 @@ class NotificationDatabase(Construct):
                 id="AwsSolutions::AwsSolutions-RDS6",
                 reason="The function logs in with the generated password from Secrets Manager; IAM database "
                 "authentication would add a token call on every cold start and caps new connections per second",
+            ),
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-RDS10",
+                reason="Deletion protection would block the rollback of a failed first deploy (the retry then "
+                "fails); DeletionPolicy/UpdateReplacePolicy Snapshot keep a final snapshot when the stack deletes "
+                "or replaces the cluster",
             ),
             cdk.Acknowledgment(
                 id="AwsSolutions::AwsSolutions-RDS11",

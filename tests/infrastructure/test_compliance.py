@@ -51,6 +51,7 @@ def test_the_acknowledged_rules_of_the_default_stack_are_exactly_the_known_ones(
         "AwsSolutions::AwsSolutions-EC28",  # NAT instance: no detailed monitoring
         "AwsSolutions::AwsSolutions-EC29",  # NAT instance: replaceable, no termination protection
         "AwsSolutions::AwsSolutions-RDS6",  # database login with the generated secret, not IAM tokens
+        "AwsSolutions::AwsSolutions-RDS10",  # no deletion protection: a failed first deploy must roll back
         "AwsSolutions::AwsSolutions-RDS11",  # default PostgreSQL port inside a private VPC
         "Serverless::Serverless-SQSRedrivePolicy",  # DLQs have nothing to redrive to
         "Serverless::Serverless-LambdaDLQ",  # the logs-role custom resource reports failures to CloudFormation

@@ -25,7 +25,9 @@ def test_default_creates_an_encrypted_aurora_serverless_v2_postgresql_that_pause
     props = cluster["Properties"]
     assert (props["Engine"], props["EngineVersion"]) == ("aurora-postgresql", "17.7")
     assert props["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 0, "MaxCapacity": 2, "SecondsUntilAutoPause": 300}
-    assert props["StorageEncrypted"] is True and props["DeletionProtection"] is True
+    assert props["StorageEncrypted"] is True
+    # A failed first deploy must roll back cleanly (no deletion protection); deletes keep a final snapshot.
+    assert props.get("DeletionProtection", False) is False
     assert cluster["DeletionPolicy"] == "Snapshot" and cluster["UpdateReplacePolicy"] == "Snapshot"
     _, writer = only(default, "AWS::RDS::DBInstance")
     assert writer["Properties"]["DBInstanceClass"] == "db.serverless"
