@@ -20,6 +20,9 @@ RESERVE_MS = 15_000
 """Time kept back to send the answer to CloudFormation."""
 RETRY_DELAY_S = 5.0
 """A role created moments ago may not be usable yet (IAM is eventually consistent): retry UpdateAccount."""
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S, ATTEMPTS = 5, 10, 2
+CALL_BUDGET_S = (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) * ATTEMPTS
+"""The longest one API Gateway call can take; a call is only started when this much time is left."""
 
 
 def _client() -> Any:
@@ -27,7 +30,11 @@ def _client() -> Any:
     from botocore.config import Config
 
     return boto3.client(
-        "apigateway", config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
+        "apigateway",
+        config=Config(
+            connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
+            retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
+        ),
     )
 
 
@@ -35,10 +42,12 @@ def ensure_role(client: Any, role_arn: str, deadline: float) -> dict[str, str]:
     """Set ``role_arn`` as the account's CloudWatch role if none is set; return what the account uses."""
     from botocore.exceptions import ClientError
 
+    _check_time(deadline)
     current = client.get_account().get("cloudwatchRoleArn")
     if current:
         return {"RoleArn": current, "Registered": "false"}
     while True:
+        _check_time(deadline)
         try:
             client.update_account(
                 patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role_arn}]
@@ -46,9 +55,15 @@ def ensure_role(client: Any, role_arn: str, deadline: float) -> dict[str, str]:
             return {"RoleArn": role_arn, "Registered": "true"}
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
-            if code != "BadRequestException" or time.monotonic() + RETRY_DELAY_S >= deadline:
+            if code != "BadRequestException" or time.monotonic() + RETRY_DELAY_S + CALL_BUDGET_S > deadline:
                 raise
         time.sleep(RETRY_DELAY_S)
+
+
+def _check_time(deadline: float) -> None:
+    """Refuse to start a call that might not end before the answer to CloudFormation is due."""
+    if time.monotonic() + CALL_BUDGET_S > deadline:
+        raise TimeoutError("not enough time left in the invocation to call API Gateway; retry the deploy")
 
 
 def send(event: dict[str, Any], status: str, data: dict[str, str], reason: str) -> None:

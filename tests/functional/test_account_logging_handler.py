@@ -107,10 +107,10 @@ def event(request_type: str, response_url: str) -> dict:
 
 
 def run(request_type: str, account: ApiGatewayAccount, cloudformation: RecordingServer,
-        monkeypatch: pytest.MonkeyPatch, **context: int) -> dict:
+        monkeypatch: pytest.MonkeyPatch, *, retry_delay_s: float = 0.01, **context: int) -> dict:
     monkeypatch.setenv("AWS_ENDPOINT_URL_API_GATEWAY", account.endpoint)
     handler = load_handler()
-    monkeypatch.setattr(handler, "RETRY_DELAY_S", 0.01)
+    monkeypatch.setattr(handler, "RETRY_DELAY_S", retry_delay_s)
     handler.handler(event(request_type, cloudformation.base_url), Context(**context))
     (answer,) = [r for r in cloudformation.requests if r.method == "PUT"]
     return json.loads(answer.body)
@@ -167,10 +167,24 @@ def test_a_role_that_is_not_usable_yet_is_retried_until_it_is(monkeypatch, cloud
 
 def test_no_time_left_to_retry_fails_the_deploy_with_the_reason(monkeypatch, cloudformation) -> None:
     account = ApiGatewayAccount(None, reject_patches=100)
+    handler = load_handler()
+    # Time for the two calls, not for the 5 s pause and another call after the rejected update.
+    remaining_ms = handler.RESERVE_MS + int(handler.CALL_BUDGET_S * 1000) + 4000
     try:
-        answer = run("Create", account, cloudformation, monkeypatch, remaining_ms=15_000)  # all of it is reserve
+        answer = run("Create", account, cloudformation, monkeypatch, retry_delay_s=handler.RETRY_DELAY_S,
+                     remaining_ms=remaining_ms)
     finally:
         account.stop()
     assert answer["Status"] == "FAILED" and account.role_arn is None
     assert answer["Reason"].startswith("BadRequestException:") and "required permissions" in answer["Reason"]
     assert len(patches(account)) == 1
+
+
+def test_no_time_for_even_one_call_answers_failed_without_calling(monkeypatch, cloudformation) -> None:
+    account = ApiGatewayAccount(None)
+    try:
+        answer = run("Create", account, cloudformation, monkeypatch, remaining_ms=20_000)
+    finally:
+        account.stop()
+    assert account.requests == [] and answer["Status"] == "FAILED"
+    assert answer["Reason"] == "TimeoutError: not enough time left in the invocation to call API Gateway; retry the deploy"
