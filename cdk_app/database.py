@@ -65,7 +65,8 @@ class NotificationDatabase(Construct):
             cloudwatch_logs_exports=["postgresql"],
         )
         secret = self.cluster.secret
-        assert secret is not None  # from_generated_secret always attaches one
+        if secret is None:  # from_generated_secret always attaches one
+            raise RuntimeError("the database cluster has no generated secret")
         self.secret: secretsmanager.ISecret = secret
         cdk.Validations.of(self.cluster).acknowledge(
             cdk.Acknowledgment(

@@ -69,7 +69,8 @@ class NotificationNetwork(Construct):
             for instance in self.nat_instance_provider.gateway_instances:
                 # The L2 NAT provider has no block-device option: encrypt the root volume on the L1.
                 cfn_instance = instance.node.default_child
-                assert isinstance(cfn_instance, ec2.CfnInstance)
+                if not isinstance(cfn_instance, ec2.CfnInstance):
+                    raise TypeError(f"expected the NAT instance's CfnInstance, got {type(cfn_instance).__name__}")
                 cfn_instance.add_property_override(
                     "BlockDeviceMappings", [{"DeviceName": ROOT_DEVICE, "Ebs": {"Encrypted": True, "VolumeType": "gp3"}}]
                 )
