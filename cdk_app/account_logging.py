@@ -1,28 +1,40 @@
-"""Optional: API Gateway's account-level CloudWatch Logs role (needed once per account and region).
+"""API Gateway's account-level CloudWatch Logs role, set only where the account has none.
 
 API Gateway refuses a WebSocket stage with access logs ("CloudWatch Logs role ARN must be set in
-account settings to enable logging") until the account has this role. Most accounts have it; an
-account that does not can let this stack set it (setting ``createApiGatewayLogsRole``).
+account settings to enable logging") until the account (per region) has this role. Fresh
+accounts have none. This construct creates a role and a custom resource that registers it ONLY
+when the account's ``cloudwatchRoleArn`` is empty: an existing role (another team's) is never
+overwritten, and stack deletion never unsets it (other APIs keep logging). The role is retained
+on delete for the same reason. Setting ``createApiGatewayLogsRole=false`` leaves the account alone.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import aws_cdk as cdk
-from aws_cdk import aws_apigateway as apigw_v1
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk_app.bundling import PYTHON_RUNTIME
+
 PUSH_TO_CLOUDWATCH_POLICY = "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+HANDLER_DIR = Path(__file__).resolve().parent / "account_logging_handler"
+TIMEOUT = cdk.Duration.minutes(2)
+"""Room for a few UpdateAccount retries while a new role propagates through IAM."""
+SERVICE_TIMEOUT = cdk.Duration.minutes(5)
 
 
 class ApiGatewayAccountLogging(Construct):
-    """Creates the role API Gateway writes logs with and registers it in the account settings.
+    """A logs role for API Gateway and a custom resource that registers it if the account has none.
 
-    The account setting is region-wide: it is retained when the stack is deleted (so other APIs
-    keep logging), and it replaces whatever role was registered before.
+    :param log_retention: retention of the custom resource function's log group.
     """
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, log_retention: logs.RetentionDays) -> None:
         super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
         self.role = iam.Role(
             self,
             "Role",
@@ -39,6 +51,54 @@ class ApiGatewayAccountLogging(Construct):
                 "must create log groups named by API Gateway at runtime, so a hand-written policy would be no narrower",
             )
         )
-        # L1 on purpose: aws-cdk-lib has no L2 for the account settings outside RestApi.
-        self.account = apigw_v1.CfnAccount(self, "Account", cloud_watch_role_arn=self.role.role_arn)
-        self.account.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
+        self.function_role = iam.Role(
+            self,
+            "FunctionRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Reads API Gateway's account settings and sets the CloudWatch role only when none is set",
+        )
+        self.log_group.grant_write(self.function_role)
+        account_arn = stack.format_arn(service="apigateway", account="", resource="/account")
+        self.function_role.add_to_policy(
+            iam.PolicyStatement(actions=["apigateway:GET", "apigateway:PATCH"], resources=[account_arn])
+        )
+        self.role.grant_pass_role(self.function_role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Custom resource: register API Gateway's CloudWatch Logs role if the account has none",
+            runtime=PYTHON_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
+            timeout=TIMEOUT,
+            memory_size=128,
+            role=self.function_role,
+            log_group=self.log_group,
+        )
+        cdk.Validations.of(self.function).acknowledge(
+            cdk.Acknowledgment(
+                id="Serverless::Serverless-LambdaDLQ",
+                reason="Invoked only by CloudFormation for this custom resource; a failure is reported to "
+                "CloudFormation (FAILED), which rolls the deploy back, so there is nothing to redrive",
+            ),
+            cdk.Acknowledgment(
+                id="Serverless::Serverless-LambdaTracing",
+                reason="Runs once per deploy with two API calls whose outcome CloudFormation records; tracing "
+                "would add an X-Ray wildcard grant for no insight",
+            ),
+            cdk.Acknowledgment(
+                id="Serverless::Serverless-LambdaDefaultMemorySize",
+                reason="128 MB is deliberate: two small API calls once per deploy",
+            ),
+        )
+        # CloudFormation's custom resource: Create/Update register the role only if none is set; Delete is a no-op.
+        self.registration = cdk.CustomResource(
+            self,
+            "Registration",
+            service_token=self.function.function_arn,
+            resource_type="Custom::ApiGatewayAccountCloudWatchRole",
+            service_timeout=SERVICE_TIMEOUT,
+            properties={"RoleArn": self.role.role_arn},
+        )

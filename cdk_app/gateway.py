@@ -48,7 +48,9 @@ class WebSocketGateway(Construct):
     :param stage_name: stage name, the last path segment of both URLs.
     :param throttling_rate_limit: steady-state requests per second for the stage.
     :param throttling_burst_limit: burst capacity for the stage.
-    :param access_log_group_name: log group for the JSON access logs.
+    :param access_log_group_name: log group for the JSON access logs; None (default) lets
+        CloudFormation generate a unique name. The group is kept on stack update and delete, but
+        deleted when its own creation rolls back, so a failed first deploy can simply be retried.
     :param log_retention: retention of the access log group.
     :param connect_authorization: how ``$connect`` is authorised without an API Gateway authorizer;
         recorded as the reason for cdk-nag's AwsSolutions-APIG4 on that route.
@@ -64,7 +66,7 @@ class WebSocketGateway(Construct):
         stage_name: str,
         throttling_rate_limit: float,
         throttling_burst_limit: int,
-        access_log_group_name: str,
+        access_log_group_name: str | None,
         log_retention: logs.RetentionDays,
         connect_authorization: str,
     ) -> None:
@@ -91,7 +93,7 @@ class WebSocketGateway(Construct):
             log_group_name=access_log_group_name,
             retention=log_retention,
             encryption_key=DataEncryptionKey.of(self).key,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            removal_policy=cdk.RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         self.stage = apigwv2.WebSocketStage(
             self,
@@ -134,10 +136,11 @@ class WebSocketGateway(Construct):
         """
         stack = cdk.Stack.of(self)
         api_logical_id = stack.resolve(stack.get_logical_id(self.api.node.default_child))
+        region = "<AWS::Region>" if cdk.Token.is_unresolved(stack.region) else stack.region  # as cdk-nag renders it
         for method in methods:
             cdk.Validations.of(stack).acknowledge(
                 cdk.Acknowledgment(
-                    id="AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:{region}:"
                     f"<AWS::AccountId>:<{api_logical_id}>/{self.stage.stage_name}/{method}/@connections/*]",
                     reason="Connection ids are assigned by API Gateway at runtime, so the grant names every "
                     f"connection ('*'), but only for {method} on this API's {self.stage.stage_name} stage",

@@ -13,13 +13,13 @@ from constructs import Construct
 from cdk_app.bundling import PYTHON_RUNTIME, function_code
 from cdk_app.compliance import skip_checkov
 from cdk_app.encryption import DataEncryptionKey
+from cdk_app.extension_layer import SecretsExtensionLayer
 from cdk_app.queues import dead_letter_queue
 from cdk_app.runtime_contract import HANDLER
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 PROVISIONED_ALIAS_NAME = "live"
 """Alias that carries provisioned concurrency (Lambda keeps instances warm for a version, via an alias)."""
-PARAMS_AND_SECRETS_VERSION = lambda_.ParamsAndSecretsVersions.V1_0_103
 
 
 class NotificationFunction(Construct):
@@ -30,8 +30,8 @@ class NotificationFunction(Construct):
     concurrency, which caps the database connections its warm instances can hold (one each).
 
     It runs ``websocket_service.handler.handler`` on the newest Python runtime, writes to its own
-    log group with a retention, carries the Parameters and Secrets extension (the runtime reads
-    secrets through it), traces with X-Ray and sends failed asynchronous invocations to an
+    log group with a retention, carries the Parameters and Secrets extension where it exists for its
+    region and architecture (the runtime reads secrets through it, else with boto3), traces with X-Ray and sends failed asynchronous invocations to an
     encrypted dead-letter queue. Its role is built here with only what the function needs; other
     grants are added by the stack.
 
@@ -44,9 +44,11 @@ class NotificationFunction(Construct):
     :param memory_mb: the function's memory (CPU grows with it).
     :param reserved_concurrency: most instances that may run at once (each holds one database connection).
     :param provisioned_concurrency: instances kept initialised through the ``live`` alias; 0 for none.
-    :param vpc_id: VPC to place the function in (with ``subnet_ids``); None for no VPC.
+    :param vpc_id: existing VPC to place the function in (with ``subnet_ids``); None for no VPC.
     :param subnet_ids: subnets for the function's network interfaces.
     :param security_group_ids: security groups; empty lets CDK create one (outbound only).
+    :param vpc: a VPC built in this app (the stack's own, ``database=create``); exclusive with ``vpc_id``.
+    :param vpc_subnets: the subnets of ``vpc`` for the function.
     """
 
     def __init__(
@@ -66,6 +68,8 @@ class NotificationFunction(Construct):
         vpc_id: str | None = None,
         subnet_ids: Sequence[str] = (),
         security_group_ids: Sequence[str] = (),
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -83,6 +87,10 @@ class NotificationFunction(Construct):
             written_by=self.role,
         )
         network = self._network(vpc_id, subnet_ids, security_group_ids)
+        if vpc is not None:
+            self._allow_vpc_access()
+            network = {"vpc": vpc, "vpc_subnets": vpc_subnets}
+        self.extension = SecretsExtensionLayer(self, "SecretsExtension", architecture=architecture)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -98,9 +106,7 @@ class NotificationFunction(Construct):
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.TEXT,
             environment=dict(environment),
-            params_and_secrets=lambda_.ParamsAndSecretsLayerVersion.from_version(
-                PARAMS_AND_SECRETS_VERSION, log_level=lambda_.ParamsAndSecretsLogLevel.WARN
-            ),
+            params_and_secrets=self.extension.layer,
             tracing=lambda_.Tracing.ACTIVE,
             dead_letter_queue=self.dead_letter_queue,
             **network,
@@ -164,6 +170,15 @@ class NotificationFunction(Construct):
             ec2.SecurityGroup.from_security_group_id(self, f"SecurityGroup{i}", g)
             for i, g in enumerate(security_group_ids)
         ]
+        self._allow_vpc_access()
+        return {
+            "vpc": vpc,
+            "vpc_subnets": ec2.SubnetSelection(subnets=subnets),
+            "security_groups": groups or None,
+        }
+
+    def _allow_vpc_access(self) -> None:
+        """Let Lambda manage the function's network interfaces in the VPC."""
         self.role.add_managed_policy(
             iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole")
         )
@@ -175,8 +190,3 @@ class NotificationFunction(Construct):
                 "to run in the VPC; the AWS-managed policy is the documented, AWS-maintained minimum for that",
             )
         )
-        return {
-            "vpc": vpc,
-            "vpc_subnets": ec2.SubnetSelection(subnets=subnets),
-            "security_groups": groups or None,
-        }

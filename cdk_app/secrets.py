@@ -1,6 +1,19 @@
-"""The secrets the function reads: the database secret (imported) and the connect-token key."""
+"""The secrets the function reads: the database secret and the connect-token key.
+
+Secrets Manager ARNs: a *complete* ARN ends with ``-`` and six random characters after the
+secret's name (``...:secret:prod/db-master-AbC12x``); a *partial* ARN stops at the name
+(``...:secret:prod/db-master``). Names may contain hyphens, so the shape alone is ambiguous for a
+name whose last six characters follow a hyphen (``rds-secret``, ``db-master``). The random suffix
+is drawn from upper- and lower-case letters and digits, so:
+
+* ``-`` + six characters with at least one digit or upper-case letter: complete;
+* no such ending: partial (grants use ``ARN-??????``);
+* ``-`` + six lower-case letters: ambiguous. Both readings are granted (``ARN`` exactly and
+  ``ARN-??????``): the exact form can only match the one secret whose full ARN it is.
+"""
 from __future__ import annotations
 
+import enum
 import re
 
 import aws_cdk as cdk
@@ -11,14 +24,38 @@ from constructs import Construct
 from cdk_app.encryption import DataEncryptionKey
 
 TOKEN_SECRET_LENGTH = 64
-_COMPLETE_ARN_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
+_SUFFIX = re.compile(r"-([A-Za-z0-9]{6})$")
+_READ_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+
+
+class ArnShape(enum.Enum):
+    """How a Secrets Manager ARN ends."""
+
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+    AMBIGUOUS = "ambiguous"
+
+
+def arn_shape(arn: str) -> ArnShape:
+    """Classify a secret ARN as complete, partial or ambiguous (see the module docstring)."""
+    name = arn.split(":secret:", 1)[-1]
+    match = _SUFFIX.search(name)
+    if match is None or match.start() == 0:
+        return ArnShape.PARTIAL
+    suffix = match.group(1)
+    if any(c.isdigit() or c.isupper() for c in suffix):
+        return ArnShape.COMPLETE
+    return ArnShape.AMBIGUOUS
 
 
 class NotificationSecrets(Construct):
-    """Imports the database secret and creates (or imports) the connect-token signing secret.
+    """Imports (or is given) the database secret and creates (or imports) the connect-token secret.
 
-    :param database_secret_arn: RDS-format secret ({username,password,host,port,dbname}); None
-        when the function runs on its demo SQLite store.
+    :param database_secret_arn: RDS-format secret ARN ({username,password[,host,port,dbname]});
+        None when the stack creates the database (``database_secret``) or runs the demo SQLite store.
+    :param database_secret: a secret built in this app (the created database's); exclusive with the ARN.
+    :param database_secret_kms_key_arn: customer-managed KMS key that encrypts the database secret;
+        the reader gets ``kms:Decrypt`` on it, through Secrets Manager only.
     :param tokens_enabled: whether ``$connect`` checks signed tokens.
     :param token_secret_arn: an existing token secret; None creates one with a random 64-char key.
     """
@@ -31,9 +68,13 @@ class NotificationSecrets(Construct):
         database_secret_arn: str | None,
         tokens_enabled: bool,
         token_secret_arn: str | None,
+        database_secret: secretsmanager.ISecret | None = None,
+        database_secret_kms_key_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.database_secret: secretsmanager.ISecret | None = (
+        self._exact_arns: list[str] = []
+        self.database_secret_kms_key_arn = database_secret_kms_key_arn
+        self.database_secret: secretsmanager.ISecret | None = database_secret or (
             self._import("DatabaseSecret", database_secret_arn) if database_secret_arn else None
         )
         self.token_secret: secretsmanager.ISecret | None = None
@@ -59,13 +100,26 @@ class NotificationSecrets(Construct):
             )
 
     def _import(self, construct_id: str, arn: str) -> secretsmanager.ISecret:
-        """Import by complete ARN (with the random suffix) or by partial ARN (without it)."""
-        if _COMPLETE_ARN_SUFFIX.search(arn):
+        """Import by complete ARN, or by partial ARN (grants then use ``-??????``)."""
+        shape = arn_shape(arn)
+        if shape is ArnShape.COMPLETE:
             return secretsmanager.Secret.from_secret_complete_arn(self, construct_id, arn)
+        if shape is ArnShape.AMBIGUOUS:
+            self._exact_arns.append(arn)
         return secretsmanager.Secret.from_secret_partial_arn(self, construct_id, arn)
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
-        """Allow ``grantee`` to read every configured secret's value (and nothing else)."""
+        """Allow ``grantee`` to read every configured secret's value (and decrypt it), nothing else."""
         for secret in (self.database_secret, self.token_secret):
             if secret is not None:
                 secret.grant_read(grantee)
+        if self._exact_arns:
+            iam.Grant.add_to_principal(grantee=grantee, actions=_READ_ACTIONS, resource_arns=self._exact_arns)
+        if self.database_secret_kms_key_arn:
+            # Explicit: CDK skips the grant for a key it considers in another environment (an env-agnostic stack).
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["kms:Decrypt"],
+                resource_arns=[self.database_secret_kms_key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{cdk.Aws.REGION}.{cdk.Aws.URL_SUFFIX}"}},
+            )

@@ -56,6 +56,12 @@ RETENTION_DAYS: dict[int, logs.RetentionDays] = {
 }
 
 ARCHITECTURES = ("arm64", "x86_64")
+DATABASE_MODES = ("create", "existing", "sqlite-demo")
+"""``create``: Aurora Serverless v2 PostgreSQL in a VPC the stack creates; ``existing``: your
+PostgreSQL through ``databaseSecretArn``; ``sqlite-demo``: a throwaway SQLite file per container."""
+VPC_EGRESS_MODES = ("nat-instance", "nat-gateway")
+"""How the created VPC's private subnets reach the internet (the management API has no VPC endpoint)."""
+MAX_AURORA_CAPACITY = 256
 CONNECT_TOKEN_MODES = ("enabled", "disabled")
 DATABASE_PROXY_MODES = ("none", "create")
 _SHARED = rc.SHARED_DEFAULTS
@@ -73,7 +79,13 @@ POSTGRES_MAX_CONNECTIONS = 262_143
 
 _PARTITION = r"arn:aws(?:-[a-z]+)*"
 _REGION_ACCOUNT = r"[a-z0-9-]+:\d{12}"
-_SECRET_ARN = re.compile(rf"^{_PARTITION}:secretsmanager:{_REGION_ACCOUNT}:secret:[A-Za-z0-9/_+=.@-]+$")
+_SECRET_ARN = re.compile(rf"^{_PARTITION}:secretsmanager:{_REGION_ACCOUNT}:secret:[A-Za-z0-9/_+=.@!-]+$")
+_KMS_KEY_ARN = re.compile(rf"^{_PARTITION}:kms:{_REGION_ACCOUNT}:key/[A-Za-z0-9-]{{1,128}}$")
+_CERTIFICATE_ARN = re.compile(rf"^{_PARTITION}:acm:{_REGION_ACCOUNT}:certificate/[A-Za-z0-9-]{{1,128}}$")
+_DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,32}$")
+_DATABASE_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
+_DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
 _TOPIC_ARN = re.compile(rf"^{_PARTITION}:sns:{_REGION_ACCOUNT}:[A-Za-z0-9_-]{{1,256}}$")
 _FUNCTION_ARN = re.compile(rf"^{_PARTITION}:lambda:{_REGION_ACCOUNT}:function:[A-Za-z0-9_-]{{1,64}}(?::[A-Za-z0-9$_-]+)?$")
 _ROLE_ARN = re.compile(rf"^{_PARTITION}:iam::\d{{12}}:role/[A-Za-z0-9+=,.@_/-]{{1,512}}$")
@@ -109,9 +121,17 @@ class StackSettings:
     throttling_rate_limit: float = 1000.0
     throttling_burst_limit: int = 2000
     log_retention_days: int = 30
-    access_log_group_name: str = "/aws/apigateway/cc-websocket-api"
-    create_api_gateway_logs_role: bool = False
+    access_log_group_name: str | None = None
+    create_api_gateway_logs_role: bool = True
+    database: str = "create"
     database_secret_arn: str | None = None
+    database_secret_kms_key_arn: str | None = None
+    database_host: str | None = None
+    database_port: int | None = None
+    database_name: str | None = None
+    database_min_capacity: float = 0.0
+    database_max_capacity: float = 2.0
+    vpc_egress: str = "nat-instance"
     vpc_id: str | None = None
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
@@ -142,6 +162,10 @@ class StackSettings:
     database_proxy_borrow_timeout_seconds: int = 5
     database_cluster_identifier: str | None = None
     database_instance_identifier: str | None = None
+    domain_name: str | None = None
+    certificate_arn: str | None = None
+    hosted_zone_id: str | None = None
+    hosted_zone_name: str | None = None
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -168,6 +192,11 @@ class StackSettings:
         """Connections of ``databaseMaxConnections`` left to this stack's functions."""
         return self.database_max_connections - self.database_reserved_connections
 
+    @property
+    def creates_database(self) -> bool:
+        """True when the stack stands up its own Aurora Serverless v2 PostgreSQL (and VPC)."""
+        return self.database == "create" and not self.bring_your_own_function
+
     @classmethod
     def from_context(cls, node: ContextReader) -> "StackSettings":
         """Read every setting from CDK context (``cdk.json`` plus ``-c`` overrides) and validate it.
@@ -192,11 +221,23 @@ class StackSettings:
             throttling_rate_limit=reader.number("throttlingRateLimit", cls.throttling_rate_limit, 1, 10_000),
             throttling_burst_limit=reader.integer("throttlingBurstLimit", cls.throttling_burst_limit, 1, 5_000),
             log_retention_days=reader.choice("logRetentionDays", cls.log_retention_days, tuple(RETENTION_DAYS), int),
-            access_log_group_name=reader.pattern(
-                "accessLogGroupName", cls.access_log_group_name, _LOG_GROUP_NAME, "a CloudWatch Logs log group name"
+            access_log_group_name=reader.optional_pattern(
+                "accessLogGroupName", _LOG_GROUP_NAME, "a CloudWatch Logs log group name"
             ),
             create_api_gateway_logs_role=reader.boolean("createApiGatewayLogsRole", cls.create_api_gateway_logs_role),
+            database=_database_mode(reader),
             database_secret_arn=reader.optional_pattern("databaseSecretArn", _SECRET_ARN, "a Secrets Manager secret ARN"),
+            database_secret_kms_key_arn=reader.optional_pattern(
+                "databaseSecretKmsKeyArn", _KMS_KEY_ARN, "a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
+            ),
+            database_host=reader.optional_pattern("databaseHost", _DATABASE_HOST, "a host name or IPv4 address"),
+            database_port=reader.optional_integer("databasePort", 1, 65535),
+            database_name=reader.optional_pattern(
+                "databaseName", _DATABASE_NAME, "a PostgreSQL database name (letters, digits, '_', '$', '-'; max 63)"
+            ),
+            database_min_capacity=reader.capacity("databaseMinCapacity", cls.database_min_capacity),
+            database_max_capacity=reader.capacity("databaseMaxCapacity", cls.database_max_capacity),
+            vpc_egress=reader.choice("vpcEgress", cls.vpc_egress, VPC_EGRESS_MODES, str),
             vpc_id=reader.optional_pattern("vpcId", _VPC_ID, "a VPC id like vpc-0abc1234"),
             subnet_ids=reader.names("subnetIds", (), _SUBNET_ID, "subnet ids like subnet-0abc1234"),
             security_group_ids=reader.names("securityGroupIds", (), _SECURITY_GROUP_ID, "security group ids like sg-0abc1234"),
@@ -257,6 +298,14 @@ class StackSettings:
             database_instance_identifier=reader.optional_pattern(
                 "databaseInstanceIdentifier", _DB_IDENTIFIER, "an RDS DB instance identifier (letters, digits, '-')"
             ),
+            domain_name=reader.optional_pattern(
+                "domainName", _DOMAIN_NAME, "a lower-case DNS name like ws.example.com"
+            ),
+            certificate_arn=reader.optional_pattern(
+                "certificateArn", _CERTIFICATE_ARN, "an ACM certificate ARN in the stack's region"
+            ),
+            hosted_zone_id=reader.optional_pattern("hostedZoneId", _HOSTED_ZONE_ID, "a Route 53 hosted zone id like Z0123456789ABC"),
+            hosted_zone_name=reader.optional_pattern("hostedZoneName", _DOMAIN_NAME, "the hosted zone's domain like example.com"),
         )
         settings._check_combinations()
         return settings
@@ -272,11 +321,18 @@ class StackSettings:
                 "existingFunctionArn and existingFunctionRoleArn go together: set both to use an existing Lambda, "
                 "or neither to deploy the bundled one"
             )
-        if self.existing_function_arn and (self.vpc_id or self.database_secret_arn):
+        database_keys = (
+            self.vpc_id, self.database_secret_arn, self.database_secret_kms_key_arn, self.database_host,
+            self.database_port, self.database_name,
+        )
+        if self.existing_function_arn and any(v is not None for v in database_keys):
             raise SettingsError(
-                "vpcId/databaseSecretArn configure the bundled function; with existingFunctionArn the existing "
-                "function keeps its own network and database settings: remove them"
+                "vpcId/databaseSecretArn/databaseSecretKmsKeyArn/databaseHost/databasePort/databaseName configure the "
+                "bundled function; with existingFunctionArn the existing function keeps its own network and database "
+                "settings: remove them"
             )
+        self._check_database()
+        self._check_domain()
         if self.alarm_topic_arn and self.alarm_email:
             raise SettingsError(
                 "alarmTopicArn and alarmEmail are exclusive: set alarmTopicArn to use an existing topic, or "
@@ -330,6 +386,13 @@ class StackSettings:
             )
         if not self.proxy_enabled:
             return
+        if self.database != "existing":
+            raise SettingsError(
+                f"databaseProxy=create puts RDS Proxy in front of an existing database, but database is "
+                f"{self.database!r}: set database=existing with databaseSecretArn, vpcId, subnetIds and "
+                "databaseClusterIdentifier or databaseInstanceIdentifier (the database the stack creates is "
+                "sized by databaseMaxCapacity instead)"
+            )
         missing = [
             key for key, value in (
                 ("databaseSecretArn", self.database_secret_arn),
@@ -351,9 +414,66 @@ class StackSettings:
             )
 
 
+    def _check_database(self) -> None:
+        """Each database mode takes exactly the settings it uses."""
+        if self.bring_your_own_function:
+            return
+        existing_only = {
+            "databaseSecretArn": self.database_secret_arn, "databaseSecretKmsKeyArn": self.database_secret_kms_key_arn,
+            "databaseHost": self.database_host, "databasePort": self.database_port, "databaseName": self.database_name,
+            "vpcId": self.vpc_id,
+        }
+        given = [key for key, value in existing_only.items() if value is not None]
+        if self.database == "existing" and self.database_secret_arn is None:
+            raise SettingsError(
+                "database=existing needs databaseSecretArn: the ARN of a Secrets Manager secret in the RDS format "
+                "(add databaseHost/databasePort/databaseName when it holds only username and password)"
+            )
+        if self.database != "existing" and given:
+            raise SettingsError(
+                f"{'/'.join(given)} only apply to database=existing (database is {self.database!r}): "
+                "add -c database=existing, or remove them"
+            )
+        if self.database_min_capacity > self.database_max_capacity:
+            raise SettingsError(
+                f"databaseMinCapacity={self.database_min_capacity:g} is above databaseMaxCapacity="
+                f"{self.database_max_capacity:g}: lower the minimum or raise the maximum"
+            )
+        if self.database_max_capacity < 1:
+            raise SettingsError(
+                f"databaseMaxCapacity={self.database_max_capacity:g} is too small; expected at least 1 ACU "
+                "(Aurora Serverless v2 needs 1 ACU or more when the minimum is 0)"
+            )
+
+    def _check_domain(self) -> None:
+        """A custom domain needs its certificate; a hosted zone needs both its id and name."""
+        if (self.domain_name is None) != (self.certificate_arn is None):
+            raise SettingsError(
+                "domainName and certificateArn go together: set both for a custom domain (the ACM certificate in the "
+                "stack's region must cover domainName), or neither for the execute-api URL"
+            )
+        if (self.hosted_zone_id is None) != (self.hosted_zone_name is None):
+            raise SettingsError("hostedZoneId and hostedZoneName go together: set both to create the alias record")
+        if self.hosted_zone_id and not self.domain_name:
+            raise SettingsError("hostedZoneId/hostedZoneName need domainName and certificateArn: set them, or remove the zone")
+        if self.hosted_zone_name and self.domain_name and not (
+            self.domain_name == self.hosted_zone_name or self.domain_name.endswith("." + self.hosted_zone_name)
+        ):
+            raise SettingsError(
+                f"domainName={self.domain_name!r} is not inside hostedZoneName={self.hosted_zone_name!r}: use the zone "
+                "that holds the domain"
+            )
+
+
 def _bounds(env_name: str) -> tuple[int, int]:
     """(minimum, maximum) of a runtime setting, from the file shared with the function."""
     return _SHARED[env_name]["minimum"], _SHARED[env_name]["maximum"]
+
+
+def _database_mode(reader: "_Reader") -> str:
+    """``database``, defaulting to ``existing`` when databaseSecretArn is set and ``create`` otherwise."""
+    default = "existing" if reader.present("databaseSecretArn") else "create"
+    return reader.choice("database", default, DATABASE_MODES, str)
 
 
 class _Reader:
@@ -385,6 +505,21 @@ class _Reader:
         value = self._coerce(key, raw, int, accepts)
         if not minimum <= value <= maximum:
             raise SettingsError(f"{key}={value} is out of range; expected {accepts}")
+        return value
+
+    def optional_integer(self, key: str, minimum: int, maximum: int) -> int | None:
+        """An integer in range, or None when the key is not set."""
+        return self.integer(key, None, minimum, maximum)  # type: ignore[arg-type]
+
+    def present(self, key: str) -> bool:
+        """True when ``key`` has a non-empty value."""
+        return self._raw(key) is not None
+
+    def capacity(self, key: str, default: float) -> float:
+        """Aurora capacity units: 0 to 256 in steps of 0.5."""
+        value = self.number(key, default, 0, MAX_AURORA_CAPACITY)
+        if (value * 2) != int(value * 2):
+            raise SettingsError(f"{key}={value:g} is invalid; expected Aurora capacity units in steps of 0.5 (0, 0.5, 1, ...)")
         return value
 
     def number(self, key: str, default: float, minimum: float, maximum: float) -> float:

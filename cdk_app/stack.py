@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -13,9 +14,12 @@ from cdk_app import runtime_contract as rc
 from cdk_app.account_logging import ApiGatewayAccountLogging
 from cdk_app.cleanup import CleanupSchedule
 from cdk_app.dashboard import OperationsDashboard
+from cdk_app.database import RESUME_CONNECT_TIMEOUT_SECONDS, NotificationDatabase
+from cdk_app.domain import CustomDomain
 from cdk_app.gateway import WebSocketGateway
 from cdk_app.handler_function import NotificationFunction
 from cdk_app.monitoring import Monitoring, database_connections_metric
+from cdk_app.network import NotificationNetwork
 from cdk_app.parameters import MANAGEMENT_ENDPOINT_PARAMETER, EndpointPublication
 from cdk_app.proxy import DatabaseProxy, imported_target
 from cdk_app.schema import SchemaMigration
@@ -23,10 +27,15 @@ from cdk_app.secrets import NotificationSecrets
 from cdk_app.settings import StackSettings
 
 EPHEMERAL_STORE_WARNING = (
-    "No databaseSecretArn: the function falls back to an ephemeral SQLite file in /tmp "
+    "database=sqlite-demo: the function uses an ephemeral SQLite file in /tmp "
     f"({rc.ENV_DATABASE_URL}={rc.EPHEMERAL_DATABASE_URL}); each Lambda instance has its own copy and loses "
-    "it on every cold start, so this is for demos only. Set databaseSecretArn (and vpcId/subnetIds/"
-    "securityGroupIds if the database is private), e.g. cdk deploy -c databaseSecretArn=arn:aws:secretsmanager:..."
+    "it on every cold start, so a notify from another instance finds nothing. For throwaway demos only: remove "
+    "-c database=sqlite-demo to get a real PostgreSQL (database=create), or use database=existing with databaseSecretArn"
+)
+EXISTING_VPC_INFO = (
+    "vpcId is given by id, so synth cannot see its routes: the subnets in subnetIds need a route to the internet "
+    "(a NAT gateway or NAT instance). Posting to @connections has no VPC endpoint; Secrets Manager and the "
+    "CloudFormation response (S3) need one or the NAT too"
 )
 TOKENS_DISABLED_WARNING = (
     "connectTokens is 'disabled': anyone who knows an e-mail address can open a connection and receive its "
@@ -62,10 +71,26 @@ class WebSocketNotificationStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
+        self.network: NotificationNetwork | None = None
+        self.database: NotificationDatabase | None = None
+        if settings.creates_database:
+            self.network = NotificationNetwork(
+                self, "Network", egress=settings.vpc_egress, log_retention=settings.log_retention
+            )
+            self.database = NotificationDatabase(
+                self,
+                "Database",
+                vpc=self.network.vpc,
+                subnets=self.network.private_subnets,
+                min_capacity=settings.database_min_capacity,
+                max_capacity=settings.database_max_capacity,
+            )
         self.secrets = NotificationSecrets(
             self,
             "Secrets",
             database_secret_arn=settings.database_secret_arn,
+            database_secret=self.database.secret if self.database else None,
+            database_secret_kms_key_arn=settings.database_secret_kms_key_arn,
             tokens_enabled=settings.tokens_enabled,
             token_secret_arn=settings.connect_token_secret_arn,
         )
@@ -126,16 +151,34 @@ class WebSocketNotificationStack(cdk.Stack):
             log_retention=settings.log_retention,
             connect_authorization=CONNECT_AUTHORIZATION[settings.tokens_enabled],
         )
+        self.domain: CustomDomain | None = None
+        if settings.domain_name and settings.certificate_arn:
+            self.domain = CustomDomain(
+                self,
+                "Domain",
+                api=self.gateway.api,
+                stage=self.gateway.stage,
+                domain_name=settings.domain_name,
+                certificate_arn=settings.certificate_arn,
+                hosted_zone_id=settings.hosted_zone_id,
+                hosted_zone_name=settings.hosted_zone_name,
+            )
         self.account_logging: ApiGatewayAccountLogging | None = None
         if settings.create_api_gateway_logs_role:
-            self.account_logging = ApiGatewayAccountLogging(self, "ApiGatewayAccountLogging")
-            self.gateway.stage.node.add_dependency(self.account_logging.account)
+            self.account_logging = ApiGatewayAccountLogging(
+                self, "ApiGatewayAccountLogging", log_retention=settings.log_retention
+            )
+            self.gateway.stage.node.add_dependency(self.account_logging.registration)
         self._grant()
         self.cleanup = CleanupSchedule(self, "Cleanup", handler=self.handler, schedule_expression=settings.cleanup_schedule)
         functions, reserved = self._watched_functions()
-        database_connections = database_connections_metric(
-            cluster_identifier=settings.database_cluster_identifier,
-            instance_identifier=settings.database_instance_identifier,
+        database_connections = (
+            self.database.cluster.metric_database_connections(statistic=cloudwatch.Stats.MAXIMUM, period=cdk.Duration.minutes(1))
+            if self.database is not None
+            else database_connections_metric(
+                cluster_identifier=settings.database_cluster_identifier,
+                instance_identifier=settings.database_instance_identifier,
+            )
         )
         self.monitoring = Monitoring(
             self,
@@ -166,12 +209,16 @@ class WebSocketNotificationStack(cdk.Stack):
         self.endpoints = EndpointPublication(
             self,
             "Endpoints",
-            websocket_url=self.gateway.websocket_url,
+            websocket_url=self.domain.websocket_url if self.domain else self.gateway.websocket_url,
             management_endpoint=self.gateway.management_endpoint,
             api_id=self.gateway.api.api_id,
             stage_name=self.gateway.stage.stage_name,
             parameter_prefix=settings.ssm_parameter_prefix,
+            function_name=self.handler.function_name if self.bundled_function else settings.existing_function_arn or "",
+            function_log_group_name=self._function_log_group_name(),
+            access_log_group_name=self.gateway.access_log_group.log_group_name,
             token_secret_arn=self.secrets.token_secret.secret_arn if self.secrets.token_secret else None,
+            domain_name_target=self.domain.target if self.domain and self.domain.record is None else None,
         )
         self.schema_migration: SchemaMigration | None = None
         if self.bundled_function is None:
@@ -188,6 +235,9 @@ class WebSocketNotificationStack(cdk.Stack):
             )
             # Clients can only connect once the stage exists: make it wait for the table.
             self.gateway.stage.node.add_dependency(self.schema_migration)
+            if self.database is not None and self.network is not None:
+                # The migration needs the database up and the NAT route (to answer CloudFormation).
+                self.schema_migration.node.add_dependency(self.database, self.network)
         self._warn_about_demo_settings()
 
     def _bundled_function(
@@ -218,9 +268,13 @@ class WebSocketNotificationStack(cdk.Stack):
             vpc_id=s.vpc_id,
             subnet_ids=s.subnet_ids,
             security_group_ids=s.security_group_ids,
+            vpc=self.network.vpc if self.network else None,
+            vpc_subnets=self.network.private_subnets if self.network else None,
         )
         if self.database_proxy is not None:
             self.database_proxy.allow_from(bundled.function)
+        if self.database is not None:
+            self.database.cluster.connections.allow_default_port_from(bundled.function, f"The {construct_id} function")
         return bundled
 
     def _bundled_functions(self) -> list[NotificationFunction]:
@@ -256,6 +310,13 @@ class WebSocketNotificationStack(cdk.Stack):
         )
         return function, role
 
+    def _function_log_group_name(self) -> str:
+        """The bundled function's log group, or Lambda's default group name for an existing function."""
+        if self.bundled_function is not None:
+            return self.bundled_function.log_group.log_group_name
+        function_name = (self.settings.existing_function_arn or "").split(":")[6]
+        return f"/aws/lambda/{function_name}"
+
     def _runtime_environment(self, *, reads_token_secret: bool) -> dict[str, str]:
         """A bundled function's environment (the management endpoint is added once the stage exists).
 
@@ -272,6 +333,11 @@ class WebSocketNotificationStack(cdk.Stack):
         }
         if self.secrets.database_secret is not None:
             environment[rc.ENV_DATABASE_SECRET_ARN] = self.secrets.database_secret.secret_arn
+            optional = {rc.ENV_DATABASE_HOST: s.database_host, rc.ENV_DATABASE_NAME: s.database_name,
+                        rc.ENV_DATABASE_PORT: None if s.database_port is None else str(s.database_port)}
+            environment.update({name: value for name, value in optional.items() if value is not None})
+            if self.database is not None:
+                environment[rc.ENV_DB_CONNECT_TIMEOUT_SECONDS] = str(RESUME_CONNECT_TIMEOUT_SECONDS)
         else:
             environment[rc.ENV_DATABASE_URL] = rc.EPHEMERAL_DATABASE_URL
             environment[rc.ENV_AUTO_MIGRATE] = "true"  # each container's /tmp file starts empty
@@ -285,6 +351,8 @@ class WebSocketNotificationStack(cdk.Stack):
         """Synth-time warnings for demo-only settings and for steps the operator must take instead."""
         if self.bundled_function is not None and self.secrets.database_secret is None:
             cdk.Annotations.of(self).add_warning_v2("websocket:ephemeral-store", EPHEMERAL_STORE_WARNING)
+        if self.settings.vpc_id:
+            cdk.Annotations.of(self).add_info(EXISTING_VPC_INFO)
         if not self.settings.tokens_enabled:
             cdk.Annotations.of(self).add_warning_v2("websocket:tokens-disabled", TOKENS_DISABLED_WARNING)
         if self.settings.bring_your_own_function:

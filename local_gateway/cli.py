@@ -424,6 +424,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
         lambda_memory_mb=args.memory,
         lambda_duration_ms=args.duration_ms,
         days_per_month=args.days,
+        database_awake_hours=args.database_awake_hours,
     )
     result = cost.estimate(inputs)
     if args.json:
@@ -543,6 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--duration-ms", type=amount, default=cost.DEFAULT_LAMBDA_DURATION_MS)
     estimate.add_argument("--days", type=int_range(1, cost.MAX_DAYS_PER_MONTH), default=30,
                           help="days per month (default %(default)s)")
+    estimate.add_argument("--database-awake-hours", type=float_range(0, 24), metavar="HOURS",
+                          help="add the stack's own Aurora database and NAT (database=create), awake this many hours "
+                          f"a day ({cost.IDLE_DATABASE_AWAKE_HOURS:g} when idle: the cleanup schedule wakes it)")
     estimate.add_argument("--json", action="store_true")
     estimate.set_defaults(func=cmd_cost)
 

@@ -15,6 +15,12 @@ Model (all inputs describe one day; a month is ``days_per_month`` such days):
   + the cleanup schedule (every 15 minutes);
 * Lambda GB-seconds = requests x average duration x memory.
 
+* with ``database_awake_hours`` (the stack's ``database=create``): Aurora Serverless v2 at its
+  0.5 ACU floor for the hours per day it is not paused, 1 GB of storage, its secret, and the VPC's
+  NAT instance (t4g.nano, its 8 GB gp3 root volume and its public IPv4 address) around the clock.
+  The cleanup schedule wakes a paused database: with ``rate(15 minutes)`` and a 5-minute auto-pause
+  it is awake at least a third of the time (8 h a day) even with no users.
+
 Free tiers are ignored (they vary by account age). Prices are us-east-1 list prices.
 """
 from __future__ import annotations
@@ -39,6 +45,26 @@ LAMBDA_REQUEST_PRICE_PER_MILLION = 0.20
 """Lambda requests (arm64 and x86_64 alike)."""
 LAMBDA_ARM64_PRICE_PER_GB_SECOND = 0.0000133334
 """Lambda duration on arm64 (Graviton), first 7.5 billion GB-seconds per month."""
+
+AURORA_ACU_HOUR_PRICE = 0.12
+"""Aurora Serverless v2 PostgreSQL (Aurora Standard), per ACU-hour; 0 while paused."""
+AURORA_AWAKE_MIN_ACU = 0.5
+"""The lowest capacity of a database that is not paused."""
+AURORA_STORAGE_GB_MONTH_PRICE = 0.10
+DATABASE_STORAGE_GB = 1.0
+"""The connections table stays small: rows are purged a day after they go inactive."""
+SECRET_MONTH_PRICE = 0.40
+"""Secrets Manager, per secret and month (the database's generated credentials)."""
+NAT_INSTANCE_HOUR_PRICE = 0.0042
+"""EC2 t4g.nano on demand (the stack's NAT instance)."""
+PUBLIC_IPV4_HOUR_PRICE = 0.005
+"""A public IPv4 address (the NAT instance's)."""
+EBS_GP3_GB_MONTH_PRICE = 0.08
+NAT_ROOT_VOLUME_GB = 8
+DAYS_PER_PRICED_MONTH = 30
+"""Monthly list prices are spread over 30 days."""
+IDLE_DATABASE_AWAKE_HOURS = 8.0
+"""A database with no users is woken by the cleanup schedule: 5 of every 15 minutes."""
 
 CLEANUP_RUNS_PER_DAY = 24 * 60 // 15
 """The cleanup schedule, ``rate(15 minutes)``."""
@@ -71,6 +97,8 @@ class CostInputs:
     lambda_memory_mb: int = DEFAULT_MEMORY_MB
     lambda_duration_ms: float = DEFAULT_LAMBDA_DURATION_MS
     days_per_month: int = 30
+    database_awake_hours: float | None = None
+    """Hours per day the stack's own database (``database=create``) is not paused; None: no database line."""
 
     def __post_init__(self) -> None:
         non_negative = ("users", "minutes_per_connection", "messages_per_user", "connections_per_user", "lambda_duration_ms")
@@ -84,6 +112,8 @@ class CostInputs:
             )
         if not MIN_MEMORY_MB <= self.lambda_memory_mb <= MAX_MEMORY_MB:
             raise CostInputError(f"lambda_memory_mb must be {MIN_MEMORY_MB}..{MAX_MEMORY_MB}, got {self.lambda_memory_mb}")
+        if self.database_awake_hours is not None and not 0 <= self.database_awake_hours <= 24:
+            raise CostInputError(f"database_awake_hours must be 0..24, got {self.database_awake_hours!r}")
         if not 1 <= self.days_per_month <= MAX_DAYS_PER_MONTH:
             raise CostInputError(f"days_per_month must be 1..{MAX_DAYS_PER_MONTH}, got {self.days_per_month}")
 
@@ -100,6 +130,10 @@ class CostBreakdown:
     messages_usd: float
     lambda_requests_usd: float
     lambda_duration_usd: float
+    database_usd: float = 0.0
+    """Aurora Serverless v2 compute, storage and secret (``database=create``)."""
+    nat_usd: float = 0.0
+    """The created VPC's NAT instance, its disk and public IPv4 address (``database=create``)."""
 
     @property
     def api_gateway_usd(self) -> float:
@@ -114,7 +148,7 @@ class CostBreakdown:
     @property
     def total_usd(self) -> float:
         """Everything estimated."""
-        return self.api_gateway_usd + self.lambda_usd
+        return self.api_gateway_usd + self.lambda_usd + self.database_usd + self.nat_usd
 
     def to_dict(self) -> dict[str, float]:
         """Fields and totals as a plain dict."""
@@ -175,7 +209,20 @@ def _breakdown(inputs: CostInputs, days: int) -> CostBreakdown:
         messages_usd=message_charge(metered / days * inputs.days_per_month) * days / inputs.days_per_month,
         lambda_requests_usd=requests * LAMBDA_REQUEST_PRICE_PER_MILLION / 1_000_000,
         lambda_duration_usd=gb_seconds * LAMBDA_ARM64_PRICE_PER_GB_SECOND,
+        **_database_and_nat(inputs, days),
     )
+
+
+def _database_and_nat(inputs: CostInputs, days: int) -> dict[str, float]:
+    """The database=create lines for ``days`` days (nothing without ``database_awake_hours``)."""
+    if inputs.database_awake_hours is None:
+        return {}
+    monthly_share = days / DAYS_PER_PRICED_MONTH
+    compute = inputs.database_awake_hours * days * AURORA_AWAKE_MIN_ACU * AURORA_ACU_HOUR_PRICE
+    fixed = (DATABASE_STORAGE_GB * AURORA_STORAGE_GB_MONTH_PRICE + SECRET_MONTH_PRICE) * monthly_share
+    nat = (24 * days * (NAT_INSTANCE_HOUR_PRICE + PUBLIC_IPV4_HOUR_PRICE)
+           + NAT_ROOT_VOLUME_GB * EBS_GP3_GB_MONTH_PRICE * monthly_share)
+    return {"database_usd": compute + fixed, "nat_usd": nat}
 
 
 def estimate(inputs: CostInputs) -> CostEstimate:
@@ -209,11 +256,17 @@ def render(result: CostEstimate) -> str:
         "",
         header,
     ]
+    if i.database_awake_hours is not None:
+        rows += [
+            (f"Aurora Serverless v2, {i.database_awake_hours:g} h/day", "database_usd"),
+            ("NAT instance (t4g.nano), IPv4, disk", "nat_usd"),
+        ]
     for label, attr in rows:
         daily, monthly = getattr(result.daily, attr), getattr(result.monthly, attr)
         lines.append(f"{label:34}{format_usd(daily):>14}{format_usd(monthly):>22}")
     lines.append(f"{'API Gateway subtotal':34}{format_usd(result.daily.api_gateway_usd):>14}{format_usd(result.monthly.api_gateway_usd):>22}")
     lines.append(f"{'Total':34}{format_usd(result.daily.total_usd):>14}{format_usd(result.monthly.total_usd):>22}")
     lines.append("")
-    lines.append(f"us-east-1 list prices recorded {PRICES_TAKEN_ON}; free tiers, CloudWatch Logs and the database are not included.")
+    left_out = "CloudWatch Logs and alarms" + ("" if i.database_awake_hours is not None else " and the database")
+    lines.append(f"us-east-1 list prices recorded {PRICES_TAKEN_ON}; free tiers, {left_out} are not included.")
     return "\n".join(lines)

@@ -19,6 +19,8 @@ ENV_MANAGEMENT_ENDPOINT = "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"
 ENV_DATABASE_URL = "DATABASE_URL"
 ENV_DATABASE_SECRET_ARN = "DATABASE_SECRET_ARN"  # nosec B105 # an environment variable's name, not a secret
 ENV_DATABASE_HOST = "DATABASE_HOST"
+ENV_DATABASE_PORT = "DATABASE_PORT"
+ENV_DATABASE_NAME = "DATABASE_NAME"
 ENV_CONNECTION_TTL_MINUTES = "CONNECTION_TTL_MINUTES"
 ENV_ALLOWED_CONNECTION_TYPES = "ALLOWED_CONNECTION_TYPES"
 ENV_MAX_CONNECTIONS_PER_EMAIL = "MAX_CONNECTIONS_PER_EMAIL"
@@ -147,7 +149,10 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     database_secret_arn: str | None = None
     database_host: str | None = None
-    """Host that replaces the database secret's ``host`` (e.g. an RDS Proxy endpoint); None keeps it."""
+    """Host that replaces the database secret's ``host`` (an RDS Proxy endpoint) or supplies it (an
+    RDS-managed secret holds only username and password); None keeps the secret's."""
+    database_port: int | None = None
+    database_name: str | None = None
     connection_ttl_minutes: int = DEFAULT_CONNECTION_TTL_MINUTES
     allowed_connection_types: tuple[str, ...] = DEFAULT_ALLOWED_CONNECTION_TYPES
     max_connections_per_email: int = DEFAULT_MAX_CONNECTIONS_PER_EMAIL
@@ -186,6 +191,8 @@ class Settings:
             database_url=env.get(ENV_DATABASE_URL, "").strip() or DEFAULT_DATABASE_URL,
             database_secret_arn=env.get(ENV_DATABASE_SECRET_ARN, "").strip() or None,
             database_host=env.get(ENV_DATABASE_HOST, "").strip() or None,
+            database_port=_int(env, ENV_DATABASE_PORT, None, minimum=1, maximum=65535),  # type: ignore[arg-type]
+            database_name=env.get(ENV_DATABASE_NAME, "").strip() or None,
             connection_ttl_minutes=_shared_int(env, ENV_CONNECTION_TTL_MINUTES),
             allowed_connection_types=types,
             max_connections_per_email=_shared_int(env, ENV_MAX_CONNECTIONS_PER_EMAIL),

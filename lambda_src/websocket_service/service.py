@@ -277,7 +277,10 @@ def _database_url(settings: Settings) -> str:
         from .store import database_url_from_secret
 
         return database_url_from_secret(
-            get_secret_string(settings.database_secret_arn), host=settings.database_host
+            get_secret_string(settings.database_secret_arn),
+            host=settings.database_host,
+            port=settings.database_port,
+            dbname=settings.database_name,
         )
     return settings.database_url
 

@@ -202,3 +202,34 @@ def test_first_migration_creates_the_designed_table_and_partial_indexes() -> Non
         assert "ON websocket_connections (user_email, connection_type) WHERE is_active" in sql
         assert "ON websocket_connections (last_activity_at) WHERE is_active" in sql
     assert "connected_at timestamptz NOT NULL" in " ".join(load_migrations("postgres")[0].sql.split())
+
+
+# --- RDS-managed master-user secrets (username and password only) ------------------------------
+def test_rds_managed_secret_takes_host_port_and_dbname_from_settings() -> None:
+    secret = {"username": "postgres", "password": PASSWORD}
+    url = database_url_from_secret(json.dumps(secret), host="db.cluster-abc.eu-west-1.rds.amazonaws.com", port=6432,
+                                   dbname="careconnect")
+    params = conninfo_to_dict(url)
+    assert (params["host"], params["port"], params["dbname"]) == ("db.cluster-abc.eu-west-1.rds.amazonaws.com", "6432",
+                                                                  "careconnect")
+
+
+def test_values_in_the_secret_win_over_the_settings() -> None:
+    params = conninfo_to_dict(database_url_from_secret(json.dumps(RDS_SECRET), host="other.example", port=1, dbname="x"))
+    assert (params["host"], params["port"], params["dbname"]) == ("db.cluster-abc.eu-west-1.rds.amazonaws.com", "5433",
+                                                                  "connections")
+
+
+def test_rds_managed_secret_without_a_host_setting_says_which_setting_to_add() -> None:
+    with pytest.raises(StoreConfigError, match="lacks host.*DATABASE_HOST") as error:
+        database_url_from_secret(json.dumps({"username": "postgres", "password": PASSWORD}))
+    assert PASSWORD not in str(error.value)
+
+
+def test_rds_managed_secret_connects_for_real_with_the_host_from_settings(postgres_url: str) -> None:
+    server = conninfo_to_dict(postgres_url)
+    secret = {"username": server.get("user", "postgres"), "password": PASSWORD}  # trust auth ignores it
+    url = database_url_from_secret(json.dumps(secret), host=server.get("host", "127.0.0.1"),
+                                   port=int(server.get("port", 5432)), dbname=server.get("dbname", "test"))
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == (server.get("dbname", "test"),)

@@ -61,7 +61,7 @@ class _Server:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _handle
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
                 pass

@@ -269,3 +269,28 @@ def test_database_host_reaches_the_database_the_secret_describes_through_another
     finally:
         server.stop()
     assert "rotated-pw-1" not in capsys.readouterr().out
+
+
+def test_rds_managed_secret_connects_with_host_port_and_dbname_from_the_environment(monkeypatch, rotation_role):
+    """An RDS-managed master-user secret holds only username and password; the stack's
+    databaseHost/databasePort/databaseName settings arrive as DATABASE_HOST/PORT/NAME."""
+    role, admin = rotation_role
+    secret = {"username": role, "password": "managed-pw"}
+    server = RecordingServer({"/secretsmanager/get": (200, {"ARN": DB_ARN, "SecretString": json.dumps(secret)})})
+    try:
+        monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.port))
+        monkeypatch.setenv("DATABASE_SECRET_ARN", DB_ARN)
+        monkeypatch.setenv("DATABASE_HOST", admin.hostname)
+        monkeypatch.setenv("DATABASE_PORT", str(admin.port or 5432))
+        monkeypatch.setenv("DATABASE_NAME", admin.path.lstrip("/"))
+        assert invoke(connect_event("c1", email="a@example.com", type="general")) == {"statusCode": 200}
+    finally:
+        server.stop()
+
+
+def test_database_port_setting_is_validated() -> None:
+    from websocket_service.config import ConfigError
+
+    assert Settings.from_env({"DATABASE_PORT": "6432", "DATABASE_HOST": "db", "DATABASE_NAME": "n"}).database_port == 6432
+    with pytest.raises(ConfigError, match="DATABASE_PORT"):
+        Settings.from_env({"DATABASE_PORT": "postgres"})

@@ -5,12 +5,14 @@ import pytest
 
 from local_gateway.cost import (
     CLEANUP_RUNS_PER_DAY,
+    IDLE_DATABASE_AWAKE_HOURS,
     CostInputError,
     CostInputs,
     estimate,
     format_usd,
     message_charge,
     metered_units,
+    render,
 )
 
 SEED = CostInputs(users=1000, minutes_per_connection=5, messages_per_user=10)
@@ -68,3 +70,33 @@ def test_bad_inputs_name_the_field(kwargs: dict[str, float]) -> None:
 @pytest.mark.parametrize(("value", "text"), [(0.00125, "$0.00125"), (0.01, "$0.01"), (0.3, "$0.30"), (1234.5, "$1,234.50")])
 def test_format_usd(value: float, text: str) -> None:
     assert format_usd(value) == text
+
+
+# --- database=create: the stack's own Aurora Serverless v2 and NAT instance --------------------
+def test_without_a_database_nothing_is_added() -> None:
+    monthly = estimate(SEED).monthly
+    assert (monthly.database_usd, monthly.nat_usd) == (0.0, 0.0)
+
+
+def test_idle_database_costs_its_cleanup_wakeups_storage_secret_and_the_nat() -> None:
+    idle = estimate(CostInputs(users=0, minutes_per_connection=0, messages_per_user=0,
+                               database_awake_hours=IDLE_DATABASE_AWAKE_HOURS)).monthly
+    # 8 h/day at 0.5 ACU x $0.12, 1 GB x $0.10, one secret $0.40.
+    assert idle.database_usd == pytest.approx(8 * 30 * 0.5 * 0.12 + 0.10 + 0.40)
+    # t4g.nano + public IPv4 around the clock, 8 GB gp3.
+    assert idle.nat_usd == pytest.approx(720 * (0.0042 + 0.005) + 8 * 0.08)
+    assert idle.total_usd == pytest.approx(idle.lambda_usd + idle.database_usd + idle.nat_usd)
+
+
+def test_a_database_awake_all_day_under_the_seed_load() -> None:
+    loaded = estimate(CostInputs(users=1000, minutes_per_connection=5, messages_per_user=10, database_awake_hours=24))
+    assert loaded.monthly.database_usd == pytest.approx(720 * 0.5 * 0.12 + 0.50)
+    assert loaded.daily.database_usd * 30 == pytest.approx(loaded.monthly.database_usd)
+    assert "Aurora Serverless v2, 24 h/day" in render(loaded) and "NAT instance" in render(loaded)
+    assert "and the database" not in render(loaded)
+    assert "and the database" in render(estimate(SEED))
+
+
+def test_awake_hours_out_of_range_name_the_field() -> None:
+    with pytest.raises(CostInputError, match="database_awake_hours"):
+        CostInputs(users=1, minutes_per_connection=1, messages_per_user=1, database_awake_hours=25)

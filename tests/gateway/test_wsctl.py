@@ -59,6 +59,12 @@ def test_cost_reproduces_the_seed_example() -> None:
     assert "Lambda requests" in text and "Lambda duration" in text
 
 
+def test_cost_with_the_stacks_own_database() -> None:
+    text = wsctl("cost", "--users", "0", "--minutes", "0", "--messages", "0", "--database-awake-hours", "8").stdout
+    assert re.search(r"Aurora Serverless v2, 8 h/day\s+\$0\.496667\s+\$14\.90", text)
+    assert re.search(r"NAT instance \(t4g\.nano\), IPv4, disk\s+\$0\.242133\s+\$7\.264", text)
+
+
 def assert_usage_error(result: subprocess.CompletedProcess[str], option: str, expected: str) -> None:
     """argparse's rejection: exit 2, the usage, and one ``error: argument OPTION: ...`` line."""
     assert result.returncode == 2, result.stderr
@@ -85,6 +91,7 @@ BAD_NUMBERS = [
     (("local", "--management-latency-ms", "-5"), "--management-latency-ms", "expected a number >= 0 and <= 10000"),
     (("cost", "--users", "-1", "--minutes", "5", "--messages", "1"), "--users", "expected an integer >= 0"),
     (("cost", "--users", "10", "--minutes", "nan", "--messages", "1"), "--minutes", "nan is out of range"),
+    ((*COST, "--database-awake-hours", "25"), "--database-awake-hours", "expected a number >= 0 and <= 24"),
     ((*COST, "--message-size", "200000"), "--message-size", "expected an integer >= 1 and <= 131072"),
     ((*COST, "--memory", "64"), "--memory", "expected an integer >= 128 and <= 10240"),
     ((*COST, "--days", "0"), "--days", "expected an integer >= 1 and <= 31"),

@@ -31,13 +31,24 @@ EXISTING_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/cc-backend-main-role"
 DATABASE_SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:prod/websocket-db-AbC123"
 ALARM_TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:ops-alarms"
 TOKEN_SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:websocket/connect-token-XyZ789"
+RDS_SECRET_PARTIAL_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rds-secret"
+"""A partial ARN whose name ends in '-' + six letters: looks complete, is not (or may be)."""
+KMS_KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+CERTIFICATE_ARN = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "default": {},
     "existing_function": {"existingFunctionArn": EXISTING_FUNCTION_ARN, "existingFunctionRoleArn": EXISTING_ROLE_ARN},
     "tokens_disabled": {
         "connectTokens": "disabled", "alarmTopicArn": ALARM_TOPIC_ARN, "architecture": "x86_64",
-        "integrationErrorAlarmThreshold": "25",
+        "integrationErrorAlarmThreshold": "25", "database": "sqlite-demo", "createApiGatewayLogsRole": "false",
+        "accessLogGroupName": "/aws/apigateway/cc-websocket-api",
+    },
+    "rds_managed_secret": {
+        "databaseSecretArn": RDS_SECRET_PARTIAL_ARN, "databaseSecretKmsKeyArn": KMS_KEY_ARN,
+        "databaseHost": "db.cluster-abc.us-east-1.rds.amazonaws.com", "databasePort": "5433", "databaseName": "careconnect",
+        "domainName": "ws.example.com", "certificateArn": CERTIFICATE_ARN,
+        "hostedZoneId": "Z0123456789ABCDEFGHIJ", "hostedZoneName": "example.com",
     },
     "vpc_database": {
         "vpcId": "vpc-0abc1234",
@@ -47,7 +58,11 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "alarmEmail": "ops@example.com",
         "stageName": "live",
     },
-    "imported_token_secret": {"connectTokenSecretArn": TOKEN_SECRET_ARN, "createApiGatewayLogsRole": "true", "logRetentionDays": "90"},
+    "imported_token_secret": {
+        "connectTokenSecretArn": TOKEN_SECRET_ARN, "logRetentionDays": "90", "vpcEgress": "nat-gateway",
+        "databaseMinCapacity": "0.5", "databaseMaxCapacity": "4",
+        "domainName": "ws.example.com", "certificateArn": CERTIFICATE_ARN,
+    },
     "sized": {
         "reservedConcurrency": "40", "opsReservedConcurrency": "4", "provisionedConcurrency": "3",
         "routeFunctionTimeoutSeconds": "8", "routeFunctionMemoryMb": "1024",
@@ -124,6 +139,23 @@ class Synthesis:
             for logical_id, policy in self.resources("AWS::IAM::Policy").items()
             if logical_id.startswith(f"{FUNCTION_IDS[which]}Role")
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+
+    def resource_id(self, resource: dict[str, Any]) -> str:
+        """The logical id of ``resource`` (a dict taken from this template)."""
+        (logical_id,) = [k for k, v in self.template_json["Resources"].items() if v is resource]
+        return logical_id
+
+    def handler_function(self) -> dict[str, Any]:
+        """The bundled notification function's resource (not the custom-resource helpers)."""
+        (function,) = [v for k, v in self.resources("AWS::Lambda::Function").items() if k.startswith("HandlerFunction")]
+        return function
+
+    def handler_policies(self) -> list[dict[str, Any]]:
+        """The IAM policies attached to the bundled function's role (or the existing function's role)."""
+        return [
+            p for k, p in self.resources("AWS::IAM::Policy").items()
+            if k.startswith(("HandlerRole", "ExistingFunctionRole"))
         ]
 
 

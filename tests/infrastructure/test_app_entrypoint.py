@@ -12,9 +12,9 @@ from cdk_app.runtime_contract import PROJECT_ROOT
 from .conftest import project_context
 
 
-def run_app(context: dict, outdir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir),
-           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+def run_app(context: dict, outdir: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**{k: v for k, v in os.environ.items() if k != "CDK_DEFAULT_REGION"}, "CDK_CONTEXT_JSON": json.dumps(context),
+           "CDK_OUTDIR": str(outdir), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", **extra_env}
     return subprocess.run([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
 
 
@@ -33,3 +33,12 @@ def test_good_settings_write_the_assembly(tmp_path: Path) -> None:
     assert template["Outputs"]["StageName"]["Value"] == "dev"
     report = json.loads((tmp_path / "validation-report.json").read_text())
     assert all(p["conclusion"] == "success" for p in report["pluginReports"])
+
+
+def test_the_template_stays_region_agnostic_whatever_region_the_cli_reports(tmp_path: Path) -> None:
+    # The CLI always sets CDK_DEFAULT_REGION (us-east-1 when nothing is configured): a template pinned to it
+    # could not be deployed anywhere else, so app.py ignores it and the layer comes from a per-region mapping.
+    result = run_app(project_context(database="sqlite-demo"), tmp_path, CDK_DEFAULT_REGION="us-east-1")
+    assert result.returncode == 0, result.stderr
+    template = json.loads((tmp_path / "WebSocketNotifications.template.json").read_text())
+    assert any(key.startswith("HandlerSecretsExtension") for key in template["Mappings"])

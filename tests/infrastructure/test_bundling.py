@@ -27,7 +27,10 @@ def bundled_asset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]
     app, _stack = build_app(context=project_context(bundle=True), outdir=str(outdir), compliance_checks=False)
     app.synth()
     template = json.loads((outdir / f"{STACK_ID}.template.json").read_text())
-    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    functions = [  # the route and ops functions, not the custom-resource helpers
+        r for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function" and k.startswith(("HandlerFunction", "RouteHandlerFunction"))
+    ]
     (s3_key,) = {f["Properties"]["Code"]["S3Key"] for f in functions}  # route and ops functions: one asset
     assert len(functions) == 2
     asset_hash = s3_key.removesuffix(".zip")

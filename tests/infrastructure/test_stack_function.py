@@ -14,6 +14,10 @@ from .conftest import DATABASE_SECRET_ARN, SynthFn, Synthesis
 
 BOTH = ("route", "ops")
 
+def function_roles(synthesis: Synthesis) -> list[dict]:
+    """The route and ops functions' roles (not the custom-resource helpers' roles)."""
+    return [v for k, v in synthesis.resources("AWS::IAM::Role").items() if k.startswith(("HandlerRole", "RouteHandlerRole"))]
+
 
 def test_runtime_is_the_newest_python_cdk_offers_and_matches_the_bundling_version() -> None:
     newest = max(
@@ -92,11 +96,16 @@ def test_each_function_has_its_own_log_group_with_the_retention(default: Synthes
 
 
 @pytest.mark.parametrize("which", BOTH)
-def test_environment_without_database_secret_uses_the_ephemeral_sqlite_file(default: Synthesis, which: str) -> None:
-    env = default.function(which)["Environment"]["Variables"]
+def test_sqlite_demo_uses_the_ephemeral_sqlite_file(synth: SynthFn, which: str) -> None:
+    env = synth("tokens_disabled").function(which)["Environment"]["Variables"]
     assert env[rc.ENV_DATABASE_URL] == "sqlite:////tmp/websocket_connections.db"
     assert env[rc.ENV_AUTO_MIGRATE] == "true"  # every new container's /tmp file starts empty
     assert rc.ENV_DATABASE_SECRET_ARN not in env and rc.ENV_DATABASE_HOST not in env
+
+
+@pytest.mark.parametrize("which", BOTH)
+def test_runtime_settings_reach_the_environment(default: Synthesis, which: str) -> None:
+    env = default.function(which)["Environment"]["Variables"]
     assert env[rc.ENV_CONNECTION_TTL_MINUTES] == "120"
     assert env[rc.ENV_ALLOWED_CONNECTION_TYPES] == "email-verification,general"
     assert env[rc.ENV_MAX_CONNECTIONS_PER_EMAIL] == "5"
@@ -144,21 +153,24 @@ def test_only_the_route_function_gets_the_token_secret(default: Synthesis) -> No
 
 
 @pytest.mark.parametrize("which", BOTH)
-def test_function_carries_the_parameters_and_secrets_extension(default: Synthesis, which: str) -> None:
-    props = default.function(which)
-    assert len(props["Layers"]) == 1
-    assert "ParamsandsecretslayerMap" in json.dumps(props["Layers"])
-    assert "ParamsandsecretslayerMap" in default.template_json["Mappings"]
+def test_function_carries_the_parameters_and_secrets_extension_where_it_exists(default: Synthesis, which: str) -> None:
+    layers = default.function(which)["Layers"]
+    assert len(layers) == 1
+    (condition, arn, otherwise) = layers[0]["Fn::If"]
+    assert arn["Fn::FindInMap"][1:] == [{"Ref": "AWS::Region"}, "arn"]
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert condition in default.template_json["Conditions"]
 
 
-def test_roles_have_no_managed_policies_and_only_scoped_statements(default: Synthesis) -> None:
-    roles = default.resources("AWS::IAM::Role")
+def test_roles_have_no_managed_policies_and_only_scoped_statements(synth: SynthFn) -> None:
+    demo = synth("tokens_disabled")  # no VPC: nothing but the functions' own grants
+    roles = function_roles(demo)
     assert len(roles) == 2  # one per function
-    for role in roles.values():
+    for role in roles:
         assert "ManagedPolicyArns" not in role["Properties"]
         assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     for which in BOTH:
-        wildcard = [s for s in default.statements(which) if s["Resource"] == "*"]
+        wildcard = [s for s in demo.statements(which) if s["Resource"] == "*"]
         assert wildcard == [{"Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"}]
 
 
@@ -192,16 +204,17 @@ def test_vpc_settings_place_both_functions_without_lookups(synth: SynthFn) -> No
     for which in BOTH:
         config = vpc.function(which)["VpcConfig"]
         assert config == {"SubnetIds": ["subnet-0aaa1111", "subnet-0bbb2222"], "SecurityGroupIds": ["sg-0ccc3333"]}
-    for role in vpc.resources("AWS::IAM::Role").values():
+    for role in function_roles(vpc):
         assert "AWSLambdaVPCAccessExecutionRole" in json.dumps(role["Properties"]["ManagedPolicyArns"])
     manifest = json.loads((vpc.outdir / "manifest.json").read_text())
     assert "missing" not in manifest  # no context lookups: synth never calls AWS
 
 
-def test_no_database_secret_warns_at_synth(default: Synthesis) -> None:
-    warnings = default.entries("aws:cdk:warning")
-    assert any("ephemeral SQLite file in /tmp" in w and "databaseSecretArn" in w for w in warnings)
+def test_sqlite_demo_warns_at_synth(synth: SynthFn) -> None:
+    warnings = synth("tokens_disabled").entries("aws:cdk:warning")
+    assert any("ephemeral SQLite file in /tmp" in w and "database=create" in w for w in warnings)
 
 
-def test_database_secret_removes_the_warning(synth: SynthFn) -> None:
-    assert not any("ephemeral SQLite" in w for w in synth("vpc_database").entries("aws:cdk:warning"))
+def test_real_databases_do_not_warn(synth: SynthFn) -> None:
+    for name in ("default", "vpc_database"):
+        assert not any("ephemeral SQLite" in w for w in synth(name).entries("aws:cdk:warning"))

@@ -70,12 +70,25 @@ def test_stage_auto_deploys_with_throttling_and_json_access_logs(default: Synthe
     assert "$context.requestId" in log_format.as_string() and "$context.connectionId" in log_format.as_string()
 
 
-def test_access_log_group_has_the_seed_name_and_retention(default: Synthesis) -> None:
-    default.template.has_resource(
-        "AWS::Logs::LogGroup",
-        {"Properties": {"LogGroupName": "/aws/apigateway/cc-websocket-api", "RetentionInDays": 30},
-         "DeletionPolicy": "Retain"},
-    )
+def access_log_group(synthesis: Synthesis) -> dict:
+    (group,) = [v for k, v in synthesis.resources("AWS::Logs::LogGroup").items() if k.startswith("GatewayAccessLogs")]
+    return group
+
+
+def test_access_log_group_has_a_generated_name_and_never_blocks_a_retried_first_deploy(default: Synthesis) -> None:
+    group = access_log_group(default)
+    assert "LogGroupName" not in group["Properties"]  # a fixed name would collide with a survivor of a failed deploy
+    assert group["Properties"]["RetentionInDays"] == 30
+    # Kept on update and stack delete, but removed when its own creation is rolled back.
+    assert group["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert group["UpdateReplacePolicy"] == "Retain"
+    assert default.template_json["Outputs"]["AccessLogGroupName"]["Value"] == {"Ref": default.resource_id(group)}
+
+
+def test_access_log_group_name_setting_still_fixes_the_name(synth: SynthFn) -> None:
+    group = access_log_group(synth("tokens_disabled"))
+    assert group["Properties"]["LogGroupName"] == "/aws/apigateway/cc-websocket-api"
+    assert group["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_stage_name_setting_flows_to_stage_and_grant(synth: SynthFn) -> None:

@@ -11,7 +11,14 @@ from aws_cdk import aws_logs as logs
 from cdk_app.runtime_contract import PROJECT_ROOT
 from cdk_app.settings import RETENTION_DAYS, SettingsError, StackSettings
 
-from .conftest import ALARM_TOPIC_ARN, DATABASE_SECRET_ARN, EXISTING_FUNCTION_ARN, EXISTING_ROLE_ARN
+from .conftest import (
+    ALARM_TOPIC_ARN,
+    CERTIFICATE_ARN,
+    DATABASE_SECRET_ARN,
+    EXISTING_FUNCTION_ARN,
+    EXISTING_ROLE_ARN,
+    KMS_KEY_ARN,
+)
 
 # cdk.json key -> StackSettings field, for every setting.
 KEYS = {
@@ -24,7 +31,6 @@ KEYS = {
     "throttlingRateLimit": "throttling_rate_limit",
     "throttlingBurstLimit": "throttling_burst_limit",
     "logRetentionDays": "log_retention_days",
-    "accessLogGroupName": "access_log_group_name",
     "createApiGatewayLogsRole": "create_api_gateway_logs_role",
     "connectionCountAlarmThreshold": "connection_count_alarm_threshold",
     "integrationErrorAlarmThreshold": "integration_error_alarm_threshold",
@@ -68,7 +74,11 @@ def test_no_context_gives_documented_defaults() -> None:
     assert s == StackSettings()
     assert (s.stage_name, s.connection_ttl_minutes, s.cleanup_schedule) == ("prod", 120, "rate(15 minutes)")
     assert s.allowed_connection_types == ("email-verification", "general")
-    assert s.access_log_group_name == "/aws/apigateway/cc-websocket-api"
+    assert s.access_log_group_name is None  # CloudFormation generates a unique name
+    assert s.create_api_gateway_logs_role is True
+    assert (s.database, s.creates_database, s.vpc_egress) == ("create", True, "nat-instance")
+    assert (s.database_min_capacity, s.database_max_capacity) == (0, 2)
+    assert s.domain_name is None and s.certificate_arn is None
     assert s.tokens_enabled and not s.bring_your_own_function and s.bundle
     assert s.architecture == "arm64" and s.ssm_parameter_prefix == "/websocket-notifications"
 
@@ -92,6 +102,10 @@ def test_every_field_has_a_context_key_or_is_an_optional_setting() -> None:
         "database_secret_arn", "vpc_id", "subnet_ids", "security_group_ids", "alarm_topic_arn", "alarm_email",
         "existing_function_arn", "existing_function_role_arn", "connect_token_secret_arn",
         "database_cluster_identifier", "database_instance_identifier",
+        "access_log_group_name",
+        "database", "database_secret_kms_key_arn", "database_host", "database_port", "database_name",
+        "database_min_capacity", "database_max_capacity", "vpc_egress",
+        "domain_name", "certificate_arn", "hosted_zone_id", "hosted_zone_name",
     }
     assert {f.name for f in dataclasses.fields(StackSettings)} == set(KEYS.values()) | optional
 
@@ -101,8 +115,10 @@ def test_string_values_from_the_command_line_are_converted() -> None:
         connectionTtlMinutes="60", maxConnectionsPerEmail="3", throttlingRateLimit="12.5", throttlingBurstLimit="7",
         logRetentionDays="14", bundle="false", allowedConnectionTypes="general, password-reset",
         subnetIds='["subnet-0aaa1111"]', vpcId="vpc-0abc1234", cleanupSchedule="cron(0/5 * * * ? *)",
-        integrationErrorAlarmThreshold="40",
+        integrationErrorAlarmThreshold="40", database="existing", databaseSecretArn=DATABASE_SECRET_ARN,
+        databasePort="6432",
     )
+    assert s.database_port == 6432
     assert s.integration_error_alarm_threshold == 40
     assert (s.connection_ttl_minutes, s.max_connections_per_email) == (60, 3)
     assert (s.throttling_rate_limit, s.throttling_burst_limit) == (12.5, 7)
@@ -121,6 +137,32 @@ def test_optional_settings_are_read() -> None:
     assert s.bring_your_own_function and s.existing_function_role_arn == EXISTING_ROLE_ARN
     assert s.alarm_topic_arn == ALARM_TOPIC_ARN and not s.tokens_enabled
     assert (s.architecture, s.log_level) == ("x86_64", "DEBUG")
+
+
+def test_database_defaults_to_existing_when_a_secret_is_given_and_create_otherwise() -> None:
+    assert settings().database == "create"
+    assert settings(databaseSecretArn=DATABASE_SECRET_ARN).database == "existing"
+    assert settings(database="sqlite-demo").database == "sqlite-demo"
+    byo = settings(existingFunctionArn=EXISTING_FUNCTION_ARN, existingFunctionRoleArn=EXISTING_ROLE_ARN)
+    assert not byo.creates_database  # bring your own function needs no database setting
+
+
+def test_rds_managed_secret_and_custom_domain_settings_are_read() -> None:
+    s = settings(
+        databaseSecretArn=DATABASE_SECRET_ARN, databaseSecretKmsKeyArn=KMS_KEY_ARN, databaseHost="db.internal",
+        databasePort=5433, databaseName="careconnect", domainName="ws.example.com", certificateArn=CERTIFICATE_ARN,
+        hostedZoneId="Z0123456789ABC", hostedZoneName="example.com", databaseMinCapacity="0.5",
+        databaseMaxCapacity="8", vpcEgress="nat-gateway",
+    )
+    assert (s.database_host, s.database_port, s.database_name) == ("db.internal", 5433, "careconnect")
+    assert s.database_secret_kms_key_arn == KMS_KEY_ARN
+    assert (s.domain_name, s.hosted_zone_name) == ("ws.example.com", "example.com")
+    assert (s.database_min_capacity, s.database_max_capacity, s.vpc_egress) == (0.5, 8, "nat-gateway")
+
+
+def test_rds_managed_master_user_secret_arns_are_accepted() -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!cluster-3d1c2d7a-0b4e-4c8f-9a2b-0123456789ab-AbC12x"
+    assert settings(databaseSecretArn=arn, databaseHost="db.internal").database_secret_arn == arn
 
 
 def test_every_retention_value_maps_to_its_retention_days_member() -> None:
@@ -152,6 +194,17 @@ def test_every_retention_value_maps_to_its_retention_days_member() -> None:
         ({"logRetentionDays": True}, "logRetentionDays", "one of 1, 3, 5"),
         ({"accessLogGroupName": "bad name!"}, "accessLogGroupName", "log group name"),
         ({"databaseSecretArn": "prod/db"}, "databaseSecretArn", "Secrets Manager secret ARN"),
+        ({"database": "postgres"}, "database", "one of create, existing, sqlite-demo"),
+        ({"databaseSecretKmsKeyArn": "alias/db"}, "databaseSecretKmsKeyArn", "KMS key ARN"),
+        ({"databaseHost": "db host"}, "databaseHost", "host name"),
+        ({"databasePort": 70000}, "databasePort", "an integer from 1 to 65535"),
+        ({"databaseName": "1db"}, "databaseName", "PostgreSQL database name"),
+        ({"databaseMinCapacity": "0.3"}, "databaseMinCapacity", "steps of 0.5"),
+        ({"databaseMaxCapacity": 300}, "databaseMaxCapacity", "a number from 0 to 256"),
+        ({"vpcEgress": "endpoints"}, "vpcEgress", "one of nat-instance, nat-gateway"),
+        ({"domainName": "WS.Example.com"}, "domainName", "lower-case DNS name"),
+        ({"certificateArn": "cert"}, "certificateArn", "ACM certificate ARN"),
+        ({"hostedZoneId": "zone"}, "hostedZoneId", "Route 53 hosted zone id"),
         ({"vpcId": "vpc-xyz"}, "vpcId", "vpc-0abc1234"),
         ({"vpcId": "vpc-0abc1234", "subnetIds": "subnet-nope"}, "subnetIds", "subnet ids"),
         ({"vpcId": "vpc-0abc1234", "subnetIds": "subnet-0aaa1111", "securityGroupIds": "sg-"}, "securityGroupIds", "security group ids"),
@@ -216,13 +269,35 @@ def test_a_bad_value_names_the_key_and_what_it_accepts(values: dict[str, Any], n
         ),
         ({"databaseMaxConnections": 50, "databaseReservedConnections": 50}, "databaseReservedConnections=50 leaves no connection"),
         ({"provisionedConcurrency": 101}, "provisionedConcurrency=101 exceeds reservedConcurrency=100"),
-        ({"databaseProxy": "create"}, "databaseProxy=create needs databaseSecretArn, vpcId, databaseClusterIdentifier or databaseInstanceIdentifier"),
+        ({"databaseProxy": "create"}, "databaseProxy=create puts RDS Proxy in front of an existing database, but database is 'create'"),
+        ({"databaseProxy": "create", "database": "existing", "databaseSecretArn": DATABASE_SECRET_ARN},
+         "databaseProxy=create needs vpcId, databaseClusterIdentifier or databaseInstanceIdentifier"),
         (
             {"databaseProxy": "create", "databaseSecretArn": DATABASE_SECRET_ARN, "vpcId": "vpc-0abc1234",
              "subnetIds": "subnet-0aaa1111", "databaseClusterIdentifier": "ws-db", "databaseProxyBorrowTimeoutSeconds": 10},
             "databaseProxyBorrowTimeoutSeconds=10 must be shorter than routeFunctionTimeoutSeconds=10",
         ),
         ({"databaseClusterIdentifier": "a", "databaseInstanceIdentifier": "b"}, "databaseClusterIdentifier and databaseInstanceIdentifier are exclusive"),
+        ({"database": "existing"}, "database=existing needs databaseSecretArn"),
+        ({"databaseHost": "db.internal"}, "only apply to database=existing"),
+        ({"database": "sqlite-demo", "databaseSecretArn": DATABASE_SECRET_ARN}, "add -c database=existing"),
+        ({"vpcId": "vpc-0abc1234", "subnetIds": "subnet-0aaa1111"}, "vpcId only apply to database=existing"),
+        ({"databaseMinCapacity": 4, "databaseMaxCapacity": 2}, "databaseMinCapacity=4 is above databaseMaxCapacity=2"),
+        ({"databaseMaxCapacity": 0.5}, "at least 1 ACU"),
+        (
+            {"existingFunctionArn": EXISTING_FUNCTION_ARN, "existingFunctionRoleArn": EXISTING_ROLE_ARN,
+             "databaseHost": "db.internal"},
+            "existing function keeps its own network and database settings",
+        ),
+        ({"domainName": "ws.example.com"}, "domainName and certificateArn go together"),
+        ({"certificateArn": CERTIFICATE_ARN}, "domainName and certificateArn go together"),
+        ({"hostedZoneId": "Z0123456789ABC"}, "hostedZoneId and hostedZoneName go together"),
+        ({"hostedZoneId": "Z0123456789ABC", "hostedZoneName": "example.com"}, "need domainName and certificateArn"),
+        (
+            {"domainName": "ws.example.com", "certificateArn": CERTIFICATE_ARN, "hostedZoneId": "Z0123456789ABC",
+             "hostedZoneName": "example.org"},
+            "is not inside hostedZoneName",
+        ),
     ],
 )
 def test_invalid_combinations_say_what_to_do(values: dict[str, Any], message: str) -> None:

@@ -11,14 +11,17 @@ from .conftest import EXISTING_FUNCTION_ARN, SynthFn, Synthesis, TOKEN_SECRET_AR
 
 
 def policies(synthesis: Synthesis) -> dict[str, dict]:
-    return {k: v["Properties"] for k, v in synthesis.resources("AWS::IAM::Policy").items()}
+    return {k: v["Properties"] for k, v in synthesis.resources("AWS::IAM::Policy").items() if not k.startswith("ApiGatewayAccountLogging")}
 
 
-def test_existing_function_creates_no_function_role_migration_or_bundle(synth: SynthFn) -> None:
+def test_existing_function_creates_no_function_role_migration_database_or_bundle(synth: SynthFn) -> None:
     byo = synth("existing_function")
-    for resource_type in ("AWS::Lambda::Function", "AWS::IAM::Role", "Custom::WebSocketSchemaMigration"):
+    for resource_type in ("Custom::WebSocketSchemaMigration", "AWS::RDS::DBCluster", "AWS::EC2::VPC"):
         byo.template.resource_count_is(resource_type, 0)
-    assert byo.stack.bundled_function is None and byo.stack.schema_migration is None
+    # The only function and roles left belong to the account-level logs role registration.
+    for resource_type in ("AWS::Lambda::Function", "AWS::IAM::Role"):
+        assert all(k.startswith("ApiGatewayAccountLogging") for k in byo.resources(resource_type)), resource_type
+    assert byo.stack.bundled_function is None and byo.stack.schema_migration is None and byo.stack.database is None
 
 
 def test_existing_function_warns_that_it_must_migrate_the_schema_itself(synth: SynthFn) -> None:
@@ -83,9 +86,12 @@ def test_tokens_are_on_by_default_with_a_generated_secret_the_function_reads(def
     )
     env = default.function("route")["Environment"]["Variables"]
     assert env[rc.ENV_CONNECT_TOKEN_SECRET_ARN]["Ref"].startswith("SecretsConnectTokenSecret")
-    reads = [s for s in default.statements("route") if "secretsmanager" in json.dumps(s)]
-    assert reads == [{"Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], "Effect": "Allow",
-                      "Resource": env[rc.ENV_CONNECT_TOKEN_SECRET_ARN]}]
+    (read,) = [s for s in default.statements("route") if "secretsmanager" in json.dumps(s)]
+    assert read["Action"] == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+    # Exactly the two secrets the route function reads: the token key and the created database's credentials.
+    assert sorted(map(json.dumps, read["Resource"])) == sorted(
+        map(json.dumps, [env[rc.ENV_CONNECT_TOKEN_SECRET_ARN], env[rc.ENV_DATABASE_SECRET_ARN]])
+    )
     assert default.template_json["Outputs"]["ConnectTokenSecretArn"]["Value"] == env[rc.ENV_CONNECT_TOKEN_SECRET_ARN]
 
 
@@ -104,24 +110,7 @@ def test_enabled_tokens_do_not_warn(default: Synthesis) -> None:
 
 def test_existing_token_secret_is_imported_not_created(synth: SynthFn) -> None:
     imported = synth("imported_token_secret")
-    imported.template.resource_count_is("AWS::SecretsManager::Secret", 0)
+    assert not [k for k in imported.resources("AWS::SecretsManager::Secret") if k.startswith("SecretsConnectTokenSecret")]
     assert imported.function("route")["Environment"]["Variables"][rc.ENV_CONNECT_TOKEN_SECRET_ARN] == TOKEN_SECRET_ARN
     assert imported.template_json["Outputs"]["ConnectTokenSecretArn"]["Value"] == TOKEN_SECRET_ARN
     assert TOKEN_SECRET_ARN in json.dumps(imported.resources("AWS::IAM::Policy"))
-
-
-def test_api_gateway_logs_role_is_not_touched_by_default(default: Synthesis) -> None:
-    default.template.resource_count_is("AWS::ApiGateway::Account", 0)
-
-
-def test_api_gateway_logs_role_setting_registers_a_retained_role_before_the_stage(synth: SynthFn) -> None:
-    created = synth("imported_token_secret")
-    (account_id, account), = created.resources("AWS::ApiGateway::Account").items()
-    assert account["DeletionPolicy"] == "Retain"
-    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
-    role = created.template_json["Resources"][role_id]
-    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "apigateway.amazonaws.com"}
-    assert "AmazonAPIGatewayPushToCloudWatchLogs" in json.dumps(role["Properties"]["ManagedPolicyArns"])
-    (stage,) = created.resources("AWS::ApiGatewayV2::Stage").values()
-    assert account_id in stage["DependsOn"]
-    created.template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 90})

@@ -117,14 +117,18 @@ def open_store(
     raise StoreConfigError(f"DATABASE_URL {what}; expected {ACCEPTED_URL_FORMS}")
 
 
-def database_url_from_secret(secret_json: str, *, host: str | None = None) -> str:
+def database_url_from_secret(
+    secret_json: str, *, host: str | None = None, port: int | None = None, dbname: str | None = None
+) -> str:
     """The PostgreSQL URL for a Secrets Manager secret in the RDS JSON format.
 
     ``{"username", "password", "host", "port", "dbname"}``; ``port`` defaults to 5432 and
-    ``dbname`` to ``postgres``. User name, password and database are percent-encoded. ``host``
-    replaces the secret's host (``DATABASE_HOST``: an RDS Proxy endpoint in front of the database
-    the secret describes). Raises :class:`StoreConfigError` naming missing or bad keys; messages
-    never contain secret values.
+    ``dbname`` to ``postgres``. ``host`` (``DATABASE_HOST``) replaces the secret's host (an RDS Proxy
+    endpoint in front of the database the secret describes) or supplies it; ``port`` and ``dbname``
+    (``DATABASE_PORT``, ``DATABASE_NAME``) fill in what the secret lacks: RDS-managed master-user
+    secrets hold only ``username`` and ``password``. User name, password and database are
+    percent-encoded. Raises :class:`StoreConfigError` naming missing or bad keys; messages never
+    contain secret values.
     """
     try:
         secret: Any = json.loads(secret_json)
@@ -135,11 +139,14 @@ def database_url_from_secret(secret_json: str, *, host: str | None = None) -> st
         ) from None
     if not isinstance(secret, dict):
         raise StoreConfigError("the database secret (DATABASE_SECRET_ARN) must be a JSON object in the RDS format")
+    fallbacks = {"host": host, "port": port, "dbname": dbname}
+    secret = {**secret, **{k: v for k, v in fallbacks.items() if v is not None and secret.get(k) in (None, "")}}
     missing = [key for key in REQUIRED_SECRET_KEYS if not secret.get(key)]
     if missing:
         raise StoreConfigError(
             f"the database secret (DATABASE_SECRET_ARN) lacks {', '.join(missing)}; it has keys "
-            f"{sorted(secret)} but needs {', '.join(REQUIRED_SECRET_KEYS)} (port and dbname optional)"
+            f"{sorted(secret)} but needs {', '.join(REQUIRED_SECRET_KEYS)} (port and dbname optional): "
+            "for an RDS-managed secret set DATABASE_HOST (stack setting databaseHost)"
         )
     dbname = secret.get("dbname") or DEFAULT_SECRET_DBNAME
     strings = {"username": secret["username"], "password": secret["password"], "host": secret["host"], "dbname": dbname}

@@ -1,0 +1,108 @@
+"""Custom resource: register API Gateway's CloudWatch Logs role only if the account has none.
+
+CloudFormation sends Create/Update/Delete with ``ResourceProperties.RoleArn`` (the role this stack
+made). On Create and Update the handler reads the account settings (``GetAccount``) and sets
+``cloudwatchRoleArn`` (``UpdateAccount``) only when it is empty: another team's role is never
+overwritten. Delete changes nothing, because other APIs in the region log through that role too.
+The answer (SUCCESS or FAILED with a reason) is PUT to the pre-signed ``ResponseURL`` before the
+invocation's time runs out. Runs on the Lambda Python runtime (boto3 included); no CDK imports.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+PHYSICAL_ID = "api-gateway-account-cloudwatch-role"
+RESPONSE_TIMEOUT_S = 10.0
+RESERVE_MS = 15_000
+"""Time kept back to send the answer to CloudFormation."""
+RETRY_DELAY_S = 5.0
+"""A role created moments ago may not be usable yet (IAM is eventually consistent): retry UpdateAccount."""
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S, ATTEMPTS = 5, 10, 2
+CALL_BUDGET_S = (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) * ATTEMPTS
+"""The longest one API Gateway call can take; a call is only started when this much time is left."""
+
+
+def _client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "apigateway",
+        config=Config(
+            connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
+            retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
+        ),
+    )
+
+
+def ensure_role(client: Any, role_arn: str, deadline: float) -> dict[str, str]:
+    """Set ``role_arn`` as the account's CloudWatch role if none is set; return what the account uses."""
+    from botocore.exceptions import ClientError
+
+    _check_time(deadline)
+    current = client.get_account().get("cloudwatchRoleArn")
+    if current:
+        return {"RoleArn": current, "Registered": "false"}
+    while True:
+        _check_time(deadline)
+        try:
+            client.update_account(
+                patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role_arn}]
+            )
+            return {"RoleArn": role_arn, "Registered": "true"}
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code != "BadRequestException" or time.monotonic() + RETRY_DELAY_S + CALL_BUDGET_S > deadline:
+                raise
+        time.sleep(RETRY_DELAY_S)
+
+
+def _check_time(deadline: float) -> None:
+    """Refuse to start a call that might not end before the answer to CloudFormation is due."""
+    if time.monotonic() + CALL_BUDGET_S > deadline:
+        raise TimeoutError("not enough time left in the invocation to call API Gateway; retry the deploy")
+
+
+def send(event: dict[str, Any], status: str, data: dict[str, str], reason: str) -> None:
+    """PUT the custom-resource answer to CloudFormation's pre-signed URL."""
+    body = json.dumps(
+        {
+            "Status": status,
+            "Reason": reason[:1000],
+            "PhysicalResourceId": event.get("PhysicalResourceId") or PHYSICAL_ID,
+            "StackId": event["StackId"],
+            "RequestId": event["RequestId"],
+            "LogicalResourceId": event["LogicalResourceId"],
+            "Data": data,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=RESPONSE_TIMEOUT_S):
+        pass
+
+
+def handler(event: dict[str, Any], context: Any) -> None:
+    """Entry point of the custom resource."""
+    deadline = time.monotonic() + max(0, context.get_remaining_time_in_millis() - RESERVE_MS) / 1000
+    data: dict[str, str] = {}
+    try:
+        if event["RequestType"] in ("Create", "Update"):
+            data = ensure_role(_client(), event["ResourceProperties"]["RoleArn"], deadline)
+            reason = (
+                "registered this stack's role" if data["Registered"] == "true"
+                else "the account already has a CloudWatch Logs role; left unchanged"
+            )
+        else:
+            reason = "account settings are left as they are on delete (other APIs may log through the role)"
+        status = "SUCCESS"
+    except Exception as error:  # noqa: BLE001 - every failure must reach CloudFormation as FAILED
+        status, reason = "FAILED", f"{type(error).__name__}: {error}"
+    print(json.dumps({"level": "INFO" if status == "SUCCESS" else "ERROR", "request": event.get("RequestType"),
+                      "status": status, "reason": reason}))
+    send(event, status, data, reason)

@@ -1,0 +1,96 @@
+"""The PostgreSQL the stack creates for a team that has none (``database=create``).
+
+Aurora Serverless v2 PostgreSQL, one writer, encrypted at rest, in the stack's own VPC, that
+pauses (0 ACU, no compute charge) after :data:`AUTO_PAUSE` without connections and resumes on the
+next one (about 15 seconds: the function's database connect timeout is raised to cover it). Its
+master credentials are a generated Secrets Manager secret in the RDS format (host, port, dbname
+included), which the function reads.
+"""
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+ENGINE_VERSION = rds.AuroraPostgresEngineVersion.VER_17_7
+"""Aurora PostgreSQL 17.7: supports scaling to 0 ACU (auto-pause needs 13.15, 14.12, 15.7, 16.3, 17.4 or newer)."""
+DATABASE_NAME = "websocket"
+MASTER_USERNAME = "websocket_admin"
+AUTO_PAUSE = cdk.Duration.minutes(5)
+BACKUP_RETENTION = cdk.Duration.days(7)
+RESUME_CONNECT_TIMEOUT_SECONDS = 25
+"""Connect timeout for a database that may be paused: resuming takes about 15 s; API Gateway waits 29 s."""
+
+
+class NotificationDatabase(Construct):
+    """Aurora Serverless v2 PostgreSQL that scales to zero when idle.
+
+    :param vpc: the VPC (the database goes into ``subnets``).
+    :param subnets: private subnets for the cluster.
+    :param min_capacity: minimum ACUs (0 lets it pause when idle).
+    :param max_capacity: maximum ACUs.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        min_capacity: float,
+        max_capacity: float,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.cluster = rds.DatabaseCluster(
+            self,
+            "Cluster",
+            engine=rds.DatabaseClusterEngine.aurora_postgres(version=ENGINE_VERSION),
+            writer=rds.ClusterInstance.serverless_v2("Writer", auto_minor_version_upgrade=True),
+            serverless_v2_min_capacity=min_capacity,
+            serverless_v2_max_capacity=max_capacity,
+            serverless_v2_auto_pause_duration=AUTO_PAUSE if min_capacity == 0 else None,
+            vpc=vpc,
+            vpc_subnets=subnets,
+            default_database_name=DATABASE_NAME,
+            credentials=rds.Credentials.from_generated_secret(MASTER_USERNAME),
+            storage_encrypted=True,
+            # No deletion protection: a protected cluster cannot be removed by the rollback of a failed
+            # first deploy, which would leave the stack stuck. Stack delete and replacement snapshot it.
+            deletion_protection=False,
+            backup=rds.BackupProps(retention=BACKUP_RETENTION),
+            removal_policy=cdk.RemovalPolicy.SNAPSHOT,
+            cloudwatch_logs_exports=["postgresql"],
+        )
+        secret = self.cluster.secret
+        if secret is None:  # from_generated_secret always attaches one
+            raise RuntimeError("the database cluster has no generated secret")
+        self.secret: secretsmanager.ISecret = secret
+        cdk.Validations.of(self.cluster).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-RDS6",
+                reason="The function logs in with the generated password from Secrets Manager; IAM database "
+                "authentication would add a token call on every cold start and caps new connections per second",
+            ),
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-RDS10",
+                reason="Deletion protection would block the rollback of a failed first deploy (the retry then "
+                "fails); DeletionPolicy/UpdateReplacePolicy Snapshot keep a final snapshot when the stack deletes "
+                "or replaces the cluster",
+            ),
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-RDS11",
+                reason="Only the function's security group may reach the cluster, inside a private VPC; a "
+                "non-default port adds nothing to that and breaks psql defaults for operators",
+            ),
+        )
+        cdk.Validations.of(self.cluster.node.find_child("Secret")).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-SMG4",
+                reason="Rotating the master secret needs a rotation function with its own network path; the "
+                "function re-reads the secret after a failed login, so rotate it on demand with "
+                "`aws secretsmanager rotate-secret` once a rotation is configured (README: Database)",
+            )
+        )
