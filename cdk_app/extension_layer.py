@@ -100,6 +100,17 @@ class SecretsExtensionLayer(Construct):
             else None
         )
 
+    @classmethod
+    def of(cls, scope: Construct, *, architecture: str) -> "SecretsExtensionLayer":
+        """The stack's one layer choice for ``architecture`` (created on first use), so functions
+        of the same architecture share one mapping and one condition."""
+        stack = cdk.Stack.of(scope)
+        construct_id = f"SecretsExtension{architecture.replace('_', '').capitalize()}"
+        existing = stack.node.try_find_child(construct_id)
+        if isinstance(existing, cls):
+            return existing
+        return cls(stack, construct_id, architecture=architecture)
+
     def _region_in(self, names: list[str]) -> cdk.ICfnConditionExpression:
         """``AWS::Region`` is one of ``names`` (nested Fn::Or, at most 10 conditions each)."""
         conditions: list[cdk.ICfnConditionExpression] = [cdk.Fn.condition_equals(cdk.Aws.REGION, n) for n in names]

@@ -90,7 +90,7 @@ class NotificationFunction(Construct):
         if vpc is not None:
             self._allow_vpc_access()
             network = {"vpc": vpc, "vpc_subnets": vpc_subnets}
-        self.extension = SecretsExtensionLayer(self, "SecretsExtension", architecture=architecture)
+        self.extension = SecretsExtensionLayer.of(self, architecture=architecture)
         self.function = lambda_.Function(
             self,
             "Function",

@@ -21,6 +21,9 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk_app.compliance import skip_checkov
+from cdk_app.encryption import DataEncryptionKey
+
 NAT_INSTANCE_TYPE = "t4g.nano"
 MAX_AZS = 2
 VPC_CIDR = "10.0.0.0/16"
@@ -74,6 +77,12 @@ class NotificationNetwork(Construct):
                 cfn_instance.add_property_override(
                     "BlockDeviceMappings", [{"DeviceName": ROOT_DEVICE, "Ebs": {"Encrypted": True, "VolumeType": "gp3"}}]
                 )
+                skip_checkov(
+                    cfn_instance,
+                    "CKV_AWS_88",
+                    "A NAT instance needs a public IP to forward the private subnets' traffic to the internet "
+                    "(the Management API has no VPC endpoint); its security group admits only the VPC's own range",
+                )
                 cdk.Validations.of(instance).acknowledge(
                     cdk.Acknowledgment(
                         id="AwsSolutions::AwsSolutions-EC26",
@@ -92,7 +101,8 @@ class NotificationNetwork(Construct):
                     ),
                 )
         self.flow_log_group = logs.LogGroup(
-            self, "FlowLogs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
+            self, "FlowLogs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY,
+            encryption_key=DataEncryptionKey.of(self).key,
         )
         self.vpc.add_flow_log(
             "FlowLog",

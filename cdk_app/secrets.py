@@ -110,9 +110,15 @@ class NotificationSecrets(Construct):
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
         """Allow ``grantee`` to read every configured secret's value (and decrypt it), nothing else."""
-        for secret in (self.database_secret, self.token_secret):
-            if secret is not None:
-                secret.grant_read(grantee)
+        if self.token_secret is not None:
+            self.token_secret.grant_read(grantee)
+        self.grant_read_database(grantee)
+
+    def grant_read_database(self, grantee: iam.IGrantable) -> None:
+        """Allow ``grantee`` to read (and decrypt) the database secret only: the ops function, which
+        never checks a connect token."""
+        if self.database_secret is not None:
+            self.database_secret.grant_read(grantee)
         if self._exact_arns:
             iam.Grant.add_to_principal(grantee=grantee, actions=_READ_ACTIONS, resource_arns=self._exact_arns)
         if self.database_secret_kms_key_arn:

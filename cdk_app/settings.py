@@ -421,7 +421,8 @@ class StackSettings:
         existing_only = {
             "databaseSecretArn": self.database_secret_arn, "databaseSecretKmsKeyArn": self.database_secret_kms_key_arn,
             "databaseHost": self.database_host, "databasePort": self.database_port, "databaseName": self.database_name,
-            "vpcId": self.vpc_id,
+            "vpcId": self.vpc_id, "databaseClusterIdentifier": self.database_cluster_identifier,
+            "databaseInstanceIdentifier": self.database_instance_identifier,
         }
         given = [key for key, value in existing_only.items() if value is not None]
         if self.database == "existing" and self.database_secret_arn is None:

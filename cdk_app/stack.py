@@ -295,8 +295,7 @@ class WebSocketNotificationStack(cdk.Stack):
         self.secrets.grant_read(self.route_handler_role)
         if self.handler_role is not self.route_handler_role:
             self.gateway.grant_manage_connections(self.handler_role, methods=methods)
-            if self.secrets.database_secret is not None:
-                self.secrets.database_secret.grant_read(self.handler_role)
+            self.secrets.grant_read_database(self.handler_role)
 
     def _existing_function(self) -> tuple[lambda_.IFunction, iam.IRole]:
         """Import the function (and its role) that the routes should invoke instead of ours."""

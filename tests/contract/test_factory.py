@@ -214,10 +214,10 @@ def test_rds_managed_secret_takes_host_port_and_dbname_from_settings() -> None:
                                                                   "careconnect")
 
 
-def test_values_in_the_secret_win_over_the_settings() -> None:
+def test_the_secrets_port_and_dbname_win_but_the_host_setting_replaces_its_host() -> None:
+    # DATABASE_HOST points at an RDS Proxy in front of the database the secret describes (same port and database).
     params = conninfo_to_dict(database_url_from_secret(json.dumps(RDS_SECRET), host="other.example", port=1, dbname="x"))
-    assert (params["host"], params["port"], params["dbname"]) == ("db.cluster-abc.eu-west-1.rds.amazonaws.com", "5433",
-                                                                  "connections")
+    assert (params["host"], params["port"], params["dbname"]) == ("other.example", "5433", "connections")
 
 
 def test_rds_managed_secret_without_a_host_setting_says_which_setting_to_add() -> None:

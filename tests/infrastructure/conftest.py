@@ -69,6 +69,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "opsFunctionTimeoutSeconds": "600", "opsFunctionMemoryMb": "256",
         "managementApiMethods": "POST,GET,DELETE",
         "databaseMaxConnections": "100", "databaseReservedConnections": "50", "databaseClusterIdentifier": "ws-aurora",
+        "database": "existing", "databaseSecretArn": DATABASE_SECRET_ARN,
     },
     "proxy": {
         "vpcId": "vpc-0abc1234",

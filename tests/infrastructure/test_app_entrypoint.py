@@ -41,4 +41,4 @@ def test_the_template_stays_region_agnostic_whatever_region_the_cli_reports(tmp_
     result = run_app(project_context(database="sqlite-demo"), tmp_path, CDK_DEFAULT_REGION="us-east-1")
     assert result.returncode == 0, result.stderr
     template = json.loads((tmp_path / "WebSocketNotifications.template.json").read_text())
-    assert any(key.startswith("HandlerSecretsExtension") for key in template["Mappings"])
+    assert any(key.startswith("SecretsExtensionArm64") for key in template["Mappings"])

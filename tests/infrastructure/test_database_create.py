@@ -49,15 +49,19 @@ def test_function_reads_the_generated_secret_and_waits_for_a_paused_database(def
     assert not any("ephemeral" in w for w in default.entries("aws:cdk:warning"))
 
 
-def test_function_sits_in_the_private_subnets_and_only_it_may_reach_the_database(default: Synthesis) -> None:
-    config = default.handler_function()["Properties"]["VpcConfig"]
+def test_functions_sit_in_the_private_subnets_and_only_they_may_reach_the_database(default: Synthesis) -> None:
     private = sorted(k for k in default.resources("AWS::EC2::Subnet") if "PrivateSubnet" in k)
-    assert len(private) == 2 and sorted(s["Ref"] for s in config["SubnetIds"]) == private
-    (function_group,) = config["SecurityGroupIds"]
-    _, ingress = only(default, "AWS::EC2::SecurityGroupIngress")
-    assert ingress["Properties"]["SourceSecurityGroupId"] == function_group
-    assert ingress["Properties"]["FromPort"]["Fn::GetAtt"][1] == "Endpoint.Port"  # the database's port only
-    assert ingress["Properties"]["GroupId"]["Fn::GetAtt"][0].startswith("DatabaseClusterSecurityGroup")
+    function_groups = []
+    for which in ("route", "ops"):
+        config = default.function(which)["VpcConfig"]
+        assert len(private) == 2 and sorted(s["Ref"] for s in config["SubnetIds"]) == private
+        (function_group,) = config["SecurityGroupIds"]
+        function_groups.append(function_group)
+    ingresses = [r["Properties"] for r in default.resources("AWS::EC2::SecurityGroupIngress").values()]
+    assert sorted(json.dumps(i["SourceSecurityGroupId"]) for i in ingresses) == sorted(map(json.dumps, function_groups))
+    for ingress in ingresses:
+        assert ingress["FromPort"]["Fn::GetAtt"][1] == "Endpoint.Port"  # the database's port only
+        assert ingress["GroupId"]["Fn::GetAtt"][0].startswith("DatabaseClusterSecurityGroup")
     _, subnet_group = only(default, "AWS::RDS::DBSubnetGroup")
     assert sorted(s["Ref"] for s in subnet_group["Properties"]["SubnetIds"]) == private
 

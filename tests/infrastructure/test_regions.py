@@ -96,8 +96,12 @@ def test_region_agnostic_template_deploys_everywhere(synth, name: str) -> None:
     assert regions_in_condition(conditions[condition_id], conditions) == set(mapping)
     assert otherwise == {"Ref": "AWS::NoValue"}  # elsewhere: no layer, the runtime reads secrets with boto3
     # No other mapping could fail with "Unable to get mapping" in a region it does not list.
+    functions = {synthesis.function_id("route"), synthesis.function_id("ops")}
+    for function_id in functions:  # both functions choose the layer the same way
+        assert synthesis.template_json["Resources"][function_id]["Properties"]["Layers"][0]["Fn::If"] == [
+            condition_id, value, otherwise]
     assert "FindInMap" not in json.dumps({k: v for k, v in synthesis.template_json["Resources"].items()
-                                          if k != synthesis.resource_id(synthesis.handler_function())})
+                                          if k not in functions})
 
 
 def synth_for_region(region: str, tmp_path: Path, **context: Any) -> dict[str, Any]:

@@ -49,7 +49,7 @@ def test_a_complete_arn_is_granted_exactly(synth: SynthFn) -> None:
 
 def test_customer_managed_key_is_granted_decrypt_through_secrets_manager_only(synth: SynthFn) -> None:
     statements = [s for p in synth("rds_managed_secret").handler_policies() for s in p["Properties"]["PolicyDocument"]["Statement"]
-                  if "kms:" in json.dumps(s["Action"])]
+                  if "kms:" in json.dumps(s["Action"]) and s["Resource"] == KMS_KEY_ARN]
     assert statements == [{
         "Action": "kms:Decrypt", "Effect": "Allow", "Resource": KMS_KEY_ARN,
         "Condition": {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", [

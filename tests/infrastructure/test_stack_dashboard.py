@@ -42,7 +42,8 @@ def test_default_dashboard_has_every_promised_view(default: Synthesis) -> None:
 
 def test_connections_messages_errors_and_latency_come_from_the_stage_and_functions(default: Synthesis) -> None:
     w = widgets(default)
-    assert metric_names(w["Connections"]) == [("AWS/ApiGateway", "ConnectCount")]
+    # the stage's new connections, and the created database's connections beside them
+    assert metric_names(w["Connections"]) == [("AWS/ApiGateway", "ConnectCount"), ("AWS/RDS", "DatabaseConnections")]
     assert metric_names(w["Messages"]) == [("AWS/ApiGateway", "MessageCount")]
     assert metric_names(w["Errors"]) == [
         ("AWS/ApiGateway", "ClientError"), ("AWS/ApiGateway", "IntegrationError"), ("AWS/ApiGateway", "ExecutionError"),
@@ -53,7 +54,7 @@ def test_connections_messages_errors_and_latency_come_from_the_stage_and_functio
         ("IntegrationLatency", "p50"), ("IntegrationLatency", "p99"), ("Duration", "p99"), ("Duration", "p99"),
     ]
     assert metric_names(w["Failed deliveries"]) == [("WebSocketNotifications", rc.FAILED_DELIVERIES_METRIC)]
-    for metric in w["Connections"]["properties"]["metrics"] + w["Messages"]["properties"]["metrics"]:
+    for metric in w["Connections"]["properties"]["metrics"][:1] + w["Messages"]["properties"]["metrics"]:
         assert metric[2:6] == ["ApiId", f"<Ref:{default.template_json['Outputs']['ApiId']['Value']['Ref']}>", "Stage", "prod"]
 
 

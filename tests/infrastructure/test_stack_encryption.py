@@ -37,7 +37,8 @@ def test_every_log_group_and_queue_is_encrypted_with_the_data_key(synth: SynthFn
 
 
 def test_the_created_token_secret_is_encrypted_with_the_data_key(default: Synthesis) -> None:
-    (secret,) = default.resources("AWS::SecretsManager::Secret").values()
+    (secret,) = [v for k, v in default.resources("AWS::SecretsManager::Secret").items()
+                 if k.startswith("SecretsConnectTokenSecret")]
     assert secret["Properties"]["KmsKeyId"] == key_ref(default)
 
 

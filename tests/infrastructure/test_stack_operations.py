@@ -94,7 +94,8 @@ def test_alarms_cover_connections_api_errors_each_functions_errors_throttles_con
         "HighConnectionCount", "IntegrationErrors", "ExecutionErrors", "FailedDeliveries", "ServiceFailures",
         "RouteFunctionErrors", "RouteFunctionThrottles", "RouteFunctionConcurrency",
         "OpsFunctionErrors", "OpsFunctionThrottles", "OpsFunctionConcurrency",
-    }  # no DatabaseConnections: the default stack does not know the database
+        "DatabaseConnections",  # the default stack creates its database, so it knows it
+    }
     assert alarms["HighConnectionCount"]["Threshold"] == 1000
     assert alarms["IntegrationErrors"]["Threshold"] == 100
     for name in ("HighConnectionCount", "IntegrationErrors", "ExecutionErrors"):
