@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterable, Mapping
 
 # --- environment variable names (the contract with cdk_app) -----------------------------------
 ENV_MANAGEMENT_ENDPOINT = "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"
@@ -26,6 +26,7 @@ ENV_DB_STATEMENT_TIMEOUT_MS = "DB_STATEMENT_TIMEOUT_MS"
 ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"
 ENV_LOG_LEVEL = "LOG_LEVEL"
 ENV_AUTO_MIGRATE = "AUTO_MIGRATE"
+ENV_MANAGEMENT_API_METHODS = "MANAGEMENT_API_METHODS"
 
 ALL_ENV_NAMES = frozenset(v for k, v in dict(globals()).items() if k.startswith("ENV_"))
 
@@ -39,6 +40,10 @@ DEFAULT_CLEANUP_BATCH_SIZE = 500
 DEFAULT_DB_CONNECT_TIMEOUT_SECONDS = 5
 DEFAULT_DB_STATEMENT_TIMEOUT_MS = 5000
 DEFAULT_METRICS_NAMESPACE = "WebSocketNotifications"
+DEFAULT_MANAGEMENT_API_METHODS = ("POST", "GET")
+"""Methods the function's role is granted on ``@connections/*``: POST to push, GET so the per-email
+cap can check that counted connections are really open. The local gateway serves exactly these."""
+MANAGEMENT_API_METHOD_CHOICES = ("POST", "GET", "DELETE")
 FAILED_DELIVERIES_METRIC = "FailedDeliveries"
 """Name of the EMF metric the function emits; the CDK monitoring construct alarms on it."""
 SERVICE_FAILURES_METRIC = "ServiceFailures"
@@ -72,6 +77,23 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean; expected true or false")
 
 
+def parse_management_api_methods(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Management API methods from ``"POST,GET"`` (or an iterable), upper-cased, duplicates dropped.
+
+    Raises :class:`ConfigError` naming ``MANAGEMENT_API_METHODS`` and the accepted values when a
+    method is not one of POST, GET, DELETE or when POST (needed to push) is missing.
+    """
+    items = value.split(",") if isinstance(value, str) else list(value)
+    methods = tuple(dict.fromkeys(m.strip().upper() for m in items if m.strip()))
+    unknown = [m for m in methods if m not in MANAGEMENT_API_METHOD_CHOICES]
+    if unknown or "POST" not in methods:
+        raise ConfigError(
+            f"{ENV_MANAGEMENT_API_METHODS}={','.join(methods)!r}; expected a comma list of "
+            f"{', '.join(MANAGEMENT_API_METHOD_CHOICES)} that includes POST (default {','.join(DEFAULT_MANAGEMENT_API_METHODS)})"
+        )
+    return methods
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Validated runtime settings. Build with :meth:`from_env`."""
@@ -90,6 +112,8 @@ class Settings:
     db_statement_timeout_ms: int = DEFAULT_DB_STATEMENT_TIMEOUT_MS
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
     log_level: str = "INFO"
+    management_api_methods: tuple[str, ...] = DEFAULT_MANAGEMENT_API_METHODS
+    """Management API methods the deployed role grants (``MANAGEMENT_API_METHODS``, e.g. ``POST,GET``)."""
     auto_migrate: bool = False
     """Apply migrations when the container opens its store. Only for stores that live and die with
     one container (the stack's demo-only SQLite file in /tmp); shared databases use ``migrate``."""
@@ -137,4 +161,7 @@ class Settings:
             metrics_namespace=env.get(ENV_METRICS_NAMESPACE, "").strip() or DEFAULT_METRICS_NAMESPACE,
             log_level=log_level,
             auto_migrate=_bool(env, ENV_AUTO_MIGRATE),
+            management_api_methods=parse_management_api_methods(
+                env.get(ENV_MANAGEMENT_API_METHODS, "").strip() or DEFAULT_MANAGEMENT_API_METHODS
+            ),
         )
