@@ -147,7 +147,7 @@ def test_page_shows_verified_when_wsctl_notify_pushes(
                 capture_output=True, text=True, timeout=120, env=dict(os.environ),
             )
             assert notify.returncode == 0, notify.stderr
-            assert notify.stdout.startswith("sent 1, gone 0, failed 0")
+            assert notify.stdout.startswith(f"{EMAIL} (email-verification): delivered to 1 connection via")
             return waiting, await page.wait_for_state("verified")
 
     waiting, verified = asyncio.run(scenario())

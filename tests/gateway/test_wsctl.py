@@ -239,6 +239,31 @@ def test_notify_pushes_to_the_dialog(gateway: LocalGateway, sqlite_database_url:
     assert pushed == {"type": "email-verified", "email": EMAIL}
 
 
+def test_notify_prints_one_human_line_without_metric_records(gateway: LocalGateway, sqlite_database_url: str) -> None:
+    """Issue 11: the human output is one line per result; the EMF metric record stays behind --json."""
+    async def scenario() -> subprocess.CompletedProcess[str]:
+        async with connect(_client_url(gateway, EMAIL)), connect(_client_url(gateway, EMAIL)):
+            return await asyncio.to_thread(
+                wsctl, "notify", "--email", EMAIL, "--endpoint", gateway.management_endpoint,
+                "--database-url", sqlite_database_url,
+            )
+
+    result = run(scenario())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{EMAIL} (email-verification): delivered to 2 connections via {gateway.management_endpoint}"]
+    assert "_aws" not in result.stderr and "{" not in result.stderr  # no EMF, no JSON log lines
+
+
+def test_local_management_methods_option_and_env() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["local", "--management-methods", "post,delete"]).management_methods == ("POST", "DELETE")
+    assert parser.parse_args(["local"]).management_methods is None  # then MANAGEMENT_API_METHODS, else POST,GET
+    refused = wsctl("local", "--management-methods", "GET")
+    assert refused.returncode == 2
+    assert "argument --management-methods: 'GET'; expected a comma list of POST, GET, DELETE that includes POST" in refused.stderr
+
+
 def test_notify_with_message_and_without_listeners(gateway: LocalGateway, sqlite_database_url: str) -> None:
     args = ("--endpoint", gateway.management_endpoint, "--database-url", sqlite_database_url)
     nobody = wsctl("notify", "--email", EMAIL, *args)
@@ -305,7 +330,7 @@ def test_gateway_with_postgres(start_gateway: Callable[..., LocalGateway], pg_st
                 wsctl, "notify", "--email", EMAIL, "--endpoint", gateway.management_endpoint,
                 "--database-url", pg_database_url,
             )
-            assert result.stdout.startswith("sent 1, gone 0, failed 0"), result.stderr
+            assert result.stdout.startswith(f"{EMAIL} (email-verification): delivered to 1 connection via"), result.stderr
             return await ws.recv()
 
     assert json.loads(run(scenario()))["type"] == "email-verified"
@@ -314,7 +339,10 @@ def test_gateway_with_postgres(start_gateway: Callable[..., LocalGateway], pg_st
 
 
 # --- wsctl local ----------------------------------------------------------------------------
-def test_wsctl_local_runs_until_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_wsctl_local_runs_until_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int) -> None:
+    """Issue 10: on SIGTERM (a service manager, a container stop) or Ctrl+C every client gets a 1001
+    close frame and its $disconnect runs (row inactive) before the process exits."""
     monkeypatch.delenv("CONNECT_TOKEN_SECRET", raising=False)
     database_url = f"sqlite:///{tmp_path / 'local.db'}"
     process = subprocess.Popen(
@@ -336,22 +364,30 @@ def test_wsctl_local_runs_until_interrupted(tmp_path: Path, monkeypatch: pytest.
         assert f"Management endpoint:  http://127.0.0.1:{port}/prod" in text
         assert f"-m websockets \"{ws_url}?email=you%40example.com&type=email-verification\"" in text
         assert "sqlite:///" in text
+        assert f"Console:              http://127.0.0.1:{port}/console" in text
+        assert "@connections methods: POST, GET" in text
 
         async def scenario() -> None:
-            async with connect(f"{ws_url}?email={EMAIL}&type=general") as ws:
-                await ws.send('{"action":"ping"}')
-                assert await ws.recv() == '{"type":"pong"}'
-                process.send_signal(signal.SIGINT)  # stop with this client still connected
-                await ws.wait_closed()
-                assert ws.close_code == 1001
+            async with connect(f"{ws_url}?email={EMAIL}&type=general") as ws, \
+                    connect(f"{ws_url}?email={EMAIL}&type=email-verification") as dialog:
+                for client in (ws, dialog):
+                    await client.send('{"action":"ping"}')
+                    assert await client.recv() == '{"type":"pong"}'
+                process.send_signal(signum)  # stop with both clients still connected
+                for client in (ws, dialog):
+                    await client.wait_closed()
+                    assert client.close_code == 1001
 
         run(scenario())
-        assert process.wait(timeout=WAIT_S) == 0
-        assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+        assert process.wait(timeout=WAIT_S * 4) == 0  # bounded: stop_timeout_s is 39 s at most
+        stderr = process.stderr.read()  # type: ignore[union-attr]
+        assert "Traceback" not in stderr
+        assert "stopping: closing 2 connections (1001)" in stderr and stderr.rstrip().endswith("stopped")
         store = open_store(database_url)
         try:
-            (row,) = store.list_connections(user_email=EMAIL)
-            assert not row.is_active and row.disconnect_status_code == 1001  # $disconnect ran on shutdown
+            rows = store.list_connections(user_email=EMAIL)
+            assert len(rows) == 2
+            assert all(not row.is_active and row.disconnect_status_code == 1001 for row in rows)  # $disconnect ran
         finally:
             store.close()
     finally:
