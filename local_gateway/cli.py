@@ -447,6 +447,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
         lambda_memory_mb=args.memory,
         lambda_duration_ms=args.duration_ms,
         days_per_month=args.days,
+        log_bytes_per_invocation=args.log_bytes,
     )
     result = cost.estimate(inputs)
     if args.json:
@@ -544,6 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--duration-ms", type=amount, default=cost.DEFAULT_LAMBDA_DURATION_MS)
     estimate.add_argument("--days", type=int_range(1, cost.MAX_DAYS_PER_MONTH), default=30,
                           help="days per month (default %(default)s)")
+    estimate.add_argument("--log-bytes", type=amount, default=cost.DEFAULT_LOG_BYTES_PER_INVOCATION, metavar="BYTES",
+                          help="CloudWatch Logs bytes per invocation (default %(default)s)")
     estimate.add_argument("--json", action="store_true")
     estimate.set_defaults(func=cmd_cost)
     return parser

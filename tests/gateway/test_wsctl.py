@@ -56,7 +56,8 @@ def test_cost_reproduces_the_seed_example() -> None:
     text = wsctl("cost", "--users", "1000", "--minutes", "5", "--messages", "10").stdout
     assert re.search(r"API Gateway connection minutes\s+\$0\.00125\s+\$0\.0375", text)
     assert re.search(r"API Gateway messages\s+\$0\.01\s+\$0\.30", text)
-    assert "Lambda requests" in text and "Lambda duration" in text
+    assert re.search(r"CloudWatch Logs \(by volume\)\s+\$0\.006048\s+\$0\.18144", text)
+    assert "Lambda (requests + arm64 duration)" in text and "~$0.60/month" in text
 
 
 def assert_usage_error(result: subprocess.CompletedProcess[str], option: str, expected: str) -> None:
@@ -181,8 +182,9 @@ def test_ctrl_c_during_a_command_is_one_line_and_exit_130(pg_database_url: str, 
         try:
             with psycopg.connect(postgres_url, autocommit=True) as observer:
                 deadline = time.monotonic() + 30
-                while not observer.execute(  # wait until wsctl really waits on the lock
+                while not observer.execute(  # wait until wsctl really waits on *this* lock (others share the server)
                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND %s = ANY(pg_blocking_pids(pid))", (other_migrator.info.backend_pid,)
                 ).fetchone()[0]:
                     assert time.monotonic() < deadline, "wsctl migrate never waited for the lock"
                     time.sleep(0.05)
