@@ -32,7 +32,6 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from importlib import resources
 from typing import Any, Callable, Coroutine, Iterable
 from urllib.parse import parse_qsl, urlsplit

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -167,6 +168,24 @@ def test_migrate_waits_for_the_migration_lock_as_long_as_timeout_says(pg_databas
     assert json.loads(applied.stdout)["applied"] == [m.version for m in load_migrations("postgres")]
 
 
+def _local_tcp_ports(pid: int) -> list[int]:
+    """Local TCP ports of the sockets process ``pid`` holds (from /proc: its fds' socket inodes)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def test_ctrl_c_during_a_command_is_one_line_and_exit_130(pg_database_url: str, postgres_url: str) -> None:
     """Interrupting a blocked migrate (any command but `local`) ends cleanly, like a shell tool."""
     import time
@@ -182,9 +201,10 @@ def test_ctrl_c_during_a_command_is_one_line_and_exit_130(pg_database_url: str, 
         try:
             with psycopg.connect(postgres_url, autocommit=True) as observer:
                 deadline = time.monotonic() + 30
-                while not observer.execute(  # wait until wsctl really waits on *this* lock (others share the server)
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                    " AND %s = ANY(pg_blocking_pids(pid))", (other_migrator.info.backend_pid,)
+                while not observer.execute(  # wait until *this* wsctl waits on the lock (others share the server)
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                    " WHERE l.locktype = 'advisory' AND NOT l.granted AND a.client_port = ANY(%s)",
+                    (_local_tcp_ports(process.pid),),
                 ).fetchone()[0]:
                     assert time.monotonic() < deadline, "wsctl migrate never waited for the lock"
                     time.sleep(0.05)
