@@ -24,22 +24,27 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import io
 import json
 import logging
 import os
+import signal
 import sys
 from datetime import datetime
 from typing import Any, Callable, Sequence, TypeVar
 from urllib.parse import quote, urlsplit
 
 from websocket_service.config import (
+    DEFAULT_MANAGEMENT_API_METHODS,
     ENV_ALLOWED_CONNECTION_TYPES,
+    ENV_MANAGEMENT_API_METHODS,
     ENV_CONNECT_TOKEN_SECRET,
     ENV_CONNECT_TOKEN_SECRET_ARN,
     ENV_DATABASE_URL,
     ENV_MANAGEMENT_ENDPOINT,
     ConfigError,
     Settings,
+    parse_management_api_methods,
 )
 from websocket_service.messenger import (
     ManagementEndpointError,
@@ -102,21 +107,46 @@ def _settings(args: argparse.Namespace) -> Settings:
     return dataclasses.replace(settings, **overrides)
 
 
-def _with_service(settings: Settings, operation: Callable[[Any], T], **open_options: Any) -> T:
+def _with_service(settings: Settings, operation: Callable[[Any], T], *, raw_logs: bool = True, **open_options: Any) -> T:
     """Run ``operation(service)`` on a freshly opened service (``open_service(settings,
     **open_options)``), then close it.
 
-    The service logs JSON lines and EMF metrics on stdout (CloudWatch's convention); here they go
-    to stderr so stdout carries only the command's output (one JSON document with ``--json``).
+    The service logs JSON lines and EMF metrics on stdout (CloudWatch's convention). With
+    ``raw_logs`` they go to stderr as they are, so stdout carries only the command's output (one
+    JSON document with ``--json``); otherwise EMF records are dropped and each WARNING or ERROR
+    log becomes one human line on stderr.
     """
     from websocket_service.service import open_service
 
-    with contextlib.redirect_stdout(sys.stderr):
-        service = open_service(settings, **open_options)
+    captured = sys.stderr if raw_logs else io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            service = open_service(settings, **open_options)
+            try:
+                return operation(service)
+            finally:
+                service.close()
+    finally:
+        if isinstance(captured, io.StringIO):
+            for line in _human_log_lines(captured.getvalue()):
+                print(line, file=sys.stderr)
+
+
+def _human_log_lines(output: str) -> list[str]:
+    """The service's WARNING/ERROR JSON log lines as ``level: message (key=value, ...)``; EMF and
+    INFO records dropped, non-JSON lines kept as they are."""
+    lines = []
+    for raw in output.splitlines():
         try:
-            return operation(service)
-        finally:
-            service.close()
+            record = json.loads(raw)
+        except ValueError:
+            lines.append(raw)
+            continue
+        if not isinstance(record, dict) or "_aws" in record or record.get("level") not in ("WARNING", "ERROR"):
+            continue
+        details = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("level", "message", "timestamp"))
+        lines.append(f"{record['level'].lower()}: {record.get('message', '')}" + (f" ({details})" if details else ""))
+    return lines
 
 
 def _masked_url(url: str) -> str:
@@ -166,6 +196,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         limits=limits_from_args(args),
         database_url=database_url,
         management_latency_s=args.management_latency_ms / 1000,
+        management_methods=args.management_methods or _env_management_methods(),
     )
     from websocket_service.store import open_store
 
@@ -175,11 +206,20 @@ def cmd_local(args: argparse.Namespace) -> int:
     finally:
         store.close()
     logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        asyncio.run(_serve_local(gateway, database_url, applied, args.outputs_file))
-    except KeyboardInterrupt:
-        print("\nstopped", file=sys.stderr)
+    asyncio.run(_serve_local(gateway, database_url, applied, args.outputs_file))
     return 0
+
+
+def _env_management_methods() -> tuple[str, ...]:
+    raw = os.environ.get(ENV_MANAGEMENT_API_METHODS, "").strip()
+    return parse_management_api_methods(raw) if raw else DEFAULT_MANAGEMENT_API_METHODS
+
+
+def _methods_option(text: str) -> tuple[str, ...]:
+    try:
+        return parse_management_api_methods(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace(f"{ENV_MANAGEMENT_API_METHODS}=", "")) from None
 
 
 _LIMIT_OPTIONS = {  # GatewayLimits field -> `wsctl local` option
@@ -216,11 +256,24 @@ def _limit_options(parser: argparse.ArgumentParser) -> None:
 
 
 async def _serve_local(gateway: LocalGateway, database_url: str, applied: list[int], outputs_file: str | None) -> None:
+    """Serve until SIGTERM or SIGINT (Ctrl+C); then close every client with 1001 and run its
+    ``$disconnect`` before returning (bounded by ``gateway.stop_timeout_s``)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     await gateway.start()
     if outputs_file:
         write_outputs_file(gateway, outputs_file)
     print(_banner(gateway, database_url, applied, outputs_file), flush=True)
-    await gateway.serve_forever()
+    try:
+        await stop.wait()
+    finally:
+        count = len(gateway.open_connection_ids)
+        print(f"\nstopping: closing {count} connection{'' if count == 1 else 's'} (1001) and running their $disconnect",
+              file=sys.stderr, flush=True)
+        await gateway.stop()
+        print("stopped", file=sys.stderr, flush=True)
 
 
 LOCAL_STACK_NAME = "LocalGateway"
@@ -268,6 +321,8 @@ def _banner(gateway: LocalGateway, database_url: str, applied: list[int], output
             f"  WebSocket URL:        {gateway.url}",
             f"  Management endpoint:  {gateway.management_endpoint}",
             f"  Verification page:    {gateway.page_url}?email={quote(EXAMPLE_EMAIL)}",
+            f"  Console:              {gateway.console_url}",
+            f"  @connections methods: {', '.join(gateway.management.methods)} (as the deployed role is granted)",
             f"  Lambda Invoke API:    {urlsplit(gateway.management_endpoint)._replace(path='').geturl()}"
             f" (function {gateway.lambda_api.function_name})",
             *([f"  Outputs file:         {outputs_file} (wsctl smoke --outputs {outputs_file})"] if outputs_file else []),
@@ -301,17 +356,27 @@ def cmd_notify(args: argparse.Namespace) -> int:
     if _is_local_endpoint(settings.management_endpoint or ""):
         for name, value in DUMMY_AWS_ENV.items():  # the local gateway accepts any credentials
             os.environ.setdefault(name, value)
-    report = _with_service(settings, lambda service: service.notify(email, connection_type, message))
+    report = _with_service(settings, lambda service: service.notify(email, connection_type, message), raw_logs=args.json)
     if args.json:
         _print_json({"ok": report.failed == 0, **report.to_dict(), "endpoint": settings.management_endpoint})
     elif report.sent + report.gone + report.failed == 0:
-        print(f"no open {args.type} connection for {args.email}; nothing sent")
+        print(f"no open {connection_type} connection for {email}; nothing sent")
     else:
-        print(f"sent {report.sent}, gone {report.gone}, failed {report.failed} (via {settings.management_endpoint})")
+        print(_notify_line(report, email, connection_type, settings.management_endpoint or ""))
     if report.failed:
         print(f"wsctl: {report.failed} deliveries failed; is {settings.management_endpoint} the right endpoint?", file=sys.stderr)
         return 1
     return 0
+
+
+def _notify_line(report: Any, email: str, connection_type: str, endpoint: str) -> str:
+    """One human line for a notify: what was delivered, to whom, through which endpoint."""
+    parts = [f"delivered to {report.sent} connection{'' if report.sent == 1 else 's'}"]
+    if report.gone:
+        parts.append(f"{report.gone} gone (marked inactive)")
+    if report.failed:
+        parts.append(f"{report.failed} failed")
+    return f"{email} ({connection_type}): {', '.join(parts)} via {endpoint}"
 
 
 # --- connections ----------------------------------------------------------------------------
@@ -425,6 +490,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
         lambda_duration_ms=args.duration_ms,
         days_per_month=args.days,
         database_awake_hours=args.database_awake_hours,
+        log_bytes_per_invocation=args.log_bytes,
     )
     result = cost.estimate(inputs)
     if args.json:
@@ -487,6 +553,10 @@ def build_parser() -> argparse.ArgumentParser:
     _limit_options(local)
     local.add_argument("--management-latency-ms", type=float_range(0, 10_000), default=0, metavar="MS",
                        help="delay each @connections answer to emulate the round trip to AWS (default 0)")
+    local.add_argument("--management-methods", type=_methods_option, metavar="POST,GET",
+                       help=f"@connections methods to serve, as the deployed function's role is granted them "
+                            f"(default: ${ENV_MANAGEMENT_API_METHODS}, else {','.join(DEFAULT_MANAGEMENT_API_METHODS)}); "
+                            f"others answer 403 like AWS")
     local.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     local.add_argument("--outputs-file", metavar="FILE",
                        help="write the gateway's URLs as cdk-outputs.json-shaped JSON (for wsctl smoke --outputs FILE)")
@@ -547,6 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--database-awake-hours", type=float_range(0, 24), metavar="HOURS",
                           help="add the stack's own Aurora database and NAT (database=create), awake this many hours "
                           f"a day ({cost.IDLE_DATABASE_AWAKE_HOURS:g} when idle: the cleanup schedule wakes it)")
+    estimate.add_argument("--log-bytes", type=amount, default=cost.DEFAULT_LOG_BYTES_PER_INVOCATION, metavar="BYTES",
+                          help="CloudWatch Logs bytes per invocation (default %(default)s)")
     estimate.add_argument("--json", action="store_true")
     estimate.set_defaults(func=cmd_cost)
 

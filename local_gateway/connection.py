@@ -1,123 +1,155 @@
-"""The gateway's per-socket connection: a websockets ``ServerConnection`` that also reads bodies.
+"""The gateway's per-socket connection: WebSocket clients go to websockets, plain HTTP stays here.
 
-websockets parses only bodiless requests (a WebSocket handshake has no body) and drops any request
-whose ``Content-Length`` is not 0. The management API is served on the same port, and
-``POST @connections/{id}`` carries the message as its body. :class:`GatewayConnection` therefore
-reads the body of the first request itself, before websockets sees the bytes: it keeps up to
-``body_limit + 1`` bytes (enough to answer 413 for anything larger), counts the rest, and hands
-websockets the request head without ``Content-Length``. Once the first request is complete every
-byte goes to websockets untouched, so WebSocket frames are never inspected here.
+websockets parses only bodiless requests (a WebSocket handshake has no body) and answers exactly
+one of them per TCP connection. The management API (and the other plain HTTP routes) need
+request bodies -- ``Content-Length`` or ``Transfer-Encoding: chunked`` -- and keep-alive, since
+SDKs reuse their connections. :class:`GatewayConnection` therefore reads the first request head
+itself (:class:`~local_gateway.http.RequestReader`): a WebSocket upgrade is handed to websockets
+byte for byte and every later byte too; anything else is served here, request after request on
+the same connection, through the gateway's :class:`~local_gateway.http.HttpRoutes`.
+
+websockets' own ``open_timeout`` is disabled by the gateway (it would also end idle keep-alive
+connections); :meth:`GatewayConnection.handshake` applies :attr:`open_timeout_s` to the opening
+handshake itself and :attr:`keep_alive_timeout_s` between HTTP requests.
 """
 from __future__ import annotations
 
-import enum
+import asyncio
+import logging
 from typing import Any, Callable
 
 from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Response
 
-from . import lambda_api
+from . import lambda_api, responses
 from .events import ConnectionInfo
+from .http import HttpProtocolError, HttpRequest, HttpRoutes, RequestReader, serialize
 
-MAX_HEAD_BYTES = 64 * 1024
-"""A request head larger than this is passed to websockets as is (it rejects it)."""
+logger = logging.getLogger("local_gateway")
 
-_HEAD_END = b"\r\n\r\n"
+DEFAULT_KEEP_ALIVE_TIMEOUT_S = 60.0
+"""An idle plain-HTTP connection is closed after this long (SDK pools reconnect transparently)."""
 
-
-class _ReadState(enum.Enum):
-    HEAD = "head"
-    BODY = "body"
-    PASS = "pass"  # nosec B105 # a state name, not a password
-
-
-def _header_value(head: bytes, name: bytes) -> bytes | None:
-    """The value of header ``name`` (lower case) in a raw request head, or None."""
-    for line in head.split(b"\r\n")[1:]:
-        key, sep, value = line.partition(b":")
-        if sep and key.strip().lower() == name:
-            return value.strip()
-    return None
-
-
-def _without_header(head: bytes, name: bytes) -> bytes:
-    lines = head.split(b"\r\n")
-    kept = [lines[0]] + [line for line in lines[1:] if line.partition(b":")[0].strip().lower() != name]
-    return b"\r\n".join(kept)
+_WEBSOCKET = "websocket"
+_HTTP = "http"
+_LOST = "lost"
 
 
 class GatewayConnection(ServerConnection):
-    """A ``ServerConnection`` that reads the first request's body (see the module docstring).
+    """A ``ServerConnection`` that serves plain HTTP requests itself (see the module docstring).
 
-    Attributes set for the gateway: :attr:`request_body` (at most ``body_limit + 1`` bytes),
-    :attr:`request_body_length` (the declared length), :attr:`info` (set once ``$connect``
-    accepted the connection), :attr:`session_started` and :attr:`on_lost_before_open` (called
-    with :attr:`info` if the client vanished between ``$connect`` and the end of the handshake).
+    Attributes set by the gateway: :attr:`routes`, :attr:`open_timeout_s`,
+    :attr:`keep_alive_timeout_s`, :attr:`on_http_open` / :attr:`on_http_close` (to track plain
+    HTTP connections for shutdown), :attr:`info` (set once ``$connect`` accepted the connection),
+    :attr:`session_started` and :attr:`on_lost_before_open` (called with :attr:`info` if the
+    client vanished between ``$connect`` and the end of the handshake).
     """
 
-    body_limit = 131_072
+    body_limit = lambda_api.MAX_PAYLOAD_BYTES
+    """Bytes of a request body kept: Lambda's 6 MB Invoke payload (the management API refuses more
+    than 131,072 itself, from the declared length)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.request_body = b""
-        self.request_body_length = 0
+        self.routes: HttpRoutes | None = None
+        self.open_timeout_s = 34.0
+        self.keep_alive_timeout_s = DEFAULT_KEEP_ALIVE_TIMEOUT_S
+        self.on_http_open: Callable[[GatewayConnection], None] | None = None
+        self.on_http_close: Callable[[GatewayConnection], None] | None = None
         self.info: ConnectionInfo | None = None
+        self.query: dict[str, str] = {}
         self.session_started = False
         self.on_lost_before_open: Callable[[ConnectionInfo], None] | None = None
-        self._state = _ReadState.HEAD
-        self._buffer = bytearray()
-        self._head = b""
-        self._body = bytearray()
-        self._remaining = 0
+        self._reader: RequestReader | None = RequestReader(self.body_limit)
+        self._kind: asyncio.Future[str] = self.loop.create_future()
+        self._requests: asyncio.Queue[HttpRequest | None] = asyncio.Queue()
 
-    def connection_lost(self, exc: Exception | None) -> None:  # asyncio.Protocol callback
+    # --- asyncio.Protocol callbacks --------------------------------------------------------
+    def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        if not self._kind.done():
+            self._kind.set_result(_LOST)
+        self._requests.put_nowait(None)
         if self.info is not None and not self.session_started and self.on_lost_before_open is not None:
             self.on_lost_before_open(self.info)
 
-    def data_received(self, data: bytes) -> None:  # asyncio.Protocol callback
-        if self._state is _ReadState.PASS:
+    def data_received(self, data: bytes) -> None:
+        if self._reader is None:
             super().data_received(data)
             return
-        self._buffer += data
-        if self._state is _ReadState.HEAD and not self._read_head():
+        try:
+            requests = self._reader.feed(data)
+        except HttpProtocolError as exc:
+            self._reader = None
+            self._write(responses.text_response(400, f"Bad request: {exc}\n"), keep_alive=False)
+            self.transport.close()
             return
-        self._read_body()
-
-    def _read_head(self) -> bool:
-        """Split off the request head; True when a body follows it."""
-        end = self._buffer.find(_HEAD_END)
-        if end < 0:
-            if len(self._buffer) > MAX_HEAD_BYTES:
-                self._forward(b"")
-            return False
-        head = bytes(self._buffer[: end + len(_HEAD_END)])
-        del self._buffer[: end + len(_HEAD_END)]
-        raw_length = _header_value(head, b"content-length")
-        if raw_length is None or not raw_length.isdigit() or int(raw_length) == 0:
-            self._forward(head)  # no body, or one websockets will refuse with a clear error
-            return False
-        if lambda_api.is_invoke_request(head):  # Lambda's Invoke API takes payloads up to 6 MB
-            self.body_limit = lambda_api.MAX_PAYLOAD_BYTES
-        self._head = _without_header(head, b"content-length")
-        self._remaining = self.request_body_length = int(raw_length)
-        self._state = _ReadState.BODY
-        if (_header_value(head, b"expect") or b"").lower() == b"100-continue":
+        if self._reader.continue_needed:
+            self._reader.continue_needed = False
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        return True
+        for request in requests:
+            self._set_kind(_HTTP)
+            self._requests.put_nowait(request)
+        upgrade = self._reader.upgrade
+        if upgrade is not None:
+            self._reader = None
+            if self._set_kind(_WEBSOCKET):
+                super().data_received(upgrade)
+            else:  # an upgrade after plain requests on a keep-alive connection: not supported
+                self._requests.put_nowait(None)
 
-    def _read_body(self) -> None:
-        take = min(self._remaining, len(self._buffer))
-        room = self.body_limit + 1 - len(self._body)
-        self._body += self._buffer[: min(take, max(room, 0))]
-        del self._buffer[:take]
-        self._remaining -= take
-        if self._remaining == 0:
-            self.request_body = bytes(self._body)
-            self._forward(self._head)
+    def _set_kind(self, kind: str) -> bool:
+        if not self._kind.done():
+            self._kind.set_result(kind)
+            return True
+        return self._kind.result() == kind
 
-    def _forward(self, head: bytes) -> None:
-        """Hand the head and anything after the body to websockets; stop intercepting."""
-        self._state = _ReadState.PASS
-        rest = bytes(self._buffer)
-        self._buffer.clear()
-        super().data_received(head + rest)
+    def _write(self, response: Response, *, keep_alive: bool) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(serialize(response, keep_alive=keep_alive))
+
+    # --- the connection's task ---------------------------------------------------------------
+    async def handshake(self, *args: Any, **kwargs: Any) -> None:
+        """Run the WebSocket opening handshake, or serve plain HTTP until the client leaves."""
+        try:
+            async with asyncio.timeout(self.open_timeout_s):
+                kind = await asyncio.shield(self._kind)
+        except TimeoutError:
+            self.transport.abort()
+            return
+        if kind == _WEBSOCKET:
+            async with asyncio.timeout(self.open_timeout_s):
+                await super().handshake(*args, **kwargs)
+        elif kind == _HTTP:
+            await self._serve_http()
+
+    async def _serve_http(self) -> None:
+        if self.on_http_open is not None:
+            self.on_http_open(self)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.keep_alive_timeout_s):
+                        request = await self._requests.get()
+                except TimeoutError:
+                    break
+                if request is None or self.transport.is_closing():
+                    break
+                assert self.routes is not None
+                try:
+                    response = await self.routes.dispatch(request)
+                except Exception:  # a bug in a route: answer like a server, keep serving others
+                    logger.exception("%s %s failed", request.method, request.path)
+                    response = responses.text_response(500, "Internal server error\n")
+                keep_alive = request.keep_alive
+                self._write(response, keep_alive=keep_alive)
+                if not keep_alive:
+                    break
+        finally:
+            if self.on_http_close is not None:
+                self.on_http_close(self)
+            self.transport.close()
+
+    def close_idle_http(self) -> None:
+        """End a plain HTTP connection after its current answer (gateway shutdown)."""
+        self._requests.put_nowait(None)

@@ -1,10 +1,13 @@
 """Monthly cost estimate of the WebSocket notification channel (``wsctl cost``).
 
-The seed guide's estimate prices API Gateway only ("Lambda: no additional cost") and reads its
+The seed guide's estimate has four lines -- connection minutes, messages, CloudWatch Logs (~$0.50
+per GB) and Lambda ("no additional cost": it reused an existing backend Lambda) -- and reads its
 example as one day: 1,000 users, 5 minutes per connection, 10 messages each -> $0.00125 of
-connection minutes and $0.01 of messages per day. This module reproduces those figures and adds
-what the seed leaves out: messages are metered in 32 KB units, and our own Lambda function is
-invoked for ``$connect``, ``$disconnect``, every message and the cleanup schedule.
+connection minutes and $0.01 of messages per day, "< $0.02/day or ~$0.60/month". The ~$0.60 is
+that rounded-up $0.02/day bound times 30 days; the two priced lines themselves add up to $0.01125
+per day, $0.34 per month. This module reproduces those figures, prices the logs by volume, and
+adds what the seed leaves out: messages are metered in 32 KB units, and our own Lambda function
+is invoked for ``$connect``, ``$disconnect``, every message and the cleanup schedule.
 
 Model (all inputs describe one day; a month is ``days_per_month`` such days):
 
@@ -13,7 +16,9 @@ Model (all inputs describe one day; a month is ``days_per_month`` such days):
 * Lambda requests = users x connections per user x 2 (``$connect`` + ``$disconnect``)
   + users x messages per user (one invocation handles or sends each message)
   + the cleanup schedule (every 15 minutes);
-* Lambda GB-seconds = requests x average duration x memory.
+* Lambda GB-seconds = requests x average duration x memory;
+* CloudWatch Logs GB = Lambda requests x log bytes per invocation (our JSON line, Lambda's
+  START/END/REPORT lines and API Gateway's access log line: about 1,000 bytes) / 10^9.
 
 * with ``database_awake_hours`` (the stack's ``database=create``): Aurora Serverless v2 at its
   0.5 ACU floor for the hours per day it is not paused, 1 GB of storage, its secret, and the VPC's
@@ -21,17 +26,19 @@ Model (all inputs describe one day; a month is ``days_per_month`` such days):
   The cleanup schedule wakes a paused database: with ``rate(15 minutes)`` and a 5-minute auto-pause
   it is awake at least a third of the time (8 h a day) even with no users.
 
-Free tiers are ignored (they vary by account age). Prices are us-east-1 list prices.
+Free tiers (they vary by account age) and log storage ($0.03 per GB-month) are ignored. Prices are
+us-east-1 list prices.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 from websocket_service.messenger import MAX_PAYLOAD_BYTES
 
 PRICES_TAKEN_ON = "2026-11-25"
-"""When the prices below were recorded (AWS pricing pages for API Gateway and Lambda, us-east-1)."""
+"""When the prices below were recorded (AWS pricing pages for API Gateway, Lambda, CloudWatch; us-east-1)."""
 WEBSOCKET_MESSAGE_PRICE_PER_MILLION = 1.00
 """API Gateway WebSocket messages, first 1 billion per month."""
 WEBSOCKET_MESSAGE_PRICE_PER_MILLION_OVER_BILLION = 0.80
@@ -45,6 +52,12 @@ LAMBDA_REQUEST_PRICE_PER_MILLION = 0.20
 """Lambda requests (arm64 and x86_64 alike)."""
 LAMBDA_ARM64_PRICE_PER_GB_SECOND = 0.0000133334
 """Lambda duration on arm64 (Graviton), first 7.5 billion GB-seconds per month."""
+CLOUDWATCH_LOGS_PRICE_PER_GB = 0.50
+"""CloudWatch Logs ingestion (standard log class), the seed's "~$0.50 per GB"."""
+DEFAULT_LOG_BYTES_PER_INVOCATION = 1000
+"""Log volume per invocation: our one JSON line, Lambda's START/END/REPORT lines, the access log line."""
+SEED_EXAMPLE = (1000, 5.0, 10.0)
+"""The seed guide's example: users, minutes per connection, messages per user (per day)."""
 
 AURORA_ACU_HOUR_PRICE = 0.12
 """Aurora Serverless v2 PostgreSQL (Aurora Standard), per ACU-hour; 0 while paused."""
@@ -87,7 +100,8 @@ class CostInputError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CostInputs:
-    """Daily usage. Defaults: one connection per user, 512-byte messages, 256 MB, 20 ms, 30 days."""
+    """Daily usage. Defaults: one connection per user, 512-byte messages, 256 MB, 20 ms, 30 days,
+    1,000 bytes of logs per invocation."""
 
     users: int
     minutes_per_connection: float
@@ -99,9 +113,11 @@ class CostInputs:
     days_per_month: int = 30
     database_awake_hours: float | None = None
     """Hours per day the stack's own database (``database=create``) is not paused; None: no database line."""
+    log_bytes_per_invocation: float = DEFAULT_LOG_BYTES_PER_INVOCATION
 
     def __post_init__(self) -> None:
-        non_negative = ("users", "minutes_per_connection", "messages_per_user", "connections_per_user", "lambda_duration_ms")
+        non_negative = ("users", "minutes_per_connection", "messages_per_user", "connections_per_user", "lambda_duration_ms",
+                        "log_bytes_per_invocation")
         for name in non_negative:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
@@ -126,8 +142,10 @@ class CostBreakdown:
     metered_messages: float
     lambda_requests: float
     lambda_gb_seconds: float
+    log_gb: float
     connection_minutes_usd: float
     messages_usd: float
+    logs_usd: float
     lambda_requests_usd: float
     lambda_duration_usd: float
     database_usd: float = 0.0
@@ -148,7 +166,7 @@ class CostBreakdown:
     @property
     def total_usd(self) -> float:
         """Everything estimated."""
-        return self.api_gateway_usd + self.lambda_usd + self.database_usd + self.nat_usd
+        return self.api_gateway_usd + self.logs_usd + self.lambda_usd + self.database_usd + self.nat_usd
 
     def to_dict(self) -> dict[str, float]:
         """Fields and totals as a plain dict."""
@@ -199,14 +217,17 @@ def _breakdown(inputs: CostInputs, days: int) -> CostBreakdown:
     metered = messages * metered_units(inputs.message_size_bytes)
     requests = connections * 2 + messages + CLEANUP_RUNS_PER_DAY * days
     gb_seconds = requests * (inputs.lambda_duration_ms / 1000) * (inputs.lambda_memory_mb / 1024)
+    log_gb = requests * inputs.log_bytes_per_invocation / 1e9
     return CostBreakdown(
         connection_minutes=minutes,
         metered_messages=metered,
         lambda_requests=requests,
         lambda_gb_seconds=gb_seconds,
+        log_gb=log_gb,
         connection_minutes_usd=minutes * CONNECTION_MINUTE_PRICE_PER_MILLION / 1_000_000,
         # The 1-billion tier is monthly: charge the month's volume, then take this period's share.
         messages_usd=message_charge(metered / days * inputs.days_per_month) * days / inputs.days_per_month,
+        logs_usd=log_gb * CLOUDWATCH_LOGS_PRICE_PER_GB,
         lambda_requests_usd=requests * LAMBDA_REQUEST_PRICE_PER_MILLION / 1_000_000,
         lambda_duration_usd=gb_seconds * LAMBDA_ARM64_PRICE_PER_GB_SECOND,
         **_database_and_nat(inputs, days),
@@ -238,35 +259,42 @@ def format_usd(value: float) -> str:
 
 
 def render(result: CostEstimate) -> str:
-    """A human-readable table of ``result``."""
+    """A human-readable table of ``result``: the seed's four lines, then totals."""
     i = result.inputs
     units = metered_units(i.message_size_bytes)
-    rows = [
-        ("API Gateway connection minutes", "connection_minutes_usd"),
-        ("API Gateway messages", "messages_usd"),
-        ("Lambda requests", "lambda_requests_usd"),
-        ("Lambda duration (arm64)", "lambda_duration_usd"),
+    rows: list[tuple[str, Callable[[CostBreakdown], float]]] = [
+        ("API Gateway connection minutes", lambda b: b.connection_minutes_usd),
+        ("API Gateway messages", lambda b: b.messages_usd),
+        ("CloudWatch Logs (by volume)", lambda b: b.logs_usd),
+        ("Lambda (requests + arm64 duration)", lambda b: b.lambda_usd),
     ]
-    header = f"{'':34}{'per day':>14}{f'per month ({i.days_per_month} d)':>22}"
+    header = f"{'':36}{'per day':>14}{f'per month ({i.days_per_month} d)':>22}"
     lines = [
         f"Usage per day: {i.users:,} users x {i.connections_per_user:g} connection(s) x {i.minutes_per_connection:g} min, "
         f"{i.messages_per_user:g} messages of {i.message_size_bytes:,} B ({units} metered unit{'s' if units > 1 else ''} each)",
         f"Lambda: {i.lambda_memory_mb} MB, {i.lambda_duration_ms:g} ms per invocation, "
-        f"{result.daily.lambda_requests:,.0f} invocations per day (incl. {CLEANUP_RUNS_PER_DAY} cleanup runs)",
+        f"{result.daily.lambda_requests:,.0f} invocations per day (incl. {CLEANUP_RUNS_PER_DAY} cleanup runs); "
+        f"logs: {i.log_bytes_per_invocation:,.0f} B per invocation = {result.monthly.log_gb:.3f} GB per month",
         "",
         header,
     ]
     if i.database_awake_hours is not None:
         rows += [
-            (f"Aurora Serverless v2, {i.database_awake_hours:g} h/day", "database_usd"),
-            ("NAT instance (t4g.nano), IPv4, disk", "nat_usd"),
+            (f"Aurora Serverless v2, {i.database_awake_hours:g} h/day", lambda b: b.database_usd),
+            ("NAT instance (t4g.nano), IPv4, disk", lambda b: b.nat_usd),
         ]
-    for label, attr in rows:
-        daily, monthly = getattr(result.daily, attr), getattr(result.monthly, attr)
-        lines.append(f"{label:34}{format_usd(daily):>14}{format_usd(monthly):>22}")
-    lines.append(f"{'API Gateway subtotal':34}{format_usd(result.daily.api_gateway_usd):>14}{format_usd(result.monthly.api_gateway_usd):>22}")
-    lines.append(f"{'Total':34}{format_usd(result.daily.total_usd):>14}{format_usd(result.monthly.total_usd):>22}")
+    for label, amount in rows:
+        lines.append(f"{label:36}{format_usd(amount(result.daily)):>14}{format_usd(amount(result.monthly)):>22}")
+    lines.append(f"{'Total':36}{format_usd(result.daily.total_usd):>14}{format_usd(result.monthly.total_usd):>22}")
     lines.append("")
-    left_out = "CloudWatch Logs and alarms" + ("" if i.database_awake_hours is not None else " and the database")
+    if (i.users, i.minutes_per_connection, i.messages_per_user) == SEED_EXAMPLE:
+        seed_lines = result.daily.api_gateway_usd
+        lines.append(
+            f"The seed guide's example: connection minutes {format_usd(result.daily.connection_minutes_usd)} + messages "
+            f"{format_usd(result.daily.messages_usd)} = {format_usd(seed_lines)} per day ({format_usd(seed_lines * 30)} per "
+            f"30 days); its \"~$0.60/month\" is its rounded-up \"< $0.02/day\" bound x 30 days. It counted no Lambda "
+            "cost (an existing backend Lambda) and no log volume."
+        )
+    left_out = "log storage and alarms" + ("" if i.database_awake_hours is not None else " and the database")
     lines.append(f"us-east-1 list prices recorded {PRICES_TAKEN_ON}; free tiers, {left_out} are not included.")
     return "\n".join(lines)

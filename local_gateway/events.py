@@ -4,7 +4,7 @@ Each builder returns a plain dict shaped like the ones AWS hands a Lambda proxy 
 DESIGN.md, "Events the handler must accept"): ``$connect`` carries headers and query parameters
 (``queryStringParameters`` is absent, not empty, without a query string), ``$disconnect`` carries
 the close status code and reason, messages carry ``messageId``, ``body`` and ``isBase64Encoded``.
-Ids look like AWS's (``BFHPhfCWIAMCKlQ=``), times are UTC epoch milliseconds.
+Ids look like AWS's (``Jx-TaE0_GjQFvSw=``: base64url), times are UTC epoch milliseconds.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def new_id() -> str:
-    """A random id shaped like API Gateway's connection, request and message ids."""
-    return base64.b64encode(os.urandom(_ID_BYTES)).decode("ascii")
+    """A random id shaped like API Gateway's connection, request and message ids (base64url, 16 characters)."""
+    return base64.urlsafe_b64encode(os.urandom(_ID_BYTES)).decode("ascii")
 
 
 def now_ms() -> int:
@@ -143,23 +143,19 @@ def disconnect_event(info: ConnectionInfo, status_code: int, reason: str) -> dic
     }
 
 
-def message_event(info: ConnectionInfo, data: str | bytes, route_key: str) -> dict[str, Any]:
-    """A message event; binary frames arrive base64-encoded with ``isBase64Encoded`` true."""
+def message_event(info: ConnectionInfo, data: str, route_key: str) -> dict[str, Any]:
+    """A message event for a text frame (API Gateway closes the connection on a binary frame)."""
     context = _request_context(info, route_key, "MESSAGE")
     context["messageId"] = new_id()
-    if isinstance(data, bytes):
-        body, encoded = base64.b64encode(data).decode("ascii"), True
-    else:
-        body, encoded = data, False
-    return {"requestContext": context, "body": body, "isBase64Encoded": encoded}
+    return {"requestContext": context, "body": data, "isBase64Encoded": False}
 
 
-def select_route(data: str | bytes, route_keys: Collection[str]) -> str:
+def select_route(data: str, route_keys: Collection[str]) -> str:
     """Evaluate ``$request.body.action``: a configured route key it names, else ``$default``.
 
-    Like API Gateway, a body that is not a JSON object (or a binary frame) goes to ``$default``.
+    Like API Gateway, a body that is not a JSON object goes to ``$default``.
     """
-    if isinstance(data, bytes) or not route_keys:
+    if not route_keys:
         return DEFAULT_ROUTE
     try:
         body = json.loads(data)

@@ -40,6 +40,8 @@ logger = logging.getLogger("local_gateway.lambda")
 
 INVOKE_PATH_PREFIX = "/2015-03-31/functions/"
 INVOKE_PATH_SUFFIX = "/invocations"
+INVOKE_PATH_PATTERN = r"/2015-03-31/functions/[^/]+/invocations"
+"""The Invoke path, as a pattern over the percent-decoded path (for the gateway's routing table)."""
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 """Lambda's synchronous invocation payload quota (6 MB, 6,291,456 bytes)."""
 DEFAULT_FUNCTION_TIMEOUT_S = 120.0
@@ -49,11 +51,6 @@ ACCOUNT_ID = "000000000000"
 REGION = "us-east-1"
 
 Handler = Callable[[Any, Any], Any]
-
-
-def is_invoke_request(head: bytes) -> bool:
-    """True if a raw request head is an Invoke call (it may carry a payload up to 6 MB)."""
-    return head.startswith(b"POST " + INVOKE_PATH_PREFIX.encode())
 
 
 def function_arn(name: str) -> str:

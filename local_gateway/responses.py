@@ -1,8 +1,10 @@
-"""Plain HTTP responses the gateway sends instead of a WebSocket upgrade.
+"""Plain HTTP responses of the gateway (management API, pages, refused WebSocket handshakes).
 
 Management API errors carry ``x-amzn-ErrorType`` and a JSON body the way API Gateway sends them,
-so botocore raises the same modelled exceptions (``GoneException``, ``PayloadTooLargeException``,
-``ForbiddenException``) it raises against AWS.
+so botocore and the JS SDK v3 raise the same modelled exceptions (``GoneException``,
+``PayloadTooLargeException``, ``ForbiddenException``, ``BadRequestException``) as against AWS.
+``Connection`` is set when the response is written (keep-alive unless the client asked to close);
+websockets closes the connection after a refused handshake itself.
 """
 from __future__ import annotations
 
@@ -32,14 +34,8 @@ def http_response(
     content_type: str | None = None,
     extra_headers: dict[str, str] | None = None,
 ) -> Response:
-    """A complete HTTP/1.1 response; the gateway closes the TCP connection after sending it."""
-    headers = Headers(
-        [
-            ("Date", email.utils.formatdate(usegmt=True)),
-            ("Connection", "close"),
-            ("x-amzn-RequestId", new_id()),
-        ]
-    )
+    """A complete HTTP/1.1 response with ``Date``, ``x-amzn-RequestId`` and ``Content-Length``."""
+    headers = Headers([("Date", email.utils.formatdate(usegmt=True)), ("x-amzn-RequestId", new_id())])
     if status not in (204, 304):
         headers["Content-Length"] = str(len(body))
         if content_type:
@@ -55,9 +51,19 @@ def json_response(status: int, payload: Any, *, extra_headers: dict[str, str] | 
     return http_response(status, body, content_type="application/json", extra_headers=extra_headers)
 
 
-def aws_error(status: int, error_type: str, message: str | None) -> Response:
-    """An API Gateway management API error that botocore maps to ``error_type``."""
+def aws_error(status: int, error_type: str, message: str) -> Response:
+    """An API Gateway management API error that botocore and the JS SDK map to ``error_type``."""
     return json_response(status, {"message": message}, extra_headers={"x-amzn-ErrorType": error_type})
+
+
+def gone() -> Response:
+    """410 ``GoneException`` for a connection that is not (or no longer, or not yet) open.
+
+    API Gateway sends the error type header and an empty body (the Java SDK reports a null
+    message, the PHP SDK fails to parse JSON, the JS SDK v2 falls back to "410"); SDKs take the
+    exception name from ``x-amzn-ErrorType``.
+    """
+    return http_response(410, b"", content_type="application/json", extra_headers={"x-amzn-ErrorType": "GoneException"})
 
 
 def text_response(status: int, text: str) -> Response:

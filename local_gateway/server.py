@@ -1,21 +1,21 @@
 """The local gateway: API Gateway's WebSocket API and its ``@connections`` API on one port.
 
-One ``websockets`` asyncio server does everything:
+One ``websockets`` asyncio server listens; each TCP connection is a
+:class:`~local_gateway.connection.GatewayConnection`:
 
 * ``ws://HOST:PORT/{stage}?...`` -- WebSocket clients. Once websockets has validated the upgrade
   (``process_response``, still inside the opening handshake) the ``$connect`` event is built and
-  the handler called; a status of 400 or more rejects the handshake with that HTTP status, and
-  the connection becomes postable only when the handshake has completed. Every message becomes a
-  ``MESSAGE`` event routed by ``$request.body.action`` (configured route keys, else
-  ``$default``); for two-way routes (``two_way_routes``, by default only ``$default``, as in our
-  stack) a non-empty ``body`` in the handler's result is sent back (route response). The close
-  becomes ``$disconnect`` with the status code.
-* ``POST|GET|DELETE /{stage}/@connections/{id}`` -- the management API, answered from
-  ``process_request`` without upgrading: 410 ``GoneException`` for unknown ids, 413
-  ``PayloadTooLargeException`` over 131,072 bytes, 403 ``ForbiddenException`` for another stage.
-* ``GET /verify?email=...`` -- the email-verification page (``static/verify.html``).
-* ``POST /2015-03-31/functions/{name}/invocations`` -- Lambda's Invoke API for the handler
-  (:mod:`local_gateway.lambda_api`), so boto3's ``lambda`` client can invoke it directly.
+  the handler called; a status of 400 or more rejects the handshake with that HTTP status, the
+  headers of an accepting result (such as a selected ``Sec-WebSocket-Protocol``) go into the
+  handshake response, and the connection becomes postable only when the handshake has completed.
+  Every text message becomes a ``MESSAGE`` event routed by ``$request.body.action`` (configured
+  route keys, else ``$default``); for two-way routes (``two_way_routes``, by default only
+  ``$default``, as in our stack) a non-empty ``body`` in the handler's result is sent back (route
+  response). A binary frame closes the connection with 1003, as API Gateway does. The close
+  becomes ``$disconnect`` with the status code and a ``disconnectReason``.
+* Plain HTTP, with keep-alive, through a dispatch table (:attr:`LocalGateway.http`): the
+  management API (:mod:`local_gateway.management`), the console (:mod:`local_gateway.console`),
+  ``GET /verify?email=...`` (the email-verification page) and ``GET /`` (a summary).
 
 The handler (by default ``websocket_service.handler.handler``) is synchronous and posts back to
 this gateway through boto3, so it runs in a worker thread (``asyncio.to_thread``) with a
@@ -32,20 +32,23 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from importlib import resources
 from typing import Any, Callable, Coroutine, Iterable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from websocket_service.config import ENV_DATABASE_URL, ENV_MANAGEMENT_ENDPOINT
+from websocket_service.config import DEFAULT_MANAGEMENT_API_METHODS, ENV_DATABASE_URL, ENV_MANAGEMENT_ENDPOINT
 
 from . import lambda_api, responses
 from .connection import GatewayConnection
+from .console import Console
+from .http import HttpRequest, HttpRoutes
+from .management import ManagementApi, forbidden
+from .session import Session
 from .events import (
     DEFAULT_ROUTE,
     ConnectionInfo,
@@ -67,12 +70,18 @@ DEFAULT_TWO_WAY_ROUTES = frozenset({DEFAULT_ROUTE})
 """Routes with a route response: the stack makes only ``$default`` two-way."""
 DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105 # dummy credentials for boto3 against the local gateway, which ignores them
+    "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 """Set for the in-process handler only when absent: boto3 signs requests even to localhost."""
-MANAGEMENT_SEGMENT = "@connections"
 PAGE_PATH = "/verify"
+SHUTDOWN_REASON = "Going away"
+"""``disconnectReason`` of the connections closed (1001) because the gateway stops."""
+BINARY_FRAME_REASON = "Binary frames are not supported"
+"""``disconnectReason`` after a binary frame (closed with 1003, as API Gateway does)."""
+HANDSHAKE_HEADERS = frozenset({"upgrade", "connection", "sec-websocket-accept", "sec-websocket-extensions",
+                               "content-length", "transfer-encoding", "date", "server"})
+"""Headers of a ``$connect`` result the gateway does not copy into the handshake response."""
 _STAGE_PLACEHOLDER = "__WS_STAGE__"
 
 
@@ -144,6 +153,13 @@ class Invocation:
             status = int(status)
         return status if isinstance(status, int) and 100 <= status <= 599 else 502
 
+    def handshake_headers(self) -> list[tuple[str, str]]:
+        """The ``headers`` of an accepting ``$connect`` result (e.g. ``Sec-WebSocket-Protocol``)."""
+        headers = self.result.get("headers") if isinstance(self.result, dict) else None
+        if not isinstance(headers, dict):
+            return []
+        return [(str(k), str(v)) for k, v in headers.items() if isinstance(v, (str, int, float)) and str(k)]
+
     def route_response(self, connection_id: str, *, two_way: bool) -> str | None:
         """What API Gateway sends back to the sender of a message, if anything.
 
@@ -156,22 +172,6 @@ class Invocation:
         if two_way and isinstance(self.result, dict) and isinstance(self.result.get("body"), str) and self.result["body"]:
             return self.result["body"]
         return None
-
-
-@dataclass
-class _Session:
-    """An open connection, postable through the management API."""
-
-    info: ConnectionInfo
-    connection: ServerConnection
-    opened: float  # loop time
-    last_active: float  # loop time
-    last_active_ms: int
-    server_close: tuple[int, str] | None = None
-
-    def touch(self, loop_time: float) -> None:
-        self.last_active = loop_time
-        self.last_active_ms = now_ms()
 
 
 def load_handler(spec: str) -> Handler:
@@ -189,11 +189,10 @@ def load_handler(spec: str) -> Handler:
     return handler
 
 
-def _iso8601(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _describe_close(code: int, reason: str, *, by_client: bool) -> str:
+    """API Gateway's ``disconnectReason`` for a close frame (1005: no status code in the frame)."""
+    if by_client and code == CloseCode.NO_STATUS_RCVD:
+        return "Client-side close frame status not set"
     try:
         name = CloseCode(code).name
     except ValueError:
@@ -220,6 +219,12 @@ class LocalGateway:
             function Lambda's Invoke API on this port answers for (:mod:`local_gateway.lambda_api`).
         management_latency_s: extra delay before each ``@connections`` answer, to emulate the
             network round trip to API Gateway (benchmarks and demos); default 0.
+        management_methods: the ``@connections`` methods served, as the deployed function's role
+            is granted them (``MANAGEMENT_API_METHODS``); default POST and GET.
+
+    Attributes:
+        http: the plain-HTTP dispatch table; add routes before :meth:`start`.
+        management: the ``@connections`` API; console: the live console.
     """
 
     def __init__(
@@ -237,6 +242,7 @@ class LocalGateway:
         function_name: str = "websocket-service-local",
         memory_mb: int = 256,
         management_latency_s: float = 0.0,
+        management_methods: Iterable[str] = DEFAULT_MANAGEMENT_API_METHODS,
     ) -> None:
         if not stage or "/" in stage or stage.startswith("@"):
             raise GatewayError(f"stage {stage!r} must be a single path segment such as 'prod'")
@@ -260,25 +266,44 @@ class LocalGateway:
         self.two_way_routes = two_way
         self.limits = limits
         self.database_url = database_url
-        self.management_latency_s = management_latency_s
         self._handler = handler
         self._function_name = function_name
         self._memory_mb = memory_mb
-        self._sessions: dict[str, _Session] = {}
+        self._sessions: dict[str, Session] = {}
         self._server: Server | None = None
         self._page: str | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._http_connections: set[GatewayConnection] = set()
+        self.http = HttpRoutes(fallback=self._not_found)
+        try:
+            self.management = ManagementApi(
+                stage=stage, sessions=self._sessions, close=self._close, methods=management_methods,
+                latency_s=management_latency_s,
+            )
+        except ValueError as exc:  # ConfigError: names MANAGEMENT_API_METHODS and what it accepts
+            raise GatewayError(str(exc)) from None
+        self.management.register(self.http)
+        self.console = Console(self)
+        self.console.register(self.http)
         self.lambda_api = lambda_api.LambdaInvokeApi(  # Lambda's Invoke API on the same port
             function_name=function_name,
             handler=lambda event, context: self._handler(event, context),  # type: ignore[misc]
             make_context=lambda timeout_s: LambdaContext(function_name, memory_mb, time.monotonic() + timeout_s),
             spawn=self._spawn,
         )
+        self.http.add(lambda_api.INVOKE_PATH_PATTERN, self._lambda_invoke)
+        self.http.add(PAGE_PATH, self._verify_page)
+        self.http.add("/", self._summary)
+
+    @property
+    def management_latency_s(self) -> float:
+        """The emulated round trip before each ``@connections`` answer."""
+        return self.management.latency_s
 
     # --- addresses --------------------------------------------------------------------------
     @property
     def _client_host(self) -> str:
-        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host  # nosec B104 # a comparison with the wildcard address, not a bind (the default host is 127.0.0.1)
+        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
 
     @property
     def _authority(self) -> str:
@@ -301,16 +326,35 @@ class LocalGateway:
         return f"http://{self._authority}{PAGE_PATH}"
 
     @property
+    def console_url(self) -> str:
+        """The live console page."""
+        return f"http://{self._authority}{self.console.path}"
+
+    @property
     def open_connection_ids(self) -> list[str]:
         """Ids of the connections that are open now."""
         return list(self._sessions)
 
+    @property
+    def sessions(self) -> list[Session]:
+        """The open connections (a snapshot)."""
+        return list(self._sessions.values())
+
     # --- lifecycle --------------------------------------------------------------------------
+    def _create_connection(self, *args: Any, **kwargs: Any) -> GatewayConnection:
+        connection = GatewayConnection(*args, **kwargs)
+        connection.routes = self.http
+        connection.open_timeout_s = self.limits.integration_timeout_s + 5  # $connect runs inside the handshake
+        connection.on_http_open = self._http_connections.add
+        connection.on_http_close = self._http_connections.discard
+        return connection
+
     async def start(self) -> None:
         """Bind the port, prepare the handler's environment and start serving."""
         if self._handler is None:
             self._handler = load_handler(DEFAULT_HANDLER)
         self._page = resources.files("local_gateway").joinpath("static/verify.html").read_text("utf-8")
+        self.console.load()
         try:
             self._server = await serve(
                 self._session,
@@ -318,12 +362,13 @@ class LocalGateway:
                 self.port,
                 process_request=self._process_request,
                 process_response=self._process_response,
-                create_connection=GatewayConnection,
+                create_connection=self._create_connection,
                 compression=None,  # API Gateway does not negotiate permessage-deflate
                 ping_interval=None,  # nor does it ping clients
                 max_size=(self.limits.max_message_bytes, self.limits.max_frame_bytes),
-                open_timeout=self.limits.integration_timeout_s + 5,  # $connect runs inside the handshake
+                open_timeout=None,  # applied by GatewayConnection to the opening handshake only
                 server_header=None,
+                backlog=1024,
             )
         except OSError as exc:
             raise GatewayError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
@@ -340,14 +385,33 @@ class LocalGateway:
 
         reset_service()  # the handler caches its service; rebuild it from the new environment
 
+    @property
+    def stop_timeout_s(self) -> float:
+        """The longest :meth:`stop` waits: the close handshakes, then every ``$disconnect``."""
+        return self.limits.integration_timeout_s + 10
+
     async def stop(self) -> None:
-        """Close every connection (1001, each reaches ``$disconnect``) and stop listening."""
-        if self._server is not None:
-            self._server.close(close_connections=True)
-            await self._server.wait_closed()
-            self._server = None
+        """Close every connection with 1001 (each reaches ``$disconnect``) and stop listening.
+
+        Returns within :attr:`stop_timeout_s`; ``$disconnect`` invocations still running then
+        are abandoned (API Gateway delivers ``$disconnect`` best effort too).
+        """
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close(close_connections=False)  # stop accepting; refuse handshakes in progress
+        for session in list(self._sessions.values()):
+            self._close(session, CloseCode.GOING_AWAY, SHUTDOWN_REASON)
+        for connection in list(self._http_connections):
+            connection.close_idle_http()
+        waiters = [asyncio.ensure_future(server.wait_closed())]
         if self._background:
-            await asyncio.wait(self._background)
+            waiters.append(asyncio.ensure_future(asyncio.wait(self._background)))
+        done, pending = await asyncio.wait(waiters, timeout=self.stop_timeout_s)
+        for waiter in pending:
+            waiter.cancel()
+        if pending:
+            logger.error("stopped after %.0f s with $disconnect invocations still running", self.stop_timeout_s)
 
     async def serve_forever(self) -> None:
         """Start (if needed) and serve until cancelled; then stop cleanly."""
@@ -360,7 +424,7 @@ class LocalGateway:
 
     # --- handler invocation -----------------------------------------------------------------
     async def _invoke(self, event: dict[str, Any]) -> Invocation:
-        assert self._handler is not None  # nosec B101 # the handler is loaded in start(), before any connection is served
+        assert self._handler is not None
         request_id = event["requestContext"]["requestId"]
         timeout = self.limits.integration_timeout_s
         context = LambdaContext(self._function_name, self._memory_mb, time.monotonic() + timeout)
@@ -374,44 +438,44 @@ class LocalGateway:
             return Invocation(request_id, failure="error")
         return Invocation(request_id, result=result)
 
-    # --- HTTP: management API, page, handshake ----------------------------------------------
-    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        url = urlsplit(request.path)
-        if self.lambda_api.handles(request.path):
-            if not isinstance(connection, GatewayConnection):  # the server's create_connection guarantees it
-                raise TypeError(f"expected a GatewayConnection, got {type(connection).__name__}")
-            return await self.lambda_api.handle(request.method, request.path, request.headers,
-                                                connection.request_body, connection.request_body_length)
-        segments = [unquote(s) for s in url.path.split("/")[1:]]
-        if len(segments) == 3 and segments[1] == MANAGEMENT_SEGMENT:
-            if segments[0] != self.stage:
-                return responses.aws_error(403, "ForbiddenException", "Forbidden")
-            assert isinstance(connection, GatewayConnection)  # nosec B101 # type narrowing for the checker: the server only creates these objects itself
-            return await self._manage(connection, request.method, segments[2])
-        if segments in ([self.stage], [self.stage, ""]):
-            return None  # websockets validates the upgrade; $connect runs in _process_response
-        if request.method == "GET" and url.path == PAGE_PATH:
-            assert self._page is not None  # nosec B101 # the page is read in start(), before any request is served
-            return responses.html_response(self._page.replace(_STAGE_PLACEHOLDER, self.stage))
-        if request.method == "GET" and url.path == "/":
-            return responses.text_response(200, self._summary())
-        if "upgrade" in request.headers.get("Connection", "").lower():
-            return responses.aws_error(403, "ForbiddenException", "Forbidden")
-        return responses.text_response(404, f"Not found. WebSocket clients connect to {self.url}\n")
+    # --- plain HTTP routes ------------------------------------------------------------------
+    async def _verify_page(self, request: HttpRequest, match: Any) -> Response:
+        assert self._page is not None
+        return responses.html_response(self._page.replace(_STAGE_PLACEHOLDER, self.stage))
 
-    def _summary(self) -> str:
-        return (
+    async def _summary(self, request: HttpRequest, match: Any) -> Response:
+        return responses.text_response(
+            200,
             f"local WebSocket gateway\nclients:    {self.url}?email=...&type=...\n"
             f"management: {self.management_endpoint}/@connections/{{id}}\n"
-            f"page:       {self.page_url}?email=...\nopen connections: {len(self._sessions)}\n"
+            f"page:       {self.page_url}?email=...\nconsole:    {self.console_url}\n"
+            f"open connections: {len(self._sessions)}\n",
         )
+
+    async def _lambda_invoke(self, request: HttpRequest, match: Any) -> Response:
+        """Lambda's ``Invoke`` for the handler (:mod:`local_gateway.lambda_api`)."""
+        return await self.lambda_api.handle(request.method, request.path, request.headers, request.body,
+                                            request.body_length)
+
+    async def _not_found(self, request: HttpRequest) -> Response:
+        if request.path.rstrip("/") == f"/{self.stage}":
+            return responses.text_response(426, f"Upgrade Required: WebSocket clients connect to {self.url}\n")
+        return responses.text_response(404, f"Not found. WebSocket clients connect to {self.url}\n")
+
+    # --- WebSocket handshake ----------------------------------------------------------------
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path in (f"/{self.stage}", f"/{self.stage}/"):
+            return None  # websockets validates the upgrade; $connect runs in _process_response
+        return forbidden()  # API Gateway: no such stage or route
 
     async def _process_response(
         self, connection: ServerConnection, request: Request, response: Response
     ) -> Response | None:
         if response.status_code != 101:
             return None
-        assert isinstance(connection, GatewayConnection)  # nosec B101 # type narrowing for the checker: the server only creates these objects itself
+        if not isinstance(connection, GatewayConnection):  # _create_connection makes every connection
+            raise TypeError(f"expected a GatewayConnection, got {type(connection).__name__}")
         source_ip = str(connection.remote_address[0]) if connection.remote_address else "127.0.0.1"
         info = ConnectionInfo(
             connection_id=new_id(),
@@ -428,49 +492,20 @@ class LocalGateway:
         logger.info("$connect %s -> %s", info.connection_id, status)
         if status >= 400:
             return responses.text_response(status, responses.reason_phrase(status))
+        for name, value in outcome.handshake_headers():
+            if name.lower() not in HANDSHAKE_HEADERS:
+                response.headers[name] = value
         if connection.connection_lost_waiter.done():  # the client left while $connect ran
             self._abandoned(info)
         else:
             connection.info = info
+            connection.query = dict(parse_qsl(query))
             connection.on_lost_before_open = self._abandoned
         return None
 
     def _abandoned(self, info: ConnectionInfo) -> None:
         """``$connect`` accepted a client that was gone before the handshake completed."""
         self._spawn(self._invoke(disconnect_event(info, CloseCode.ABNORMAL_CLOSURE, "Connection lost during the handshake")))
-
-    async def _manage(self, connection: GatewayConnection, method: str, connection_id: str) -> Response:
-        if self.management_latency_s:
-            await asyncio.sleep(self.management_latency_s)
-        if method not in ("POST", "GET", "DELETE"):
-            return responses.aws_error(405, "MethodNotAllowedException", f"{method} is not supported on @connections")
-        if method == "POST" and connection.request_body_length > connection.body_limit:
-            return responses.aws_error(413, "PayloadTooLargeException", "Message too long")
-        session = self._sessions.get(connection_id)
-        if session is None:
-            logger.info("%s @connections/%s -> 410", method, connection_id)
-            return responses.aws_error(410, "GoneException", None)
-        if method == "GET":
-            return responses.json_response(
-                200,
-                {  # wire names of the GetConnection output (boto3 shows ConnectedAt, Identity, ...)
-                    "connectedAt": _iso8601(session.info.connected_at_ms),
-                    "identity": {"sourceIp": session.info.source_ip, "userAgent": session.info.user_agent or ""},
-                    "lastActiveAt": _iso8601(session.last_active_ms),
-                },
-            )
-        if method == "DELETE":
-            self._close(session, CloseCode.NORMAL_CLOSURE, "Connection deleted through the management API")
-            return responses.http_response(204)
-        body = connection.request_body
-        try:
-            await session.connection.send(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            await session.connection.send(body)
-        except ConnectionClosed:
-            return responses.aws_error(410, "GoneException", None)
-        session.touch(asyncio.get_running_loop().time())
-        return responses.http_response(200)
 
     # --- WebSocket sessions -----------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -479,25 +514,40 @@ class LocalGateway:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _close(self, session: _Session, code: int, reason: str) -> None:
+    def _close(self, session: Session, code: int, reason: str) -> None:
         """Start closing a session from the server side (the close handshake runs in the background)."""
         if session.server_close is None:
             session.server_close = (code, reason)
             self._sessions.pop(session.info.connection_id, None)
             self._spawn(session.connection.close(code, reason))
 
+    def close_connection(self, connection_id: str, code: int, reason: str) -> bool:
+        """Close an open connection from the server side; False if it is not open."""
+        session = self._sessions.get(connection_id)
+        if session is None:
+            return False
+        self._close(session, code, reason)
+        return True
+
     async def _session(self, connection: ServerConnection) -> None:
-        assert isinstance(connection, GatewayConnection) and connection.info is not None  # nosec B101 # type narrowing for the checker: the server only creates these objects itself
+        assert isinstance(connection, GatewayConnection) and connection.info is not None
         info = connection.info
         connection.session_started = True
         loop = asyncio.get_running_loop()
-        session = _Session(info, connection, opened=loop.time(), last_active=loop.time(), last_active_ms=now_ms())
+        session = Session(
+            info, connection, opened=loop.time(), last_active=loop.time(), last_active_ms=now_ms(),
+            email=connection.query.get("email", ""), connection_type=connection.query.get("type", ""),
+        )
         self._sessions[info.connection_id] = session
         watchdog = loop.create_task(self._enforce_time_limits(session))
         pending: set[asyncio.Task[None]] = set()
         try:
             async for data in connection:
                 session.touch(loop.time())
+                session.record("in", data)
+                if isinstance(data, bytes):  # API Gateway refuses binary frames: close 1003
+                    self._close(session, CloseCode.UNSUPPORTED_DATA, BINARY_FRAME_REASON)
+                    break
                 task = loop.create_task(self._on_message(session, data))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
@@ -508,12 +558,13 @@ class LocalGateway:
             self._sessions.pop(info.connection_id, None)
         if pending:
             await asyncio.wait(pending)
+        await connection.wait_closed()
         code, reason = self._close_status(session)
         outcome = await self._invoke(disconnect_event(info, code, reason))
         logger.info("$disconnect %s (%s) -> %s", info.connection_id, code, outcome.failure or "ok")
 
     @staticmethod
-    def _close_status(session: _Session) -> tuple[int, str]:
+    def _close_status(session: Session) -> tuple[int, str]:
         """The status code and reason API Gateway would report for how the connection closed."""
         protocol = session.connection.protocol
         if session.server_close is not None:
@@ -525,7 +576,7 @@ class LocalGateway:
             return received.code, _describe_close(received.code, received.reason, by_client=True)
         return CloseCode.ABNORMAL_CLOSURE, "Connection lost without a close frame"
 
-    async def _enforce_time_limits(self, session: _Session) -> None:
+    async def _enforce_time_limits(self, session: Session) -> None:
         loop = asyncio.get_running_loop()
         while True:
             idle_at = session.last_active + self.limits.idle_timeout_s
@@ -539,7 +590,7 @@ class LocalGateway:
                 return
             await asyncio.sleep(min(idle_at, expires_at) - now)
 
-    async def _on_message(self, session: _Session, data: str | bytes) -> None:
+    async def _on_message(self, session: Session, data: str) -> None:
         info = session.info
         route_key = select_route(data, self.route_keys)
         outcome = await self._invoke(message_event(info, data, route_key))
@@ -548,6 +599,6 @@ class LocalGateway:
         if reply is not None:
             try:
                 await session.connection.send(reply)
+                session.record("out", reply)
             except ConnectionClosed:
                 logger.info("route response to %s dropped: connection closed", info.connection_id)
-

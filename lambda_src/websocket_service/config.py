@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from .errors import ServiceError
 
@@ -113,19 +113,31 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean; expected true or false")
 
 
-def _methods(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = env.get(ENV_MANAGEMENT_API_METHODS, "").strip()
-    if not raw:
-        return DEFAULT_MANAGEMENT_API_METHODS
+def parse_management_api_methods(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Management API methods from ``"POST,GET"`` (or an iterable), upper-cased, in the given order.
+
+    Raises :class:`ConfigError` naming ``MANAGEMENT_API_METHODS`` and the accepted values when a
+    method is not one of POST, GET, DELETE, is listed twice, or when POST (needed to push) is missing.
+    The function's settings and ``wsctl local --management-methods`` both read methods with it.
+    """
+    raw = value if isinstance(value, str) else ",".join(value)
     methods = tuple(m.strip().upper() for m in raw.split(",") if m.strip())
     accepted = ", ".join(MANAGEMENT_API_METHOD_CHOICES)
     bad = [m for m in methods if m not in MANAGEMENT_API_METHOD_CHOICES]
-    if bad or len(set(methods)) != len(methods):
-        raise ConfigError(f"{ENV_MANAGEMENT_API_METHODS}={raw!r}; expected a comma list of distinct {accepted}")
+    if bad or not methods or len(set(methods)) != len(methods):
+        raise ConfigError(
+            f"{ENV_MANAGEMENT_API_METHODS}={raw!r}; expected a comma list of distinct {accepted} "
+            f"(default {','.join(DEFAULT_MANAGEMENT_API_METHODS)})"
+        )
     missing = [m for m in REQUIRED_MANAGEMENT_API_METHODS if m not in methods]
     if missing:
         raise ConfigError(f"{ENV_MANAGEMENT_API_METHODS}={raw!r} lacks {', '.join(missing)}; the function needs it to push")
     return methods
+
+
+def _methods(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get(ENV_MANAGEMENT_API_METHODS, "").strip()
+    return parse_management_api_methods(raw) if raw else DEFAULT_MANAGEMENT_API_METHODS
 
 
 def _token_setting(env: Mapping[str, str], name: str) -> str | None:
@@ -167,6 +179,7 @@ class Settings:
     db_idle_release_seconds: int = DEFAULT_DB_IDLE_RELEASE_SECONDS
     cleanup_time_budget_seconds: int = DEFAULT_CLEANUP_TIME_BUDGET_SECONDS
     management_api_methods: tuple[str, ...] = DEFAULT_MANAGEMENT_API_METHODS
+    """Management API methods the deployed role grants (``MANAGEMENT_API_METHODS``, e.g. ``POST,GET``)."""
     auto_migrate: bool = False
     """Apply migrations when the container opens its store. Only for stores that live and die with
     one container (the stack's demo-only SQLite file in /tmp); shared databases use ``migrate``."""

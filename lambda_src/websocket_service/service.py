@@ -313,32 +313,43 @@ def open_service(settings: Settings, *, migration_timeout_ms: int = MIGRATION_TI
         raise
 
 
-_service: Service | None = None
+_local = threading.local()
+_services: list[Service] = []  # every thread's service, so reset_service can close them all
 _service_lock = threading.Lock()
+_generation = 0  # bumped by reset_service; a thread's cached service from an older one is stale
 
 
 def get_service(env: Mapping[str, str] | None = None) -> Service:
-    """The container's service, built from the environment on first call and then cached.
+    """This thread's service, built from the environment on first call and then cached.
 
-    A failed build is not cached, so the next invocation retries (e.g. after a transient secret or
-    database error). Raises :class:`~websocket_service.config.ConfigError` for bad settings.
+    In Lambda the handler runs in one thread, one invocation at a time: one service and one store
+    connection per warm instance. The local gateway runs invocations in worker threads, each then
+    behaving like a warm instance with its own store connection, so concurrent ``$connect``
+    invocations do not queue on one connection. A failed build is not cached, so the next
+    invocation retries (e.g. after a transient secret or database error). Raises
+    :class:`~websocket_service.config.ConfigError` for bad settings.
     """
-    global _service
+    service = getattr(_local, "service", None)
+    if service is not None and getattr(_local, "generation", -1) == _generation:
+        return service
+    settings = Settings.from_env(env)
+    obs.configure(settings.log_level)
+    service = open_service(settings)
     with _service_lock:
-        if _service is None:
-            settings = Settings.from_env(env)
-            obs.configure(settings.log_level)
-            _service = open_service(settings)
-        return _service
+        _services.append(service)
+        _local.service, _local.generation = service, _generation
+    return service
 
 
 def reset_service() -> None:
-    """Close and forget the cached service; the next :func:`get_service` rebuilds it."""
-    global _service
+    """Close and forget every thread's cached service; the next :func:`get_service` rebuilds it."""
+    global _generation
     with _service_lock:
-        if _service is not None:
-            _service.close()
-        _service = None
+        for service in _services:
+            service.close()
+        _services.clear()
+        _generation += 1
+        _local.service = None
 
 
 def send_email_verification_notification(email: str, *, deadline: float | None = None) -> DeliveryReport:

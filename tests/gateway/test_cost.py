@@ -27,6 +27,25 @@ def test_reproduces_the_seed_example_for_api_gateway() -> None:
     assert daily.api_gateway_usd < 0.02  # the seed's "< $0.02/day"
 
 
+def test_logs_are_priced_by_volume() -> None:
+    daily = estimate(SEED).daily
+    assert daily.log_gb == pytest.approx(daily.lambda_requests * 1000 / 1e9)
+    assert daily.logs_usd == pytest.approx(daily.log_gb * 0.50)  # the seed's "~$0.50 per GB"
+    quiet = estimate(CostInputs(users=1000, minutes_per_connection=5, messages_per_user=10, log_bytes_per_invocation=0))
+    assert quiet.daily.logs_usd == 0 and quiet.daily.total_usd == pytest.approx(daily.total_usd - daily.logs_usd)
+
+
+def test_render_has_the_seeds_four_lines_and_explains_its_monthly_figure() -> None:
+    text = render(estimate(SEED))
+    labels = [line.split("  ")[0] for line in text.splitlines() if line.startswith(("API Gateway", "CloudWatch", "Lambda ("))]
+    assert labels == ["API Gateway connection minutes", "API Gateway messages", "CloudWatch Logs (by volume)",
+                      "Lambda (requests + arm64 duration)"]
+    assert "$0.01125 per day ($0.3375 per 30 days)" in text
+    assert '"~$0.60/month" is its rounded-up "< $0.02/day" bound x 30 days' in text
+    other = render(estimate(CostInputs(users=10, minutes_per_connection=5, messages_per_user=10)))
+    assert "seed guide" not in other  # the explanation belongs to the seed's example only
+
+
 def test_month_is_days_times_a_day() -> None:
     result = estimate(SEED)
     assert result.monthly.connection_minutes_usd == pytest.approx(0.00125 * 30)
@@ -41,7 +60,7 @@ def test_adds_lambda_requests_and_duration() -> None:
     assert daily.lambda_gb_seconds == pytest.approx(daily.lambda_requests * 0.020 * 0.25)
     assert daily.lambda_requests_usd == pytest.approx(daily.lambda_requests * 0.20 / 1e6)
     assert daily.lambda_duration_usd == pytest.approx(daily.lambda_gb_seconds * 0.0000133334)
-    assert daily.total_usd == pytest.approx(daily.api_gateway_usd + daily.lambda_usd)
+    assert daily.total_usd == pytest.approx(daily.api_gateway_usd + daily.logs_usd + daily.lambda_usd)
 
 
 @pytest.mark.parametrize(("size", "units"), [(1, 1), (32 * 1024, 1), (32 * 1024 + 1, 2), (128 * 1024, 4)])

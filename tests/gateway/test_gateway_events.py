@@ -44,11 +44,16 @@ def _aws(name: str) -> dict:
 
 
 def test_ids_look_like_api_gateway_ids() -> None:
-    ids = {new_id() for _ in range(200)}
-    assert len(ids) == 200
+    """API Gateway's ids are 16 characters of base64url (``Jx-TaE0_GjQFvSw=`` in a captured
+    ``$disconnect`` event): safe in a URL path even when a client forgets to encode them.
+    Source: https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-integration-requests.html
+    """
+    ids = {new_id() for _ in range(500)}
+    assert len(ids) == 500
     for value in ids:
-        assert re.fullmatch(r"[A-Za-z0-9+/]{15}=", value)
-        assert len(base64.b64decode(value)) == 11
+        assert re.fullmatch(r"[A-Za-z0-9_-]{15}=", value)
+        assert len(base64.urlsafe_b64decode(value)) == 11
+    assert any(set(value) & set("-_") for value in ids)  # the URL-safe alphabet is really in use
 
 
 def test_request_time_is_aws_format_regardless_of_locale() -> None:
@@ -141,14 +146,8 @@ def test_disconnect_event_carries_status_code_and_reason() -> None:
 def test_text_message_event() -> None:
     event = message_event(INFO, "héllo", "$default")
     assert (event["body"], event["isBase64Encoded"]) == ("héllo", False)
-    assert re.fullmatch(r"[A-Za-z0-9+/]{15}=", event["requestContext"]["messageId"])
+    assert re.fullmatch(r"[A-Za-z0-9_-]{15}=", event["requestContext"]["messageId"])
     assert classify(event) is EventKind.MESSAGE
-
-
-def test_binary_message_event_is_base64() -> None:
-    event = message_event(INFO, b"\x00\xffdata", "$default")
-    assert event["isBase64Encoded"] is True
-    assert base64.b64decode(event["body"]) == b"\x00\xffdata"
 
 
 @pytest.mark.parametrize(
@@ -159,10 +158,9 @@ def test_binary_message_event_is_base64() -> None:
         ('{"action":5}', "$default"),
         ('["subscribe"]', "$default"),
         ("subscribe", "$default"),
-        (b'{"action":"subscribe"}', "$default"),
     ],
 )
-def test_route_selection_follows_request_body_action(data: str | bytes, expected: str) -> None:
+def test_route_selection_follows_request_body_action(data: str, expected: str) -> None:
     assert select_route(data, {"subscribe"}) == expected
 
 

@@ -89,9 +89,19 @@ def test_get_connection_reports_identity_and_activity(gateway: LocalGateway, rec
     assert second["ConnectedAt"] == first["ConnectedAt"]
 
 
+ALL_METHODS = ("POST", "GET", "DELETE")
+
+
+@pytest.fixture
+def granted_all(start_gateway: Callable[..., LocalGateway], recorder: Recorder) -> LocalGateway:
+    """A gateway serving every @connections method, like a stack with managementApiMethods=[POST,GET,DELETE]."""
+    return start_gateway(handler=recorder, management_methods=ALL_METHODS)
+
+
 def test_delete_closes_the_client_and_reaches_disconnect(
-    gateway: LocalGateway, recorder: Recorder, sqlite_store: ConnectionStore
+    granted_all: LocalGateway, recorder: Recorder, sqlite_store: ConnectionStore
 ) -> None:
+    gateway = granted_all
     client = management_client(gateway)
 
     async def scenario() -> str:
@@ -111,8 +121,8 @@ def test_delete_closes_the_client_and_reaches_disconnect(
 
 
 @pytest.mark.parametrize("operation", ["post_to_connection", "get_connection", "delete_connection"])
-def test_unknown_connection_is_gone_410(gateway: LocalGateway, operation: str) -> None:
-    client = management_client(gateway)
+def test_unknown_connection_is_gone_410(granted_all: LocalGateway, operation: str) -> None:
+    client = management_client(granted_all)
     kwargs: dict[str, Any] = {"ConnectionId": "AAAAAAAAAAAAAAA="}
     if operation == "post_to_connection":
         kwargs["Data"] = b"x"

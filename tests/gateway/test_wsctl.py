@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -56,7 +57,8 @@ def test_cost_reproduces_the_seed_example() -> None:
     text = wsctl("cost", "--users", "1000", "--minutes", "5", "--messages", "10").stdout
     assert re.search(r"API Gateway connection minutes\s+\$0\.00125\s+\$0\.0375", text)
     assert re.search(r"API Gateway messages\s+\$0\.01\s+\$0\.30", text)
-    assert "Lambda requests" in text and "Lambda duration" in text
+    assert re.search(r"CloudWatch Logs \(by volume\)\s+\$0\.006048\s+\$0\.18144", text)
+    assert "Lambda (requests + arm64 duration)" in text and "~$0.60/month" in text
 
 
 def test_cost_with_the_stacks_own_database() -> None:
@@ -173,6 +175,24 @@ def test_migrate_waits_for_the_migration_lock_as_long_as_timeout_says(pg_databas
     assert json.loads(applied.stdout)["applied"] == [m.version for m in load_migrations("postgres")]
 
 
+def _local_tcp_ports(pid: int) -> list[int]:
+    """Local TCP ports of the sockets process ``pid`` holds (from /proc: its fds' socket inodes)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def test_ctrl_c_during_a_command_is_one_line_and_exit_130(pg_database_url: str, postgres_url: str) -> None:
     """Interrupting a blocked migrate (any command but `local`) ends cleanly, like a shell tool."""
     import time
@@ -188,8 +208,10 @@ def test_ctrl_c_during_a_command_is_one_line_and_exit_130(pg_database_url: str, 
         try:
             with psycopg.connect(postgres_url, autocommit=True) as observer:
                 deadline = time.monotonic() + 30
-                while not observer.execute(  # wait until wsctl really waits on the lock
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                while not observer.execute(  # wait until *this* wsctl waits on the lock (others share the server)
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                    " WHERE l.locktype = 'advisory' AND NOT l.granted AND a.client_port = ANY(%s)",
+                    (_local_tcp_ports(process.pid),),
                 ).fetchone()[0]:
                     assert time.monotonic() < deadline, "wsctl migrate never waited for the lock"
                     time.sleep(0.05)
@@ -246,6 +268,31 @@ def test_notify_pushes_to_the_dialog(gateway: LocalGateway, sqlite_database_url:
         "ok": True, "sent": 1, "gone": 0, "failed": 0, "undelivered": 0, "complete": True,
         "endpoint": gateway.management_endpoint}
     assert pushed == {"type": "email-verified", "email": EMAIL}
+
+
+def test_notify_prints_one_human_line_without_metric_records(gateway: LocalGateway, sqlite_database_url: str) -> None:
+    """Issue 11: the human output is one line per result; the EMF metric record stays behind --json."""
+    async def scenario() -> subprocess.CompletedProcess[str]:
+        async with connect(_client_url(gateway, EMAIL)), connect(_client_url(gateway, EMAIL)):
+            return await asyncio.to_thread(
+                wsctl, "notify", "--email", EMAIL, "--endpoint", gateway.management_endpoint,
+                "--database-url", sqlite_database_url,
+            )
+
+    result = run(scenario())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{EMAIL} (email-verification): delivered to 2 connections via {gateway.management_endpoint}"]
+    assert "_aws" not in result.stderr and "{" not in result.stderr  # no EMF, no JSON log lines
+
+
+def test_local_management_methods_option_and_env() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["local", "--management-methods", "post,delete"]).management_methods == ("POST", "DELETE")
+    assert parser.parse_args(["local"]).management_methods is None  # then MANAGEMENT_API_METHODS, else POST,GET
+    refused = wsctl("local", "--management-methods", "GET")
+    assert refused.returncode == 2
+    assert "argument --management-methods: 'GET'; expected a comma list of POST, GET, DELETE that includes POST" in refused.stderr
 
 
 def test_notify_with_message_and_without_listeners(gateway: LocalGateway, sqlite_database_url: str) -> None:
@@ -314,7 +361,7 @@ def test_gateway_with_postgres(start_gateway: Callable[..., LocalGateway], pg_st
                 wsctl, "notify", "--email", EMAIL, "--endpoint", gateway.management_endpoint,
                 "--database-url", pg_database_url,
             )
-            assert result.stdout.startswith("sent 1, gone 0, failed 0"), result.stderr
+            assert result.stdout.startswith(f"{EMAIL} (email-verification): delivered to 1 connection via"), result.stderr
             return await ws.recv()
 
     assert json.loads(run(scenario()))["type"] == "email-verified"
@@ -323,7 +370,10 @@ def test_gateway_with_postgres(start_gateway: Callable[..., LocalGateway], pg_st
 
 
 # --- wsctl local ----------------------------------------------------------------------------
-def test_wsctl_local_runs_until_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_wsctl_local_runs_until_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int) -> None:
+    """Issue 10: on SIGTERM (a service manager, a container stop) or Ctrl+C every client gets a 1001
+    close frame and its $disconnect runs (row inactive) before the process exits."""
     monkeypatch.delenv("CONNECT_TOKEN_SECRET", raising=False)
     database_url = f"sqlite:///{tmp_path / 'local.db'}"
     process = subprocess.Popen(
@@ -345,22 +395,30 @@ def test_wsctl_local_runs_until_interrupted(tmp_path: Path, monkeypatch: pytest.
         assert f"Management endpoint:  http://127.0.0.1:{port}/prod" in text
         assert f"-m websockets \"{ws_url}?email=you%40example.com&type=email-verification\"" in text
         assert "sqlite:///" in text
+        assert f"Console:              http://127.0.0.1:{port}/console" in text
+        assert "@connections methods: POST, GET" in text
 
         async def scenario() -> None:
-            async with connect(f"{ws_url}?email={EMAIL}&type=general") as ws:
-                await ws.send('{"action":"ping"}')
-                assert await ws.recv() == '{"type":"pong"}'
-                process.send_signal(signal.SIGINT)  # stop with this client still connected
-                await ws.wait_closed()
-                assert ws.close_code == 1001
+            async with connect(f"{ws_url}?email={EMAIL}&type=general") as ws, \
+                    connect(f"{ws_url}?email={EMAIL}&type=email-verification") as dialog:
+                for client in (ws, dialog):
+                    await client.send('{"action":"ping"}')
+                    assert await client.recv() == '{"type":"pong"}'
+                process.send_signal(signum)  # stop with both clients still connected
+                for client in (ws, dialog):
+                    await client.wait_closed()
+                    assert client.close_code == 1001
 
         run(scenario())
-        assert process.wait(timeout=WAIT_S) == 0
-        assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+        assert process.wait(timeout=WAIT_S * 4) == 0  # bounded: stop_timeout_s is 39 s at most
+        stderr = process.stderr.read()  # type: ignore[union-attr]
+        assert "Traceback" not in stderr
+        assert "stopping: closing 2 connections (1001)" in stderr and stderr.rstrip().endswith("stopped")
         store = open_store(database_url)
         try:
-            (row,) = store.list_connections(user_email=EMAIL)
-            assert not row.is_active and row.disconnect_status_code == 1001  # $disconnect ran on shutdown
+            rows = store.list_connections(user_email=EMAIL)
+            assert len(rows) == 2
+            assert all(not row.is_active and row.disconnect_status_code == 1001 for row in rows)  # $disconnect ran
         finally:
             store.close()
     finally:

@@ -1,0 +1,274 @@
+"""Plain HTTP/1.1 on the gateway's port: an incremental request reader and a small dispatch table.
+
+API Gateway serves WebSocket clients and the ``@connections`` management API on one host; the
+local gateway does the same on one port. A WebSocket upgrade goes to ``websockets``; every other
+request is read here (``Content-Length`` or ``Transfer-Encoding: chunked`` bodies, ``Expect:
+100-continue``), dispatched through :class:`HttpRoutes` and answered on a connection that stays
+open for the next request (HTTP/1.1 keep-alive), as API Gateway's endpoints do.
+
+A route is a regular expression over the decoded path plus an async handler; the first match
+wins. Other modules (the management API, the console, a Lambda Invoke API) add their own routes::
+
+    routes.add(r"/(?P<stage>[^/]+)/@connections/(?P<connection_id>[^/]*)", management.handle)
+"""
+from __future__ import annotations
+
+import email.utils
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+from urllib.parse import unquote, urlsplit
+
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
+MAX_HEAD_BYTES = 64 * 1024
+"""A request head larger than this is refused with 431."""
+DEFAULT_BODY_LIMIT = 131_072
+"""Bytes of a body kept in memory; the rest is counted (``body_length``) and discarded."""
+
+_HEAD_END = b"\r\n\r\n"
+
+
+class HttpProtocolError(ValueError):
+    """The request cannot be parsed; the message says what was wrong (answered with 400)."""
+
+
+@dataclass
+class HttpRequest:
+    """One parsed HTTP request.
+
+    ``body`` holds at most ``body_limit + 1`` bytes; ``body_length`` is the body's full length, so
+    a handler can refuse an oversize body (413) without the gateway keeping it.
+    """
+
+    method: str
+    target: str
+    headers: Headers
+    body: bytes = b""
+    body_length: int = 0
+    version: str = "HTTP/1.1"
+
+    @property
+    def path(self) -> str:
+        """The raw (still percent-encoded) path of the target."""
+        return urlsplit(self.target).path
+
+    @property
+    def query(self) -> str:
+        """The raw query string of the target."""
+        return urlsplit(self.target).query
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the client allows the connection to stay open after the answer."""
+        tokens = {t.strip().lower() for t in self.headers.get("Connection", "").split(",")}
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in tokens
+        return "close" not in tokens
+
+    @property
+    def is_websocket_upgrade(self) -> bool:
+        """True for a WebSocket opening handshake (handled by ``websockets``, not here)."""
+        return self.headers.get("Upgrade", "").lower() == "websocket"
+
+
+class _State(enum.Enum):
+    HEAD = "head"
+    BODY = "body"
+    CHUNK_SIZE = "chunk-size"
+    CHUNK_DATA = "chunk-data"
+    CHUNK_DATA_END = "chunk-data-end"
+    TRAILER = "trailer"
+
+
+def parse_head(head: bytes) -> HttpRequest:
+    """The request line and headers of ``head`` (which ends with the blank line)."""
+    try:
+        text = head.decode("latin-1")
+    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
+        raise HttpProtocolError("request head is not text") from None
+    lines = text.split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise HttpProtocolError(f"malformed request line {lines[0][:80]!r}")
+    method, target, version = parts
+    headers = Headers()
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise HttpProtocolError(f"malformed header line {line[:80]!r}")
+        headers[name] = value.strip()
+    return HttpRequest(method=method, target=target, headers=headers, version=version)
+
+
+class RequestReader:
+    """Turns the bytes of a connection into :class:`HttpRequest` objects, one call at a time.
+
+    ``feed(data)`` returns the requests completed by ``data``. When a request head arrives whose
+    body is still to come and which asks ``Expect: 100-continue``, :attr:`continue_needed` is set
+    for the caller to answer ``100 Continue``. After a WebSocket upgrade head, reading stops and
+    :attr:`upgrade` holds the raw bytes from that head on (for ``websockets``).
+    """
+
+    def __init__(self, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+        self.body_limit = body_limit
+        self.continue_needed = False
+        self.upgrade: bytes | None = None
+        self._buffer = bytearray()
+        self._state = _State.HEAD
+        self._request: HttpRequest | None = None
+        self._body = bytearray()
+        self._remaining = 0
+
+    def feed(self, data: bytes) -> list[HttpRequest]:
+        """Consume ``data``; return the requests it completed (in order)."""
+        self._buffer += data
+        done: list[HttpRequest] = []
+        while self.upgrade is None and self._step(done):
+            pass
+        return done
+
+    def _step(self, done: list[HttpRequest]) -> bool:
+        """Advance by one state; False when more bytes are needed."""
+        if self._state is _State.HEAD:
+            return self._read_head(done)
+        if self._state is _State.BODY:
+            take = min(self._remaining, len(self._buffer))
+            if take == 0 and self._remaining:
+                return False
+            self._keep(self._buffer[:take])
+            del self._buffer[:take]
+            self._remaining -= take
+            if self._remaining == 0:
+                self._finish(done)
+            return True
+        if self._state in (_State.CHUNK_SIZE, _State.CHUNK_DATA_END, _State.TRAILER):
+            end = self._buffer.find(b"\r\n")
+            if end < 0:
+                if len(self._buffer) > MAX_HEAD_BYTES:
+                    raise HttpProtocolError("chunk header too long")
+                return False
+            line = bytes(self._buffer[:end])
+            del self._buffer[: end + 2]
+            if self._state is _State.CHUNK_DATA_END:
+                if line:
+                    raise HttpProtocolError("chunk data is not followed by CRLF")
+                self._state = _State.CHUNK_SIZE
+            elif self._state is _State.TRAILER:
+                if not line:
+                    self._finish(done)
+            else:
+                size_text = line.split(b";", 1)[0].strip()
+                try:
+                    size = int(size_text, 16)
+                except ValueError:
+                    raise HttpProtocolError(f"malformed chunk size {size_text[:20]!r}") from None
+                if size < 0:
+                    raise HttpProtocolError("negative chunk size")
+                self._remaining = size
+                self._state = _State.CHUNK_DATA if size else _State.TRAILER
+            return True
+        # CHUNK_DATA
+        take = min(self._remaining, len(self._buffer))
+        if take == 0:
+            return False
+        self._keep(self._buffer[:take])
+        del self._buffer[:take]
+        self._remaining -= take
+        if self._remaining == 0:
+            self._state = _State.CHUNK_DATA_END
+        return True
+
+    def _read_head(self, done: list[HttpRequest]) -> bool:
+        end = self._buffer.find(_HEAD_END)
+        if end < 0:
+            if len(self._buffer) > MAX_HEAD_BYTES:
+                raise HttpProtocolError(f"request head larger than {MAX_HEAD_BYTES} bytes")
+            return False
+        if end > MAX_HEAD_BYTES:
+            raise HttpProtocolError(f"request head larger than {MAX_HEAD_BYTES} bytes")
+        head = bytes(self._buffer[: end + len(_HEAD_END)])
+        request = parse_head(head)
+        if request.is_websocket_upgrade:
+            self.upgrade = bytes(self._buffer)
+            self._buffer.clear()
+            return False
+        del self._buffer[: end + len(_HEAD_END)]
+        self._request = request
+        self._body.clear()
+        request.body_length = 0
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        length_text = request.headers.get("Content-Length")
+        if chunked:
+            self._state = _State.CHUNK_SIZE
+        elif length_text is not None:
+            if not length_text.isdigit():
+                raise HttpProtocolError(f"malformed Content-Length {length_text[:20]!r}")
+            self._remaining = int(length_text)
+            self._state = _State.BODY
+        else:
+            self._finish(done)
+            return True
+        if request.headers.get("Expect", "").lower() == "100-continue":
+            self.continue_needed = True
+        return True
+
+    def _keep(self, data: bytes | bytearray) -> None:
+        assert self._request is not None
+        self._request.body_length += len(data)
+        room = self.body_limit + 1 - len(self._body)
+        if room > 0:
+            self._body += data[:room]
+
+    def _finish(self, done: list[HttpRequest]) -> None:
+        assert self._request is not None
+        self._request.body = bytes(self._body)
+        done.append(self._request)
+        self._request = None
+        self._body.clear()
+        self._state = _State.HEAD
+
+
+def serialize(response: Response, *, keep_alive: bool) -> bytes:
+    """The bytes of ``response``, with ``Date``, ``Content-Length`` and ``Connection`` set."""
+    headers = Headers(response.headers)
+    headers.setdefault("Date", email.utils.formatdate(usegmt=True))
+    body = response.body or b""
+    if response.status_code not in (204, 304) and "Content-Length" not in headers:
+        headers["Content-Length"] = str(len(body))
+    if "Connection" in headers:
+        del headers["Connection"]
+    headers["Connection"] = "keep-alive" if keep_alive else "close"
+    head = f"HTTP/1.1 {response.status_code} {response.reason_phrase}\r\n{headers}"
+    return head.encode("latin-1") + (body if response.status_code not in (204, 304) else b"")
+
+
+Handler = Callable[[HttpRequest, "re.Match[str]"], Awaitable[Response]]
+
+
+@dataclass
+class HttpRoutes:
+    """An ordered dispatch table: ``(compiled path pattern, handler)``; the first full match wins.
+
+    Patterns match the percent-decoded path; ``fallback`` answers anything unmatched.
+    """
+
+    fallback: Callable[[HttpRequest], Awaitable[Response]]
+    routes: list[tuple[re.Pattern[str], Handler]] = field(default_factory=list)
+
+    def add(self, pattern: str, handler: Handler) -> None:
+        """Append a route (``pattern`` must match the whole decoded path)."""
+        self.routes.append((re.compile(pattern), handler))
+
+    async def dispatch(self, request: HttpRequest) -> Response:
+        """The response of the first matching route, else of ``fallback``."""
+        path = unquote(request.path)
+        for pattern, handler in self.routes:
+            match = pattern.fullmatch(path)
+            if match is not None:
+                return await handler(request, match)
+        return await self.fallback(request)
