@@ -135,7 +135,7 @@ class GatewayConnection(ServerConnection):
                     break
                 if request is None or self.transport.is_closing():
                     break
-                assert self.routes is not None
+                assert self.routes is not None  # nosec B101 # type narrowing: the gateway sets routes on every connection it creates
                 try:
                     response = await self.routes.dispatch(request)
                 except Exception:  # a bug in a route: answer like a server, keep serving others

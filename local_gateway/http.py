@@ -218,14 +218,14 @@ class RequestReader:
         return True
 
     def _keep(self, data: bytes | bytearray) -> None:
-        assert self._request is not None
+        assert self._request is not None  # nosec B101 # type narrowing: only called while a request's body is read
         self._request.body_length += len(data)
         room = self.body_limit + 1 - len(self._body)
         if room > 0:
             self._body += data[:room]
 
     def _finish(self, done: list[HttpRequest]) -> None:
-        assert self._request is not None
+        assert self._request is not None  # nosec B101 # type narrowing: only called while a request's body is read
         self._request.body = bytes(self._body)
         done.append(self._request)
         self._request = None

@@ -70,7 +70,7 @@ DEFAULT_TWO_WAY_ROUTES = frozenset({DEFAULT_ROUTE})
 """Routes with a route response: the stack makes only ``$default`` two-way."""
 DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105 # dummy credentials for boto3 against the local gateway, which ignores them
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 """Set for the in-process handler only when absent: boto3 signs requests even to localhost."""
@@ -303,7 +303,7 @@ class LocalGateway:
     # --- addresses --------------------------------------------------------------------------
     @property
     def _client_host(self) -> str:
-        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host  # nosec B104 # a comparison with the wildcard address, not a bind (the default host is 127.0.0.1)
 
     @property
     def _authority(self) -> str:
@@ -424,7 +424,7 @@ class LocalGateway:
 
     # --- handler invocation -----------------------------------------------------------------
     async def _invoke(self, event: dict[str, Any]) -> Invocation:
-        assert self._handler is not None
+        assert self._handler is not None  # nosec B101 # the handler is loaded in start(), before any connection is served
         request_id = event["requestContext"]["requestId"]
         timeout = self.limits.integration_timeout_s
         context = LambdaContext(self._function_name, self._memory_mb, time.monotonic() + timeout)
@@ -440,7 +440,7 @@ class LocalGateway:
 
     # --- plain HTTP routes ------------------------------------------------------------------
     async def _verify_page(self, request: HttpRequest, match: Any) -> Response:
-        assert self._page is not None
+        assert self._page is not None  # nosec B101 # the page is read in start(), before any request is served
         return responses.html_response(self._page.replace(_STAGE_PLACEHOLDER, self.stage))
 
     async def _summary(self, request: HttpRequest, match: Any) -> Response:
@@ -454,7 +454,7 @@ class LocalGateway:
 
     async def _lambda_invoke(self, request: HttpRequest, match: Any) -> Response:
         """Lambda's ``Invoke`` for the handler (:mod:`local_gateway.lambda_api`)."""
-        return await self.lambda_api.handle(request.method, request.path, request.headers, request.body,
+        return await self.lambda_api.handle(request.method, request.target, request.headers, request.body,
                                             request.body_length)
 
     async def _not_found(self, request: HttpRequest) -> Response:
@@ -530,7 +530,7 @@ class LocalGateway:
         return True
 
     async def _session(self, connection: ServerConnection) -> None:
-        assert isinstance(connection, GatewayConnection) and connection.info is not None
+        assert isinstance(connection, GatewayConnection) and connection.info is not None  # nosec B101 # type narrowing for the checker: the server only creates these objects itself
         info = connection.info
         connection.session_started = True
         loop = asyncio.get_running_loop()

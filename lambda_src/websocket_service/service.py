@@ -1,8 +1,8 @@
 """The service object: settings + store + messenger, built once per Lambda container.
 
-:func:`get_service` builds it lazily on first use and caches it at module level (the handler and
-:func:`send_email_verification_notification` share it); :func:`reset_service` drops it (tests,
-local gateway). Building opens the store from ``DATABASE_URL`` or, when ``DATABASE_SECRET_ARN``
+:func:`get_service` builds it lazily on first use and caches it per thread (the handler and
+:func:`send_email_verification_notification` share it; Lambda runs one thread per instance);
+:func:`reset_service` drops it (tests, local gateway) and :func:`use_service` installs a given one. Building opens the store from ``DATABASE_URL`` or, when ``DATABASE_SECRET_ARN``
 is set, from that RDS secret, and reads the connect-token secret from ``CONNECT_TOKEN_SECRET`` or
 ``CONNECT_TOKEN_SECRET_ARN``. The messenger is created only when the first notification is sent,
 so a bad or missing management endpoint never blocks connects and disconnects.
@@ -17,12 +17,13 @@ the container; the GetConnection check and cleanup's TTL expiry cover what it lo
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from . import observability as obs
 from .config import FAILED_DELIVERIES_METRIC, Settings
@@ -339,6 +340,17 @@ def get_service(env: Mapping[str, str] | None = None) -> Service:
         _services.append(service)
         _local.service, _local.generation = service, _generation
     return service
+
+
+@contextlib.contextmanager
+def use_service(service: Service) -> Iterator[Service]:
+    """Make ``service`` this thread's service while the block runs (tests, embedding), then restore."""
+    previous = getattr(_local, "service", None), getattr(_local, "generation", -1)
+    _local.service, _local.generation = service, _generation
+    try:
+        yield service
+    finally:
+        _local.service, _local.generation = previous
 
 
 def reset_service() -> None:

@@ -5,8 +5,8 @@ a real WebSocket handshake plus one frame): what a client controls on the wire -
 (percent-encoded, hostile characters and lone surrogates included), User-Agent, and one text or
 binary frame (JSON nested up to 128 KB, not-UTF-8 bytes). Invariants: the handshake is accepted or
 refused with a 4xx (never 5xx); every handler answer is 200 or 4xx and never raises; no ERROR log
-and no ``ServiceFailures``; a message gets a reply that is not ``service_unavailable`` (or, over
-128 KB, the gateway's 1009 close, as API Gateway does).
+and no ``ServiceFailures``; a text message gets a reply that is not ``service_unavailable`` (or, over
+128 KB, the gateway's 1009 close), a binary frame the gateway's 1003 close, as API Gateway does.
 """
 from __future__ import annotations
 
@@ -61,8 +61,10 @@ async def _exchange(gateway: LocalGateway, inputs: dict[str, Any]) -> str:
             try:
                 reply = json.loads(await ws.recv())
             except ConnectionClosed as closed:
-                assert closed.rcvd is not None and closed.rcvd.code == 1009, f"closed unexpectedly: {closed}"
-                return "too_big"
+                # API Gateway refuses binary frames (1003) and messages over 128 KB (1009)
+                expected = 1003 if isinstance(frame, bytes) else 1009
+                assert closed.rcvd is not None and closed.rcvd.code == expected, f"closed unexpectedly: {closed}"
+                return "binary" if expected == 1003 else "too_big"
             assert reply.get("error") != "service_unavailable", f"message answered {reply}"
             return "replied"
     except InvalidStatus as refused:

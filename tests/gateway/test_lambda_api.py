@@ -134,4 +134,4 @@ def test_the_websocket_api_and_management_api_still_work_beside_it(gateway: Loca
 
     client = management_client(gateway)
     with pytest.raises(client.exceptions.GoneException):
-        client.post_to_connection(ConnectionId="nobody=", Data=b"x")
+        client.post_to_connection(ConnectionId="Nobody0000000AA=", Data=b"x")

@@ -23,7 +23,8 @@ from local_gateway.server import LocalGateway
 from local_gateway.smoke import STEPS, SmokeOptions, SmokeReport, outputs_from_file, outputs_from_stack, run_smoke
 from tests.functional.helpers import closed_port
 from tests.functional.http_servers import RecordingServer
-from websocket_service.service import get_service
+from websocket_service import handler as handler_module
+from websocket_service.service import get_service, use_service
 from websocket_service.store.base import ConnectionStore
 
 WSCTL = Path(sys.executable).with_name("wsctl")
@@ -93,11 +94,24 @@ def test_smoke_mints_a_token_with_the_key_from_the_environment(start_gateway: Ca
     assert report.steps[STEPS.index("token")].detail.endswith("with the key from CONNECT_TOKEN_SECRET")
 
 
+def gateway_with_the_key_read_now(start_gateway: Callable[..., LocalGateway]) -> LocalGateway:
+    """A gateway whose handler uses a service built now, from the environment as it is now: the
+    function reads its key at its cold start (in AWS), whatever the smoke's shell holds later."""
+    built: dict[str, Any] = {}
+
+    def handler(event: Any, context: Any) -> Any:
+        with use_service(built["service"]):  # in every worker thread of the gateway
+            return handler_module.handler(event, context)
+
+    gateway = start_gateway(handler=handler)
+    built["service"] = get_service()  # after start: the environment now names this gateway's endpoint
+    return gateway
+
+
 def test_smoke_reads_the_token_key_from_the_stacks_secret(start_gateway: Callable[..., LocalGateway],
                                                          monkeypatch: pytest.MonkeyPatch, outputs_path: Path) -> None:
     monkeypatch.setenv("CONNECT_TOKEN_SECRET", KEY)
-    gateway = start_gateway()
-    get_service()  # the handler's service reads its key now (in AWS: at the container's cold start)
+    gateway = gateway_with_the_key_read_now(start_gateway)
     monkeypatch.setenv("CONNECT_TOKEN_SECRET", "a-stale-local-key")  # the stack's secret wins over the shell's
     secrets_manager = RecordingServer({"/": (200, {"ARN": TOKEN_ARN, "Name": "connect-token", "SecretString": KEY})})
     try:
@@ -125,8 +139,7 @@ def test_a_stack_that_requires_tokens_fails_at_connect_without_a_key(start_gatew
                                                                      monkeypatch: pytest.MonkeyPatch,
                                                                      outputs_path: Path) -> None:
     monkeypatch.setenv("CONNECT_TOKEN_SECRET", KEY)
-    gateway = start_gateway()
-    get_service()  # the function has its key; the smoke's shell has none and the outputs name no secret
+    gateway = gateway_with_the_key_read_now(start_gateway)  # the function has its key; the smoke's shell none
     monkeypatch.delenv("CONNECT_TOKEN_SECRET")
     report = smoke(write_outputs(outputs_path, gateway))
     assert statuses(report)["token"] == "skipped"

@@ -13,4 +13,4 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest 
         f"handler events: {CASES['websocket'] + CASES['any']} (websocket {CASES['websocket']}, "
         f"any payload {CASES['any']}), each on SQLite and PostgreSQL; "
         f"wsctl local over real sockets: {CASES['gateway']} (replied {CASES['gateway:replied']}, refused "
-        f"{CASES['gateway:refused']}, closed 1009 {CASES['gateway:too_big']})")
+        f"{CASES['gateway:refused']}, closed 1009 {CASES['gateway:too_big']}, binary closed 1003 {CASES['gateway:binary']})")

@@ -59,15 +59,13 @@ class Backend:
     def invoke(self, event: Any) -> tuple[Any, list[dict[str, Any]]]:
         """Run the real handler with this backend's service; return (result or the exception, log lines)."""
         out = io.StringIO()
-        service_module._service = self.service  # the container's cached service, as get_service() caches it
-        try:
+        # the container's cached service, as get_service() caches it
+        with service_module.use_service(self.service):
             with contextlib.redirect_stdout(out):
                 try:
                     result: Any = handler_module.handler(event, None)
                 except Exception as error:  # noqa: BLE001 - recorded, then asserted absent
                     result = error
-        finally:
-            service_module._service = None
         lines = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
         return result, lines
 
