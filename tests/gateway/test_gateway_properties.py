@@ -61,8 +61,9 @@ async def _exchange(gateway: LocalGateway, inputs: dict[str, Any]) -> str:
             try:
                 reply = json.loads(await ws.recv())
             except ConnectionClosed as closed:
-                # API Gateway refuses binary frames (1003) and messages over 128 KB (1009)
-                expected = 1003 if isinstance(frame, bytes) else 1009
+                # API Gateway refuses frames over 32 KB and messages over 128 KB (1009) and binary frames (1003)
+                binary = isinstance(frame, bytes) and len(frame) <= gateway.limits.max_frame_bytes
+                expected = 1003 if binary else 1009
                 assert closed.rcvd is not None and closed.rcvd.code == expected, f"closed unexpectedly: {closed}"
                 return "binary" if expected == 1003 else "too_big"
             assert reply.get("error") != "service_unavailable", f"message answered {reply}"
