@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 CDK_ARGS ?=
 
-.PHONY: setup synth deploy frontend-config test test-fast local bench clean postgres browser
+.PHONY: setup synth deploy frontend-config test test-fast local bench clean postgres browser pgbouncer
 
 setup: $(VENV)/.stamp-python node_modules/.stamp-node
 
@@ -39,7 +39,7 @@ frontend-config: setup
 	$(BIN)/python -m cdk_app.frontend_config cdk-outputs.json -o frontend-config.json
 
 ## test: every test, against the real PostgreSQL, real sockets, real synth and headless Chromium.
-test: setup postgres browser
+test: setup postgres browser pgbouncer
 	$(BIN)/pytest
 
 ## test-fast: the same suite without the slow bundling and browser tests (for the edit loop).
@@ -50,6 +50,10 @@ test-fast: setup postgres
 postgres:
 	@scripts/ensure-postgres
 
+## pgbouncer: Debian's pgbouncer, the transaction pooler (RDS Proxy stand-in) of the storm benchmark.
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
+
 ## browser: Debian's chromium for the end-to-end test of the verification page.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
@@ -58,8 +62,11 @@ browser:
 local: setup
 	$(BIN)/wsctl local
 
-bench: setup postgres
-	$(BIN)/python -m bench
+## bench: every figure of bench/ against its same-run baseline (about 15 min); writes bench/results.json
+## and bench/RESULTS.md. A quick pass: make bench BENCH_ARGS="--size tiny --out /tmp/bench"
+BENCH_ARGS ?=
+bench: setup postgres pgbouncer
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache
