@@ -23,6 +23,7 @@ EVENT = ROOT / "tests" / "events" / "connect.json"
 SIZES = {"tiny": 2, "full": 11}
 """Fresh processes per case."""
 PG_SCHEMA = "bench_cold"
+PROBE_TIMEOUT_S = 60
 
 _PROBE = r"""
 import json, sys, time
@@ -50,7 +51,7 @@ now = datetime.now(timezone.utc)
 conn.execute(
     "INSERT INTO websocket_connections (connection_id, user_email, connection_type, is_active, connected_at, "
     "last_activity_at, source_ip, user_agent, domain_name, stage) VALUES (%s, %s, %s, TRUE, %s, %s, %s, %s, %s, %s)",
-    (uuid.uuid4().hex, "a@example.com", "email-verification", now, now, "203.0.113.9", "bench", "h", "prod"),
+    (uuid.uuid4().hex, "bare@example.com", "email-verification", now, now, "203.0.113.9", "bench", "h", "prod"),
 )
 """
 
@@ -67,11 +68,11 @@ print(out.getvalue())
 
 
 def _sample(body: str, env: dict[str, str]) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(body=body)],
-        check=True, capture_output=True, text=True, env=env, cwd=ROOT,
-    ).stdout.strip().splitlines()[-1]
-    return json.loads(out)
+    result = subprocess.run([sys.executable, "-c", _PROBE.format(body=body)], capture_output=True, text=True,
+                            env=env, cwd=ROOT, timeout=PROBE_TIMEOUT_S)
+    if result.returncode != 0:
+        raise RuntimeError(f"cold-start probe failed ({result.returncode}): {result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def _median(samples: list[dict], key: str) -> float:
@@ -82,7 +83,7 @@ def _profile(body: str, env: dict[str, str]) -> str:
     """cProfile (by cumulative time: a cold start is mostly imports) of ``body`` in a fresh process."""
     out = subprocess.run(
         [sys.executable, "-c", _PROFILED.format(body=body, top=20)],
-        check=True, capture_output=True, text=True, env=env, cwd=ROOT,
+        check=True, capture_output=True, text=True, env=env, cwd=ROOT, timeout=PROBE_TIMEOUT_S,
     ).stdout
     return "cold $connect on PostgreSQL, by cumulative time:\n" + trim_profile(out)
 

@@ -161,16 +161,21 @@ class _BackendSampler(threading.Thread):
 
 
 def _profile_one(database_url: str) -> str:
-    """cProfile of one instance's first connect + disconnect through ``database_url`` (in-process)."""
+    """cProfile of one instance's first connect + disconnect through ``database_url`` (in-process),
+    preceded by the first error the handler logged, if any (a failing storm is explained by it)."""
     from websocket_service import handler as module
 
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "LOG_LEVEL")}
     os.environ.update(DATABASE_URL=database_url, LOG_LEVEL="ERROR")
     module.reset()
     connect, disconnect = _events(99_999)
+    logged = io.StringIO()
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # the handler's log lines are not the profile
-            return profile_call(lambda: [module.handler(e, None) for e in (connect, disconnect)])
+        with contextlib.redirect_stdout(logged):  # the handler's log lines are not the profile
+            profile = profile_call(lambda: [module.handler(e, None) for e in (connect, disconnect)])
+        errors = [json.loads(line).get("error_message") for line in logged.getvalue().splitlines()
+                  if line.startswith("{") and "error_message" in line]
+        return (f"first error logged: {errors[0]}\n\n" if errors else "") + profile
     finally:
         module.reset()
         for k, v in saved.items():

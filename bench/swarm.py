@@ -3,12 +3,14 @@
 ``python -m bench.swarm --url ws://HOST:PORT/STAGE --users U --per-user 1,2,3`` opens, for user
 ``i``, ``per_user[i % len(per_user)]`` connections with ``?email=PREFIXi@bench.example&type=TYPE``
 (at most ``--concurrency`` handshakes in flight), then prints ``{"event": "connected", "count",
-"failed", "seconds", "errors"}``. Every client counts the messages it receives. Commands:
+"failed", "seconds", "errors"}``. With ``--wait-go`` it first prints ``{"event": "ready"}`` and
+waits for a ``go`` line, so several swarms can start together. Every client counts the messages
+it receives. Commands:
 
 ``recv N``  wait (at most ``--timeout`` s) until N messages were received in total since start;
             answers ``{"event": "received", "total", "ok"}``.
 ``ping``    one WebSocket ping round trip per connection; answers ``{"event": "pinged", "count",
-            "p50_ms", "p99_ms"}``.
+            "p50_ms", "p99_ms", "samples_ms"}``.
 ``close``   close every connection and exit (``{"event": "closed"}``).
 """
 from __future__ import annotations
@@ -95,7 +97,8 @@ class Swarm:
                 samples.append((time.perf_counter() - started) * 1000)
 
         await asyncio.gather(*(ping(ws) for ws in self.connections))
-        emit(event="pinged", count=len(samples), p50_ms=percentile(samples, 0.5), p99_ms=percentile(samples, 0.99))
+        emit(event="pinged", count=len(samples), p50_ms=percentile(samples, 0.5), p99_ms=percentile(samples, 0.99),
+             samples_ms=[round(s, 3) for s in samples])
 
     async def close_all(self) -> None:
         await asyncio.gather(*(ws.close() for ws in self.connections), return_exceptions=True)
@@ -106,6 +109,9 @@ class Swarm:
 
 async def main(args: argparse.Namespace) -> None:
     swarm = Swarm(args)
+    if args.wait_go:
+        emit(event="ready")
+        await asyncio.to_thread(sys.stdin.readline)
     await swarm.open_all()
     while True:
         line = (await asyncio.to_thread(sys.stdin.readline)).strip()
@@ -131,6 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--type", default="general")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--wait-go", action="store_true", help="print ready, then wait for a 'go' line")
     return parser.parse_args(argv)
 
 
