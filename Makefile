@@ -52,7 +52,7 @@ postgres:
 
 ## pgbouncer: Debian's pgbouncer, the transaction pooler (RDS Proxy stand-in) of the storm benchmark.
 pgbouncer:
-	@command -v pgbouncer >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
+	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
 
 ## browser: Debian's chromium for the end-to-end test of the verification page.
 browser:

@@ -163,8 +163,9 @@ class LocalGatewayChild(Child):
             env=full_env, name="wsctl local",
         )
         try:
-            self.url = self.wait_for(r"(ws://\S+)", timeout_s=GATEWAY_START_TIMEOUT_S)[1]
-            self.management_endpoint = self.wait_for(r"(http://\S+)", timeout_s=GATEWAY_START_TIMEOUT_S)[1]
+            self.url = self.wait_for(r"WebSocket URL:\s+(ws://\S+)", timeout_s=GATEWAY_START_TIMEOUT_S)[1]
+            self.management_endpoint = self.wait_for(r"Management endpoint:\s+(http://\S+)",
+                                                     timeout_s=GATEWAY_START_TIMEOUT_S)[1]
         except BaseException:
             self.stop()
             raise

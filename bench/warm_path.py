@@ -24,7 +24,7 @@ from .figures import Figure, Section, Size, Target, profile_call
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
 PG_SCHEMA = "bench_warm"
-ROUNDS = 5
+ROUNDS = 9
 SIZES = {"tiny": 50, "full": 1000}
 """Connections per store, split over :data:`ROUNDS` rounds."""
 PROFILE_ITERATIONS = 100
