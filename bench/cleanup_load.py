@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from . import pg
 from .figures import Figure, Section, Size, Target, percentile, profile_call
-from .procs import emit, python_child
+from .procs import emit, environment, python_child
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
@@ -135,8 +135,6 @@ def run(size: Size) -> Section:
 def _run(size: Size, url: str) -> Section:
     import psycopg
 
-    from websocket_service.config import Settings
-
     from websocket_service import handler as module
     from websocket_service.store import open_store
 
@@ -150,57 +148,68 @@ def _run(size: Size, url: str) -> Section:
         conn.execute(SEED.format(per_email=ROWS_PER_EMAIL, rows=cfg["rows"]))
         conn.execute("ANALYZE websocket_connections")
     seed_s = time.perf_counter() - started
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "LOG_LEVEL")}
-    os.environ.update(DATABASE_URL=url, LOG_LEVEL="ERROR")
-    module.reset()
-    try:
-        _connect_latencies(_connect_events("warm", 20))
-        baseline = _connect_latencies(_connect_events("quiet", cfg["connects"]))
-        capture = _Capture(base)
-        capture.start()
-        child_url = _with_application_name(url, APPLICATION_NAME)
-        with python_child("bench.cleanup_load", child_url, str(cfg["max_runs"]), str(cfg["max_seconds"]),
-                          env={**os.environ, "DATABASE_URL": child_url}) as child:
-            child.event(timeout_s=CHILD_TIMEOUT_S)  # "ready": imported and connected
-            running = threading.Event()
-            running.set()
-            runs: list[dict[str, Any]] = []
-
-            def follow() -> None:
-                try:
-                    while True:
-                        event = child.event(timeout_s=cfg["max_seconds"] + CHILD_TIMEOUT_S)
-                        if event["event"] == "done":
-                            return
-                        runs.append(event)
-                finally:
-                    running.clear()
-
-            follower = threading.Thread(target=follow, daemon=True)
-            child.send("go")
-            follower.start()
-            during: list[float] = []
-            batch = 0
-            while running.is_set():
-                during += _connect_latencies(_connect_events(f"busy{batch}-", 200), running)
-                batch += 1
-            follower.join(timeout=CHILD_TIMEOUT_S)
-        capture.done.set()
-        capture.join(timeout=10)
-        profile = profile_call(lambda: _connect_latencies(_connect_events("profile", 200)))
-        with psycopg.connect(url, autocommit=True) as conn:
-            plans = [(q, _generic_plan(conn, q)) for q in sorted(capture.queries)]
-            lookup = "\n".join(r[0] for r in conn.execute(
-                f"EXPLAIN (ANALYZE, BUFFERS) {PER_EMAIL_COUNT}", ("seed7@bench.example", "none=")).fetchall())
-            left = conn.execute("SELECT count(*) FROM websocket_connections WHERE is_active "
-                                "AND last_activity_at < now() - interval '2 hours'").fetchone()[0]
-    finally:
+    with environment(DATABASE_URL=url, LOG_LEVEL="ERROR"):
         module.reset()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        try:
+            measured = _measure(cfg, url, base)
+        finally:
+            module.reset()
+    return _report(cfg, seed_s, measured)
+
+
+def _measure(cfg: dict[str, Any], url: str, base: str) -> dict[str, Any]:
+    """Baseline and during-cleanup ``$connect`` latencies, cleanup runs, plans (handler env set)."""
+    import psycopg
+
+    _connect_latencies(_connect_events("warm", 20))
+    baseline = _connect_latencies(_connect_events("quiet", cfg["connects"]))
+    capture = _Capture(base)
+    capture.start()
+    child_url = _with_application_name(url, APPLICATION_NAME)
+    with python_child("bench.cleanup_load", child_url, str(cfg["max_runs"]), str(cfg["max_seconds"]),
+                      env={**os.environ, "DATABASE_URL": child_url}) as child:
+        child.event(timeout_s=CHILD_TIMEOUT_S)  # "ready": imported and connected
+        running = threading.Event()
+        running.set()
+        runs: list[dict[str, Any]] = []
+
+        def follow() -> None:
+            try:
+                while True:
+                    event = child.event(timeout_s=cfg["max_seconds"] + CHILD_TIMEOUT_S)
+                    if event["event"] == "done":
+                        return
+                    runs.append(event)
+            finally:
+                running.clear()
+
+        follower = threading.Thread(target=follow, daemon=True)
+        child.send("go")
+        follower.start()
+        during: list[float] = []
+        batch = 0
+        while running.is_set():
+            during += _connect_latencies(_connect_events(f"busy{batch}-", 200), running)
+            batch += 1
+        follower.join(timeout=CHILD_TIMEOUT_S)
+    capture.done.set()
+    capture.join(timeout=10)
+    profile = profile_call(lambda: _connect_latencies(_connect_events("profile", 200)))
+    with psycopg.connect(url, autocommit=True) as conn:
+        plans = [(q, _generic_plan(conn, q)) for q in sorted(capture.queries)]
+        lookup = "\n".join(r[0] for r in conn.execute(
+            f"EXPLAIN (ANALYZE, BUFFERS) {PER_EMAIL_COUNT}", ("seed7@bench.example", "none=")).fetchall())
+        left = conn.execute("SELECT count(*) FROM websocket_connections WHERE is_active "
+                            "AND last_activity_at < now() - interval '2 hours'").fetchone()[0]
+    return {"baseline": baseline, "during": during, "runs": runs, "profile": profile, "plans": plans,
+            "lookup": lookup, "left": left}
+
+
+def _report(cfg: dict[str, Any], seed_s: float, m: dict[str, Any]) -> Section:
+    """The figure and the markdown section from the measurements."""
+    from websocket_service.config import Settings
+
+    baseline, during, runs, plans = m["baseline"], m["during"], m["runs"], m["plans"]
     if not during:
         raise RuntimeError("cleanup finished before any $connect ran alongside it")
     p99_base, p99_during = percentile(baseline, 0.99), percentile(during, 0.99)
@@ -232,7 +241,7 @@ def _run(size: Size, url: str) -> Section:
         f"Cleanup: {len(runs)} runs, {expired:,} rows expired in {total:.1f} s in total; longest run "
         f"{longest['seconds']:.2f} s ({longest['expired']:,} rows); {longest_batch}. "
         + (f"The backlog was cleared in {len(runs)} run(s)." if complete else
-           f"**Not cleared**: {left:,} stale rows left after {len(runs)} runs (one run per schedule period)."),
+           f"**Not cleared**: {m['left']:,} stale rows left after {len(runs)} runs (one run per schedule period)."),
         "",
         "EXPLAIN of the cleanup statements as the store sent them (generic plan, parameters `$n`):",
         "",
@@ -240,11 +249,11 @@ def _run(size: Size, url: str) -> Section:
         "EXPLAIN ANALYZE of the per-email count every `$connect` runs (inside `ws_add_connection`):",
         "",
         "```",
-        lookup,
+        m["lookup"],
         "```",
         "",
     ])
-    return Section("cleanup", [figure], markdown, {figure.name: profile} if not figure.met else {})
+    return Section("cleanup", [figure], markdown, {figure.name: m["profile"]} if not figure.met else {})
 
 
 def _child(url: str, max_runs: int, max_seconds: float) -> None:

@@ -18,16 +18,14 @@ their own, and every message checked to arrive:
 from __future__ import annotations
 
 import contextlib
-import os
 import statistics
 import time
-from dataclasses import dataclass
 from typing import Any, Iterator
 
 from . import pg
 from .figures import Figure, Section, Size, Target, profile_call
 from .poster import RawPoster
-from .procs import BENCH_AWS_ENV, Child, LocalGatewayChild, python_child
+from .procs import BENCH_AWS_ENV, Child, LocalGatewayChild, environment, python_child
 from .swarm import EMAIL_DOMAIN
 
 PG_SCHEMA = "bench_fanout"
@@ -70,28 +68,6 @@ class _Received:
         answer = self.swarm.ask(f"recv {self.expected}", timeout_s=SWARM_TIMEOUT_S + 10)
         if not answer["ok"]:
             raise RuntimeError(f"swarm received {answer['total']} of {self.expected} messages")
-
-
-@dataclass
-class _Env:
-    """Environment for the benchmark process's service: dummy AWS credentials, quiet logs."""
-
-    saved: dict[str, str | None]
-
-    @classmethod
-    @contextlib.contextmanager
-    def applied(cls) -> Iterator[None]:
-        values = {**BENCH_AWS_ENV, "LOG_LEVEL": "ERROR"}
-        env = cls({k: os.environ.get(k) for k in values})
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for k, v in env.saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
 
 def _service(database_url: str, endpoint: str) -> Any:
@@ -236,7 +212,7 @@ def _run(size: Size, url: str) -> Section:
     store.migrate()
     store.close()
     gateway_env = {"MAX_CONNECTIONS_PER_EMAIL": "1000"}
-    with _Env.applied():
+    with environment(**BENCH_AWS_ENV, LOG_LEVEL="ERROR"):
         with LocalGatewayChild(database_url=url, latency_ms=LATENCY_MS, env=gateway_env) as gateway:
             slow = _one_email(gateway, url, n, rounds, prefix="slow-")
         with LocalGatewayChild(database_url=url, latency_ms=0, env=gateway_env) as gateway:

@@ -6,6 +6,7 @@ Stopping signals the child by its own pid and kills it if it does not exit in ti
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -16,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT_S = 15
@@ -128,6 +129,22 @@ class Child:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the block (the in-process handler reads them); restore the
+    previous values, or their absence, afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def python_child(module: str, *args: str, env: Mapping[str, str] | None = None) -> Child:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
 import io
 import json
 import multiprocessing
@@ -29,6 +30,7 @@ from typing import Any
 
 from .cluster import Pgbouncer, ThrowawayCluster
 from .figures import Figure, Section, Size, Target, percentile, profile_call
+from .procs import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
@@ -95,10 +97,8 @@ def _instance(instance: int, database_url: str, start: Any, stop_at: Any, result
 def _phase(database_url: str, instances: int, seconds: float, *, cluster_url: str) -> dict[str, Any]:
     """Run ``instances`` processes for ``seconds``; totals, rate, latency percentiles and the peak
     number of client backends on the cluster (sampled through ``cluster_url``)."""
-    from websocket_service import handler  # noqa: F401 - imported before forking: warm instances
-
-    import psycopg  # noqa: F401
-
+    for module in ("websocket_service.handler", "psycopg"):  # imported before forking: warm instances
+        importlib.import_module(module)
     ctx = multiprocessing.get_context("fork")
     start = ctx.Event()
     stop_at = ctx.Value("d", 0.0)
@@ -165,24 +165,18 @@ def _profile_one(database_url: str) -> str:
     preceded by the first error the handler logged, if any (a failing storm is explained by it)."""
     from websocket_service import handler as module
 
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "LOG_LEVEL")}
-    os.environ.update(DATABASE_URL=database_url, LOG_LEVEL="ERROR")
-    module.reset()
     connect, disconnect = _events(99_999)
     logged = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(logged):  # the handler's log lines are not the profile
-            profile = profile_call(lambda: [module.handler(e, None) for e in (connect, disconnect)])
-        errors = [json.loads(line).get("error_message") for line in logged.getvalue().splitlines()
-                  if line.startswith("{") and "error_message" in line]
-        return (f"first error logged: {errors[0]}\n\n" if errors else "") + profile
-    finally:
+    with environment(DATABASE_URL=database_url, LOG_LEVEL="ERROR"):
         module.reset()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        try:
+            with contextlib.redirect_stdout(logged):  # the handler's log lines are not the profile
+                profile = profile_call(lambda: [module.handler(e, None) for e in (connect, disconnect)])
+        finally:
+            module.reset()
+    errors = [json.loads(line).get("error_message") for line in logged.getvalue().splitlines()
+              if line.startswith("{") and "error_message" in line]
+    return (f"first error logged: {errors[0]}\n\n" if errors else "") + profile
 
 
 def run(size: Size) -> Section:

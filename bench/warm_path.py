@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -20,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 from . import pg
 from .figures import Figure, Section, Size, Target, profile_call
+from .procs import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
@@ -109,21 +109,19 @@ def _measure(url: str, driver: contextlib.AbstractContextManager, iterations: in
     store = open_store(url)
     store.migrate()
     store.close()
-    os.environ["DATABASE_URL"] = url
-    os.environ["LOG_LEVEL"] = "ERROR"
-    module.reset()
     per_round = max(1, iterations // ROUNDS)
     rounds = []
-    try:
-        with driver as (execute, placeholder):
+    with environment(DATABASE_URL=url, LOG_LEVEL="ERROR"), driver as (execute, placeholder):
+        module.reset()
+        try:
             for round_no in range(ROUNDS):
                 handler_s = _handler_round(round_no, per_round)
                 raw_s = _raw_round(execute, placeholder, round_no, per_round)
                 rounds.append((handler_s / per_round, raw_s / per_round))
-        events = _events(ROUNDS, PROFILE_ITERATIONS)
-        profile = profile_call(lambda: _handle(events))
-    finally:
-        module.reset()
+            events = _events(ROUNDS, PROFILE_ITERATIONS)
+            profile = profile_call(lambda: _handle(events))
+        finally:
+            module.reset()
     return (
         statistics.median(h for h, _ in rounds),
         statistics.median(r for _, r in rounds),
@@ -135,20 +133,12 @@ def _measure(url: str, driver: contextlib.AbstractContextManager, iterations: in
 def run(size: Size) -> Section:
     """Measure both stores; figures ``warm_connect_disconnect_sqlite`` and ``..._postgres``."""
     iterations = SIZES[size]
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "LOG_LEVEL")}
     rows = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = f"{tmp}/warm.db"
-            rows.append(("sqlite", "SQLite (WAL file)", *_measure(f"sqlite:///{path}", _sqlite_driver(path), iterations)))
-        with pg.scratch_schema(PG_SCHEMA) as url:
-            rows.append(("postgres", "PostgreSQL (127.0.0.1)", *_measure(url, _pg_driver(url), iterations)))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/warm.db"
+        rows.append(("sqlite", "SQLite (WAL file)", *_measure(f"sqlite:///{path}", _sqlite_driver(path), iterations)))
+    with pg.scratch_schema(PG_SCHEMA) as url:
+        rows.append(("postgres", "PostgreSQL (127.0.0.1)", *_measure(url, _pg_driver(url), iterations)))
     figures, profiles = [], {}
     lines = [
         "## Warm connect + disconnect (`bench/warm_path.py`)",
