@@ -2,8 +2,8 @@
 
 ``--size full`` (the default, ``make bench``) is the real run; ``--size tiny`` runs every figure
 on a token load in about a minute (the smoke test in tests/unit/test_bench_smoke.py), so the
-harness cannot rot. ``--only NAME`` runs some benchmarks; ``--out DIR`` writes elsewhere than
-``bench/``. Each benchmark drives public entry points only: ``handler.handler``, ``wsctl local``
+harness cannot rot. ``--only NAME`` runs some benchmarks (with ``--out DIR``, so bench/'s full results
+stay whole); ``--out DIR`` writes elsewhere than ``bench/``. Each benchmark drives public entry points only: ``handler.handler``, ``wsctl local``
 as a subprocess, the store factory and the service/messenger API.
 """
 from __future__ import annotations
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"run only these benchmarks (repeatable): {', '.join(BENCHMARKS)}")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="folder for results.json and RESULTS.md")
     args = parser.parse_args(argv)
+    if args.only and args.out.resolve() == OUT_DIR:
+        parser.error("--only writes a partial results.json; pass --out DIR (not bench/) to keep the full results")
     sections = []
     for name, run in BENCHMARKS.items():
         if args.only and name not in args.only:

@@ -61,37 +61,43 @@ def _instance(instance: int, database_url: str, start: Any, stop_at: Any, result
     os.dup2(devnull, 1)  # failed invocations log at ERROR; 200 processes would flood the run's output
     os.dup2(devnull, 2)
     os.environ.update(DATABASE_URL=database_url, LOG_LEVEL="ERROR")
-    from websocket_service import handler as module
-
-    module.reset()
-    connect, disconnect = _events(instance)
     ok = failed = 0
     latencies: list[float] = []
     failures: dict[str, int] = {}
-    start.wait(START_TIMEOUT_S)
-    deadline = stop_at.value
-    n = 0
-    while time.time() < deadline:
-        n += 1
-        cid = f"s{instance}-{n}="
-        for event in (connect, disconnect):
-            event = copy.deepcopy(event)
-            event["requestContext"]["connectionId"] = cid
-            began = time.perf_counter()
-            try:
-                result = module.handler(event, None)
-                status = result.get("statusCode")
-                key = f"{status} {result.get('body', '')[:120]}"
-            except Exception as error:  # noqa: BLE001 - counted as a failed invocation
-                status, key = None, f"{type(error).__name__}: {str(error)[:120]}"
-            latencies.append(time.perf_counter() - began)
-            if status == 200:
-                ok += 1
-            else:
-                failed += 1
-                failures[key] = failures.get(key, 0) + 1
-    module.reset()
-    results.put({"ok": ok, "failed": failed, "latencies": latencies, "failures": failures})
+    try:
+        from websocket_service import handler as module
+
+        module.reset()
+        connect, disconnect = _events(instance)
+        start.wait(START_TIMEOUT_S)
+        deadline = stop_at.value
+        n = 0
+        while time.time() < deadline:
+            n += 1
+            cid = f"s{instance}-{n}="
+            for event in (connect, disconnect):
+                event = copy.deepcopy(event)
+                event["requestContext"]["connectionId"] = cid
+                began = time.perf_counter()
+                try:
+                    result = module.handler(event, None)
+                    status = result.get("statusCode")
+                    key = f"{status} {result.get('body', '')[:120]}"
+                except Exception as error:  # noqa: BLE001 - counted as a failed invocation
+                    status, key = None, f"{type(error).__name__}: {str(error)[:120]}"
+                latencies.append(time.perf_counter() - began)
+                if status == 200:
+                    ok += 1
+                else:
+                    failed += 1
+                    failures[key] = failures.get(key, 0) + 1
+        module.reset()
+    except BaseException as error:  # noqa: BLE001 - a crashed instance is reported, not lost
+        failed += 1
+        key = f"instance crashed: {type(error).__name__}: {str(error)[:120]}"
+        failures[key] = failures.get(key, 0) + 1
+    finally:
+        results.put({"ok": ok, "failed": failed, "latencies": latencies, "failures": failures})
 
 
 def _phase(database_url: str, instances: int, seconds: float, *, cluster_url: str) -> dict[str, Any]:
