@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Callable
 
@@ -42,18 +43,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.only and args.out.resolve() == OUT_DIR:
         parser.error("--only writes a partial results.json; pass --out DIR (not bench/) to keep the full results")
-    sections = []
+    sections, failed = [], []
     for name, run in BENCHMARKS.items():
         if args.only and name not in args.only:
             continue
         started = time.perf_counter()
         print(f"bench: {name} ({args.size}) ...", file=sys.stderr, flush=True)
-        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-            sections.append(run(args.size))  # the handler's log and EMF lines go to stdout, as in Lambda
+        try:
+            with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+                sections.append(run(args.size))  # the handler's log and EMF lines go to stdout, as in Lambda
+        except Exception:  # noqa: BLE001 - one broken benchmark must not lose the others' results
+            failed.append(name)
+            print(f"bench: {name} FAILED:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+            continue
         print(f"bench: {name} done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-    write_results(sections, args.out, size=args.size)
+    write_results(sections, args.out, size=args.size, failed=failed)
     print(summary_table([f for s in sections for f in s.figures]))
     print(f"\nwrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'}")
+    if failed:
+        print(f"FAILED benchmarks (tracebacks above): {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

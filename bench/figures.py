@@ -148,7 +148,8 @@ def summary_table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-def results_markdown(sections: list[Section], document: dict[str, Any], missed_profiles: dict[str, str]) -> str:
+def results_markdown(sections: list[Section], document: dict[str, Any], missed_profiles: dict[str, str],
+                     failed: list[str] | None = None) -> str:
     """``RESULTS.md``: summary table, each section, then profiles of missed targets."""
     figures = [figure for section in sections for figure in section.figures]
     missed = [f.name for f in figures if not f.met]
@@ -163,6 +164,8 @@ def results_markdown(sections: list[Section], document: dict[str, Any], missed_p
         "",
         f"Targets missed: {', '.join(f'`{name}`' for name in missed)}." if missed else "Every target is met.",
         "",
+        *([f"**Benchmarks that failed to run** (no figures; see the run's output): {', '.join(failed)}.", ""]
+          if failed else []),
     ]
     for section in sections:
         parts += [section.markdown.rstrip(), ""]
@@ -174,9 +177,12 @@ def results_markdown(sections: list[Section], document: dict[str, Any], missed_p
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_results(sections: list[Section], out_dir: Path, *, size: Size) -> dict[str, Any]:
-    """Write ``results.json`` and ``RESULTS.md`` into ``out_dir``; return the JSON document."""
+def write_results(sections: list[Section], out_dir: Path, *, size: Size, failed: list[str] | None = None) -> dict[str, Any]:
+    """Write ``results.json`` and ``RESULTS.md`` into ``out_dir``; return the JSON document.
+    ``failed`` names benchmarks that raised (listed in both files)."""
     document = results_document(sections, size=size)
+    if failed:
+        document["failed_benchmarks"] = list(failed)
     missed_profiles = {
         figure.name: section.profiles[figure.name]
         for section in sections
@@ -185,7 +191,7 @@ def write_results(sections: list[Section], out_dir: Path, *, size: Size) -> dict
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "RESULTS.md").write_text(results_markdown(sections, document, missed_profiles), encoding="utf-8")
+    (out_dir / "RESULTS.md").write_text(results_markdown(sections, document, missed_profiles, failed), encoding="utf-8")
     return document
 
 

@@ -100,6 +100,8 @@ def _profile(n: int) -> str:
         stats_path = Path(tmp) / "gateway.prof"
         with LocalGatewayChild(database_url=f"sqlite:///{tmp}/gateway.db", profile_path=stats_path) as gateway:
             _load(gateway, gateway.url, n)
+        if not stats_path.exists():
+            return f"(no profile: the cProfile'd gateway did not exit cleanly on SIGINT; last output {gateway.tail})"
         out = io.StringIO()
         pstats.Stats(str(stats_path), stream=out).strip_dirs().sort_stats("tottime").print_stats(PROFILE_TOP)
     return f"`wsctl local` accepting {n} connections:\n" + trim_profile(out.getvalue())

@@ -21,6 +21,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT_S = 15
+PROFILED_STOP_TIMEOUT_S = 120
+"""A gateway under cProfile may still be running the $disconnect of many clients when stopped."""
 
 
 class ChildError(RuntimeError):
@@ -40,6 +42,11 @@ class Child:
         )
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
+
+    @property
+    def tail(self) -> list[str]:
+        """The child's last few output lines."""
+        return self._tail[-5:]
 
     @property
     def pid(self) -> int:
@@ -108,12 +115,12 @@ class Child:
         """SIGTERM (then SIGKILL after :data:`STOP_TIMEOUT_S`) this child, by its pid."""
         self.stop_with(signal.SIGTERM)
 
-    def stop_with(self, sig: int) -> None:
-        """Send ``sig`` (then SIGKILL after :data:`STOP_TIMEOUT_S`) to this child, by its pid."""
+    def stop_with(self, sig: int, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Send ``sig`` (then SIGKILL after ``timeout_s``) to this child, by its pid."""
         if self.process.poll() is None:
             try:
                 self.process.send_signal(sig)
-                self.process.wait(timeout=STOP_TIMEOUT_S)
+                self.process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=STOP_TIMEOUT_S)
@@ -189,4 +196,7 @@ class LocalGatewayChild(Child):
 
     def stop(self) -> None:
         """Stop the gateway: SIGINT when profiled (Ctrl+C lets cProfile write its stats), else SIGTERM."""
-        self.stop_with(self._stop_signal)
+        if self._stop_signal == signal.SIGINT:
+            self.stop_with(signal.SIGINT, timeout_s=PROFILED_STOP_TIMEOUT_S)
+        else:
+            self.stop_with(signal.SIGTERM)
