@@ -50,3 +50,12 @@ def test_write_results_shows_profiles_of_missed_figures_only(tmp_path) -> None:
     assert "Targets missed: `slow`." in markdown
     assert "### `slow`" in markdown and "ncalls" in markdown
     assert "FAST PROFILE" not in markdown
+
+
+def test_benchmarks_that_failed_are_named_in_both_files(tmp_path) -> None:
+    section = Section("s", [Figure("fast", 1.0, "ms", 1.0, Target(1.2))], "## Section\n")
+    document = write_results([section], tmp_path, size="full", failed=["storm"])
+    assert document["failed_benchmarks"] == ["storm"]
+    assert json.loads((tmp_path / "results.json").read_text())["failed_benchmarks"] == ["storm"]
+    assert "**Benchmarks that failed to run** (no figures; see the run's output): storm." in (
+        tmp_path / "RESULTS.md").read_text()
