@@ -43,7 +43,7 @@ test: setup postgres browser pgbouncer
 	$(BIN)/pytest
 
 ## test-fast: the same suite without the slow bundling and browser tests (for the edit loop).
-test-fast: setup postgres
+test-fast: setup postgres pgbouncer
 	$(BIN)/pytest -m "not bundling and not e2e"
 
 ## postgres: make sure the local PostgreSQL answers (tests use DATABASE_URL or 127.0.0.1:5432).
