@@ -226,7 +226,7 @@ def run(size: Size) -> Section:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *rows,
         "",
-        *(["", "Most frequent failures:", "", *failure_lines] if failure_lines else []),
+        *(["Most frequent failures:", "", *failure_lines, ""] if failure_lines else []),
         "",
     ])
     return Section("storm", [figure], markdown, {figure.name: profile} if not figure.met else {})
