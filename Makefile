@@ -74,6 +74,10 @@ audit: setup tools
 postgres:
 	@scripts/ensure-postgres
 
+## pgbouncer: Debian's pgbouncer, the transaction pooler (RDS Proxy stand-in) of the storm benchmark.
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
+
 ## browser: Debian's chromium for the end-to-end test of the verification page.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
@@ -87,8 +91,11 @@ pgbouncer:
 local: setup
 	$(BIN)/wsctl local
 
-bench: setup postgres
-	$(BIN)/python -m bench
+## bench: every figure of bench/ against its same-run baseline (about 15 min); writes bench/results.json
+## and bench/RESULTS.md. A quick pass: make bench BENCH_ARGS="--size tiny --out /tmp/bench"
+BENCH_ARGS ?=
+bench: setup postgres pgbouncer
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache

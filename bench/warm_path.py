@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -19,11 +18,17 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import pg
+from .figures import Figure, Section, Size, Target, profile_call
+from .procs import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
 PG_SCHEMA = "bench_warm"
-ROUNDS = 5
+ROUNDS = 9
+SIZES = {"tiny": 50, "full": 1000}
+"""Connections per store, split over :data:`ROUNDS` rounds."""
+PROFILE_ITERATIONS = 100
+TARGET = Target(1.3)
 
 Execute = Callable[[str, tuple], Any]
 
@@ -38,9 +43,7 @@ _UPDATE = (
 )
 
 
-def _handler_round(round_no: int, iterations: int) -> float:
-    from websocket_service import handler as module
-
+def _events(round_no: int, iterations: int) -> list[tuple[dict, dict]]:
     connect = json.loads((EVENTS / "connect.json").read_text())
     disconnect = json.loads((EVENTS / "disconnect.json").read_text())
     events = []
@@ -48,10 +51,21 @@ def _handler_round(round_no: int, iterations: int) -> float:
         c, d = copy.deepcopy(connect), copy.deepcopy(disconnect)
         c["requestContext"]["connectionId"] = d["requestContext"]["connectionId"] = f"h{round_no}-{i:07d}="
         events.append((c, d))
-    start = time.perf_counter()
+    return events
+
+
+def _handle(events: list[tuple[dict, dict]]) -> None:
+    from websocket_service import handler as module
+
     for c, d in events:
         assert module.handler(c, None)["statusCode"] == 200
         assert module.handler(d, None)["statusCode"] == 200
+
+
+def _handler_round(round_no: int, iterations: int) -> float:
+    events = _events(round_no, iterations)
+    start = time.perf_counter()
+    _handle(events)
     return time.perf_counter() - start
 
 
@@ -87,62 +101,61 @@ def _pg_driver(url: str) -> Iterator[tuple[Execute, str]]:
         yield conn.execute, "%s"
 
 
-def _measure(url: str, driver: contextlib.AbstractContextManager, iterations: int) -> tuple[float, float, float]:
-    """(median handler s/connection, median driver s/connection, median per-round ratio)."""
+def _measure(url: str, driver: contextlib.AbstractContextManager, iterations: int) -> tuple[float, float, float, str]:
+    """(median handler s/connection, median driver s/connection, median per-round ratio, profile)."""
     from websocket_service import handler as module
     from websocket_service.store import open_store
 
     store = open_store(url)
     store.migrate()
     store.close()
-    os.environ["DATABASE_URL"] = url
-    os.environ["LOG_LEVEL"] = "ERROR"
-    module.reset()
     per_round = max(1, iterations // ROUNDS)
     rounds = []
-    try:
-        with driver as (execute, placeholder):
+    with environment(DATABASE_URL=url, LOG_LEVEL="ERROR"), driver as (execute, placeholder):
+        module.reset()
+        try:
             for round_no in range(ROUNDS):
                 handler_s = _handler_round(round_no, per_round)
                 raw_s = _raw_round(execute, placeholder, round_no, per_round)
                 rounds.append((handler_s / per_round, raw_s / per_round))
-    finally:
-        module.reset()
+            events = _events(ROUNDS, PROFILE_ITERATIONS)
+            profile = profile_call(lambda: _handle(events))
+        finally:
+            module.reset()
     return (
         statistics.median(h for h, _ in rounds),
         statistics.median(r for _, r in rounds),
         statistics.median(h / r for h, r in rounds),
+        profile,
     )
 
 
-def run(*, iterations: int) -> str:
-    """Measure and return a markdown section."""
-    pg_base = pg.base_url()
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "LOG_LEVEL")}
+def run(size: Size) -> Section:
+    """Measure both stores; figures ``warm_connect_disconnect_sqlite`` and ``..._postgres``."""
+    iterations = SIZES[size]
     rows = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = f"{tmp}/warm.db"
-            rows.append(("SQLite (WAL file)", *_measure(f"sqlite:///{path}", _sqlite_driver(path), iterations)))
-        url = pg.fresh_schema_url(pg_base, PG_SCHEMA)
-        rows.append(("PostgreSQL (127.0.0.1)", *_measure(url, _pg_driver(url), iterations)))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/warm.db"
+        rows.append(("sqlite", "SQLite (WAL file)", *_measure(f"sqlite:///{path}", _sqlite_driver(path), iterations)))
+    with pg.scratch_schema(PG_SCHEMA) as url:
+        rows.append(("postgres", "PostgreSQL (127.0.0.1)", *_measure(url, _pg_driver(url), iterations)))
+    figures, profiles = [], {}
     lines = [
         "## Warm connect + disconnect (`bench/warm_path.py`)",
         "",
         f"{iterations} connections in {ROUNDS} alternating rounds, each a `$connect` then a `$disconnect` "
         "through `handler()`; the baseline is the bare driver running the same INSERT and UPDATE on the "
-        "same database. Medians over the rounds.",
+        "same database. Medians over the rounds (the figure is median handler / median driver).",
         "",
-        "| store | handler µs per connection | bare driver µs | ratio handler / driver | connections/s |",
+        "| store | handler µs per connection | bare driver µs | median per-round ratio | connections/s |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for name, handler_s, raw_s, ratio in rows:
+    for key, name, handler_s, raw_s, ratio, profile in rows:
+        figure = Figure(f"warm_connect_disconnect_{key}", handler_s * 1e6, "µs per connect+disconnect",
+                        raw_s * 1e6, TARGET)
+        figures.append(figure)
+        if not figure.met:
+            profiles[figure.name] = profile
         lines.append(f"| {name} | {handler_s * 1e6:.0f} | {raw_s * 1e6:.0f} | {ratio:.2f} | {1 / handler_s:.0f} |")
     lines.append("")
-    return "\n".join(lines)
+    return Section("warm_path", figures, "\n".join(lines), profiles)
