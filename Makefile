@@ -74,16 +74,12 @@ audit: setup tools
 postgres:
 	@scripts/ensure-postgres
 
-## pgbouncer: Debian's pgbouncer, the transaction pooler (RDS Proxy stand-in) of the storm benchmark.
-pgbouncer:
-	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
-
 ## browser: Debian's chromium for the end-to-end test of the verification page.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-## pgbouncer: Debian's pgbouncer, the transaction pooler (RDS Proxy stand-in) the pooling tests put
-## in front of their throwaway PostgreSQL cluster.
+## pgbouncer: Debian's pgbouncer, the transaction pooler (RDS Proxy stand-in) the pooling tests and
+## the storm benchmark put in front of their throwaway PostgreSQL cluster.
 pgbouncer:
 	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
 
