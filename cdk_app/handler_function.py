@@ -16,6 +16,7 @@ from cdk_app.encryption import DataEncryptionKey
 from cdk_app.extension_layer import SecretsExtensionLayer
 from cdk_app.queues import dead_letter_queue
 from cdk_app.runtime_contract import HANDLER
+from cdk_app.network import import_vpc_and_subnets
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 PROVISIONED_ALIAS_NAME = "live"
@@ -155,17 +156,7 @@ class NotificationFunction(Construct):
         """Function props that place it in the given VPC, built without synth-time lookups."""
         if vpc_id is None:
             return {}
-        # Only the ids reach the template: Lambda needs no AZ list or route tables, so none are looked up.
-        vpc = ec2.Vpc.from_vpc_attributes(self, "Vpc", vpc_id=vpc_id, availability_zones=cdk.Fn.get_azs())
-        cdk.Annotations.of(vpc).acknowledge_warning(
-            "@aws-cdk/aws-ec2:vpcAttributeIsListTokenavailabilityZones",
-            "Subnets are given by id, so the VPC's AZ list is never needed at synth",
-        )
-        subnets = [ec2.Subnet.from_subnet_id(self, f"Subnet{i}", s) for i, s in enumerate(subnet_ids)]
-        for subnet in subnets:
-            cdk.Annotations.of(subnet).acknowledge_warning(
-                "@aws-cdk/aws-ec2:noSubnetRouteTableId", "Only the subnet id is used (for the function's ENIs)"
-            )
+        vpc, subnets = import_vpc_and_subnets(self, vpc_id=vpc_id, subnet_ids=subnet_ids, used_for="the function's ENIs")
         groups = [
             ec2.SecurityGroup.from_security_group_id(self, f"SecurityGroup{i}", g)
             for i, g in enumerate(security_group_ids)

@@ -16,6 +16,8 @@ Egress (setting ``vpcEgress``):
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
@@ -114,3 +116,25 @@ class NotificationNetwork(Construct):
     def private_subnets(self) -> ec2.SubnetSelection:
         """The subnets the function and the database use (egress through the NAT)."""
         return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+
+
+def import_vpc_and_subnets(
+    scope: Construct, *, vpc_id: str, subnet_ids: Sequence[str], used_for: str
+) -> tuple[ec2.IVpc, list[ec2.ISubnet]]:
+    """An existing VPC and subnets, by id only: no synth-time lookups (synth never calls AWS).
+
+    Only the ids reach the template, so the VPC's AZ list and the subnets' route tables are never
+    needed; the warnings CDK gives for them are acknowledged. ``used_for`` says what the subnets
+    carry (in the acknowledgement).
+    """
+    vpc = ec2.Vpc.from_vpc_attributes(scope, "Vpc", vpc_id=vpc_id, availability_zones=cdk.Fn.get_azs())
+    cdk.Annotations.of(vpc).acknowledge_warning(
+        "@aws-cdk/aws-ec2:vpcAttributeIsListTokenavailabilityZones",
+        "Subnets are given by id, so the VPC's AZ list is never needed at synth",
+    )
+    subnets = [ec2.Subnet.from_subnet_id(scope, f"Subnet{i}", s) for i, s in enumerate(subnet_ids)]
+    for subnet in subnets:
+        cdk.Annotations.of(subnet).acknowledge_warning(
+            "@aws-cdk/aws-ec2:noSubnetRouteTableId", f"Only the subnet id is used (for {used_for})"
+        )
+    return vpc, subnets

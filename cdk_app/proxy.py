@@ -9,6 +9,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
+from cdk_app.network import import_vpc_and_subnets
 
 POSTGRES_PORT = 5432
 IDLE_CLIENT_TIMEOUT = cdk.Duration.minutes(10)
@@ -69,16 +70,7 @@ class DatabaseProxy(Construct):
         borrow_timeout_seconds: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        vpc = ec2.Vpc.from_vpc_attributes(self, "Vpc", vpc_id=vpc_id, availability_zones=cdk.Fn.get_azs())
-        cdk.Annotations.of(vpc).acknowledge_warning(
-            "@aws-cdk/aws-ec2:vpcAttributeIsListTokenavailabilityZones",
-            "Subnets are given by id, so the VPC's AZ list is never needed at synth",
-        )
-        subnets = [ec2.Subnet.from_subnet_id(self, f"Subnet{i}", s) for i, s in enumerate(subnet_ids)]
-        for subnet in subnets:
-            cdk.Annotations.of(subnet).acknowledge_warning(
-                "@aws-cdk/aws-ec2:noSubnetRouteTableId", "Only the subnet id is used (for the proxy's endpoints)"
-            )
+        vpc, subnets = import_vpc_and_subnets(self, vpc_id=vpc_id, subnet_ids=subnet_ids, used_for="the proxy's endpoints")
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",

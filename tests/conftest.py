@@ -146,6 +146,22 @@ def throwaway_cluster() -> Iterator[Any]:
         cluster.destroy()
 
 
+@pytest.fixture
+def cluster_admin(throwaway_cluster: Any) -> Iterator[Any]:
+    """A direct autocommit connection to the throwaway cluster, whose table is fresh and migrated."""
+    import psycopg
+
+    with psycopg.connect(throwaway_cluster.url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS websocket_connections, schema_migrations CASCADE")
+        conn.execute("DROP FUNCTION IF EXISTS ws_add_connection CASCADE")
+        store = open_store(throwaway_cluster.url)
+        try:
+            store.migrate()
+        finally:
+            store.close()
+        yield conn
+
+
 @pytest.fixture(scope="session")
 def pgbouncer(throwaway_cluster: Any) -> Iterator[Any]:
     """pgbouncer in transaction pooling mode (pool of 2 server connections) in front of

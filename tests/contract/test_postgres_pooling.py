@@ -26,20 +26,6 @@ def new(connection_id: str, email: str) -> NewConnection:
     return NewConnection(connection_id=connection_id, user_email=email, connection_type="general", connected_at=T0)
 
 
-@pytest.fixture
-def cluster_admin(throwaway_cluster: Any) -> Iterator[psycopg.Connection[Any]]:
-    """A direct autocommit connection to the throwaway cluster, with a fresh, migrated table."""
-    with psycopg.connect(throwaway_cluster.url, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS websocket_connections, schema_migrations CASCADE")
-        conn.execute("DROP FUNCTION IF EXISTS ws_add_connection CASCADE")
-        store = open_store(throwaway_cluster.url)
-        try:
-            store.migrate()
-        finally:
-            store.close()
-        yield conn
-
-
 class ManualClock:
     """A monotonic clock the test moves by hand."""
 

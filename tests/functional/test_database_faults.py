@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
@@ -36,7 +34,6 @@ from tests.functional.helpers import (
 from tests.throwaway_pg import close_and_wait, take_all_slots, wait_until_gone
 from websocket_service import handler as handler_module
 from websocket_service.service import get_service, pending_disconnects
-from websocket_service.store import open_store
 
 APP = "faults-fn"
 """application_name of the function's database sessions (to find them in pg_stat_activity)."""
@@ -46,22 +43,10 @@ EMAIL = "ada@example.com"
 COLUMNS = ("connection_id", "user_email", "connection_type", "is_active", "source_ip", "user_agent", "stage")
 
 
-@pytest.fixture
-def admin(throwaway_cluster: Any) -> Iterator[psycopg.Connection[Any]]:
-    """A direct connection to the throwaway cluster; the table is fresh and migrated."""
-    with psycopg.connect(throwaway_cluster.url, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS websocket_connections, schema_migrations CASCADE")
-        conn.execute("DROP FUNCTION IF EXISTS ws_add_connection CASCADE")
-        store = open_store(throwaway_cluster.url)
-        try:
-            store.migrate()
-        finally:
-            store.close()
-        yield conn
 
 
 @pytest.fixture
-def function_env(monkeypatch: pytest.MonkeyPatch, throwaway_cluster: Any, admin: Any, management_api: Any) -> Any:
+def function_env(monkeypatch: pytest.MonkeyPatch, throwaway_cluster: Any, cluster_admin: Any, management_api: Any) -> Any:
     """The function's settings: the throwaway cluster, small timeouts, a cap of 2 per email."""
     monkeypatch.setenv("DATABASE_URL", f"{throwaway_cluster.url}&application_name={APP}")
     monkeypatch.setenv("DB_STATEMENT_TIMEOUT_MS", str(STATEMENT_TIMEOUT_MS))
@@ -82,9 +67,9 @@ def disconnect(connection_id: str, status_code: int = 1001) -> dict[str, Any]:
     return invoke(event)
 
 
-def rows(admin: psycopg.Connection[Any]) -> dict[str, tuple[Any, ...]]:
+def rows(cluster_admin: psycopg.Connection[Any]) -> dict[str, tuple[Any, ...]]:
     """Every stored row by connection id (the columns a $connect writes, plus is_active)."""
-    found = admin.execute(f"SELECT {', '.join(COLUMNS)} FROM websocket_connections").fetchall()
+    found = cluster_admin.execute(f"SELECT {', '.join(COLUMNS)} FROM websocket_connections").fetchall()
     return {row[0]: row for row in found}
 
 
@@ -93,8 +78,8 @@ def whole_row(connection_id: str, email: str = EMAIL, *, active: bool = True) ->
     return (connection_id, email, "general", active, "203.0.113.9", "Mozilla/5.0 (Flutter test)", "prod")
 
 
-def function_pids(admin: psycopg.Connection[Any]) -> list[int]:
-    found = admin.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APP,)).fetchall()
+def function_pids(cluster_admin: psycopg.Connection[Any]) -> list[int]:
+    found = cluster_admin.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APP,)).fetchall()
     return [row[0] for row in found]
 
 
@@ -105,21 +90,21 @@ def error_line(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     return line
 
 
-def test_a_backend_killed_between_invocations_is_replaced_on_the_next_one(function_env, admin, capsys):
+def test_a_backend_killed_between_invocations_is_replaced_on_the_next_one(function_env, cluster_admin, capsys):
     assert connect("c1")["statusCode"] == 200
     service = get_service()
-    [first] = function_pids(admin)
-    admin.execute("SELECT pg_terminate_backend(%s, 5000)", (first,))  # e.g. a failover, an idle kill
+    [first] = function_pids(cluster_admin)
+    cluster_admin.execute("SELECT pg_terminate_backend(%s, 5000)", (first,))  # e.g. a failover, an idle kill
 
     # The client sees nothing: the store notices the dead connection, reconnects and re-runs once.
     assert connect("c2")["statusCode"] == 200
-    assert function_pids(admin) != [first]
+    assert function_pids(cluster_admin) != [first]
     assert get_service() is service  # same container state, no restart
-    assert rows(admin) == {"c1": whole_row("c1"), "c2": whole_row("c2")}
+    assert rows(cluster_admin) == {"c1": whole_row("c1"), "c2": whole_row("c2")}
 
 
 def test_a_stopped_server_answers_500_and_service_resumes_when_it_is_back(
-    function_env, admin, throwaway_cluster, capsys
+    function_env, cluster_admin, throwaway_cluster, capsys
 ):
     assert connect("c1")["statusCode"] == 200
     throwaway_cluster.stop()
@@ -138,7 +123,7 @@ def test_a_stopped_server_answers_500_and_service_resumes_when_it_is_back(
 
 
 def test_disconnects_during_an_outage_are_applied_later_so_the_same_user_reconnects(
-    function_env, admin, throwaway_cluster, management_api, capsys
+    function_env, cluster_admin, throwaway_cluster, management_api, capsys
 ):
     assert [connect(cid)["statusCode"] for cid in ("c1", "c2", "c3")] == [200, 200, 429]  # cap of 2
     # Before refusing, the function checked that both counted connections are really open.
@@ -166,7 +151,7 @@ def test_disconnects_during_an_outage_are_applied_later_so_the_same_user_reconne
 
 
 def test_disconnects_lost_with_their_container_are_released_by_get_connection(
-    function_env, admin, throwaway_cluster, management_api
+    function_env, cluster_admin, throwaway_cluster, management_api
 ):
     assert [connect(cid)["statusCode"] for cid in ("c1", "c2")] == [200, 200]
     throwaway_cluster.stop()
@@ -187,10 +172,10 @@ def test_disconnects_lost_with_their_container_are_released_by_get_connection(
 
 
 def test_a_frozen_server_is_bounded_by_the_client_deadline_and_service_resumes(
-    function_env, admin, throwaway_cluster, management_api, capsys
+    function_env, cluster_admin, throwaway_cluster, management_api, capsys
 ):
     assert connect("c1")["statusCode"] == 200
-    [backend] = function_pids(admin)
+    [backend] = function_pids(cluster_admin)
     postmaster = throwaway_cluster.postmaster_pid
     os.kill(backend, signal.SIGSTOP)  # the session's server process stops answering
     try:
@@ -215,22 +200,22 @@ def test_a_frozen_server_is_bounded_by_the_client_deadline_and_service_resumes(
         os.kill(backend, signal.SIGCONT)
     assert frozen_session_s < FUNCTION_TIMEOUT_S and frozen_server_s < FUNCTION_TIMEOUT_S
 
-    wait_until_gone(admin, "pid = %s", backend)  # the abandoned session ends once it runs again
+    wait_until_gone(cluster_admin, "pid = %s", backend)  # the abandoned session ends once it runs again
     # c2's statement reached the frozen process before the deadline; thawed, it ran it whole or not
     # at all (never half). If whole, the row is a ghost of a handshake API Gateway rejected (the
     # 500), so GetConnection answers 410 for it, and the cap's check releases it.
     management_api.set("c2", "gone")
     assert connect("c4")["statusCode"] == 200  # same process, no restart; the same user gets in
-    stored = rows(admin)
+    stored = rows(cluster_admin)
     assert stored.pop("c2", whole_row("c2", active=False)) == whole_row("c2", active=False)
     assert stored == {"c1": whole_row("c1"), "c4": whole_row("c4")}  # c3 never reached the server
 
 
 def test_a_statement_over_its_timeout_answers_500_writes_nothing_and_keeps_the_connection(
-    function_env, admin, throwaway_cluster, capsys
+    function_env, cluster_admin, throwaway_cluster, capsys
 ):
     assert connect("c1")["statusCode"] == 200
-    [backend] = function_pids(admin)
+    [backend] = function_pids(cluster_admin)
     with psycopg.connect(throwaway_cluster.url) as locker:  # holds the lock until rollback
         locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
         response = connect("c2")
@@ -238,14 +223,14 @@ def test_a_statement_over_its_timeout_answers_500_writes_nothing_and_keeps_the_c
     assert response["statusCode"] == 500 and body_of(response) == UNAVAILABLE_CONNECT_BODY
     line = error_line(capsys)
     assert f"cancelled by statement_timeout ({STATEMENT_TIMEOUT_MS} ms" in line["error_message"]
-    assert rows(admin) == {"c1": whole_row("c1")}
+    assert rows(cluster_admin) == {"c1": whole_row("c1")}
     assert connect("c2")["statusCode"] == 200
-    assert function_pids(admin) == [backend]  # the same healthy connection went on
-    assert rows(admin) == {"c1": whole_row("c1"), "c2": whole_row("c2")}
+    assert function_pids(cluster_admin) == [backend]  # the same healthy connection went on
+    assert rows(cluster_admin) == {"c1": whole_row("c1"), "c2": whole_row("c2")}
 
 
 def test_a_full_server_is_database_saturated_then_the_function_backs_off_and_recovers(
-    function_env, admin, throwaway_cluster, capsys
+    function_env, cluster_admin, throwaway_cluster, capsys
 ):
     held = take_all_slots(throwaway_cluster.url)
     capsys.readouterr()
@@ -265,8 +250,8 @@ def test_a_full_server_is_database_saturated_then_the_function_backs_off_and_rec
         (line,) = invocation_lines(log_lines(capsys))
         assert line["outcome"] == "database_saturated" and "not dialling" in line["error_message"]
     finally:
-        close_and_wait(admin, held)
+        close_and_wait(cluster_admin, held)
     assert get_service().store is store
     time.sleep(store.backoff_remaining_s)  # at most BACKOFF_BASE_S after the first refusal
     assert connect("c1")["statusCode"] == 200
-    assert rows(admin) == {"c1": whole_row("c1")}
+    assert rows(cluster_admin) == {"c1": whole_row("c1")}
