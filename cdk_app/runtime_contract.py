@@ -38,6 +38,9 @@ ENV_LOG_LEVEL = "LOG_LEVEL"
 ENV_AUTO_MIGRATE = "AUTO_MIGRATE"
 ENV_MANAGEMENT_API_METHODS = "MANAGEMENT_API_METHODS"
 ENV_DATABASE_HOST = "DATABASE_HOST"
+ENV_DB_POOLER = "DB_POOLER"
+RDS_PROXY_POOLER = "rds-proxy"
+"""``DB_POOLER`` of functions that connect through the stack's RDS Proxy (pool-safe protocol)."""
 
 EPHEMERAL_DATABASE_URL = "sqlite:////tmp/websocket_connections.db"
 """Demo-only store used when no database secret is configured (lost on every cold start); the

@@ -342,6 +342,8 @@ class WebSocketNotificationStack(cdk.Stack):
             environment[rc.ENV_AUTO_MIGRATE] = "true"  # each container's /tmp file starts empty
         if self.database_proxy is not None:
             environment[rc.ENV_DATABASE_HOST] = self.database_proxy.endpoint
+            # Said, not only detected from the host: transaction pooling needs the pool-safe protocol.
+            environment[rc.ENV_DB_POOLER] = rc.RDS_PROXY_POOLER
         if reads_token_secret and self.secrets.token_secret is not None:
             environment[rc.ENV_CONNECT_TOKEN_SECRET_ARN] = self.secrets.token_secret.secret_arn
         return environment

@@ -15,10 +15,13 @@ Fixtures (use them from any test folder):
     ``sqlite:////...`` URL of a not-yet-created file under the test's ``tmp_path``.
 ``pg_store`` / ``sqlite_store``
     A migrated store on ``pg_database_url`` / ``sqlite_database_url``; closed after the test.
-``store_url`` / ``store``
-    Parametrized over ``"postgres"`` and ``"sqlite"``: the URL of a fresh database space and a
-    migrated store on it, so one test runs unchanged against both backends. Open more stores on
-    ``store_url`` to share the data ``store`` sees.
+``store_backend`` / ``store_url`` / ``store_options`` / ``store``
+    Parametrized over ``"postgres"`` and ``"sqlite"`` (``store_backend``): the URL of a fresh
+    database space and a migrated store on it, so one test runs unchanged against both backends.
+    Open more stores on ``store_url`` with ``open_store(store_url, **store_options)`` to share the
+    data ``store`` sees, in the same mode. A module may override ``store_backend`` to add
+    ``"postgres-pooled"``: PostgreSQL with ``DB_POOLER=pgbouncer`` (the pool-safe protocol) on the
+    same server (tests/contract/test_store_contract.py does).
 
 psycopg is imported inside the fixtures only, so tests that check what the handler imports are
 not disturbed by this file.
@@ -99,8 +102,8 @@ def sqlite_database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'connections.db'}"
 
 
-def _migrated_store(url: str) -> Iterator[ConnectionStore]:
-    store = open_store(url)
+def _migrated_store(url: str, **options: Any) -> Iterator[ConnectionStore]:
+    store = open_store(url, **options)
     store.migrate()
     try:
         yield store
@@ -121,15 +124,27 @@ def sqlite_store(sqlite_database_url: str) -> Iterator[ConnectionStore]:
 
 
 @pytest.fixture(params=BACKENDS)
-def store_url(request: pytest.FixtureRequest) -> str:
-    """URL of a fresh database space, once per backend (``postgres``, ``sqlite``)."""
-    return request.getfixturevalue(f"{'pg' if request.param == 'postgres' else 'sqlite'}_database_url")
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The backend under test (``postgres``, ``sqlite``)."""
+    return str(request.param)
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[ConnectionStore]:
+def store_url(store_backend: str, request: pytest.FixtureRequest) -> str:
+    """URL of a fresh database space of ``store_backend``."""
+    return request.getfixturevalue("sqlite_database_url" if store_backend == "sqlite" else "pg_database_url")
+
+
+@pytest.fixture
+def store_options(store_backend: str) -> dict[str, Any]:
+    """``open_store`` keyword arguments of ``store_backend`` (``postgres-pooled``: ``DB_POOLER=pgbouncer``)."""
+    return {"pooler": "pgbouncer"} if store_backend == "postgres-pooled" else {}
+
+
+@pytest.fixture
+def store(store_url: str, store_options: dict[str, Any]) -> Iterator[ConnectionStore]:
     """A migrated store on ``store_url``: every test using it runs against both backends."""
-    yield from _migrated_store(store_url)
+    yield from _migrated_store(store_url, **store_options)
 
 
 @pytest.fixture(scope="session")

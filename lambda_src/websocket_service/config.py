@@ -36,6 +36,7 @@ ENV_AUTO_MIGRATE = "AUTO_MIGRATE"
 ENV_DB_IDLE_RELEASE_SECONDS = "DB_IDLE_RELEASE_SECONDS"
 ENV_CLEANUP_TIME_BUDGET_SECONDS = "CLEANUP_TIME_BUDGET_SECONDS"
 ENV_MANAGEMENT_API_METHODS = "MANAGEMENT_API_METHODS"
+ENV_DB_POOLER = "DB_POOLER"
 
 ALL_ENV_NAMES = frozenset(v for k, v in dict(globals()).items() if k.startswith("ENV_"))
 
@@ -67,6 +68,9 @@ DEFAULT_MANAGEMENT_API_METHODS: tuple[str, ...] = tuple(SHARED_DEFAULTS[ENV_MANA
 counted connections are really open. The stack grants exactly these (``managementApiMethods``)."""
 MANAGEMENT_API_METHOD_CHOICES: tuple[str, ...] = tuple(SHARED_DEFAULTS[ENV_MANAGEMENT_API_METHODS]["choices"])
 REQUIRED_MANAGEMENT_API_METHODS: tuple[str, ...] = tuple(SHARED_DEFAULTS[ENV_MANAGEMENT_API_METHODS]["required"])
+DEFAULT_DB_POOLER: str = SHARED_DEFAULTS[ENV_DB_POOLER]["default"]
+"""``auto``: a URL on port 6432 (pgbouncer) or an RDS Proxy endpoint is pooled, anything else direct."""
+DB_POOLERS: tuple[str, ...] = tuple(SHARED_DEFAULTS[ENV_DB_POOLER]["choices"])
 FAILED_DELIVERIES_METRIC = "FailedDeliveries"
 """Name of the EMF metric the function emits; the CDK monitoring construct alarms on it."""
 SERVICE_FAILURES_METRIC = "ServiceFailures"
@@ -180,6 +184,10 @@ class Settings:
     cleanup_time_budget_seconds: int = DEFAULT_CLEANUP_TIME_BUDGET_SECONDS
     management_api_methods: tuple[str, ...] = DEFAULT_MANAGEMENT_API_METHODS
     """Management API methods the deployed role grants (``MANAGEMENT_API_METHODS``, e.g. ``POST,GET``)."""
+    db_pooler: str = DEFAULT_DB_POOLER
+    """What sits between the function and PostgreSQL (``DB_POOLER``): ``none`` (direct: session
+    statement timeout, prepared statements), ``pgbouncer`` or ``rds-proxy`` (transaction pooling:
+    no session state, no prepared statements), or ``auto`` (detected from the URL)."""
     auto_migrate: bool = False
     """Apply migrations when the container opens its store. Only for stores that live and die with
     one container (the stack's demo-only SQLite file in /tmp); shared databases use ``migrate``."""
@@ -199,6 +207,12 @@ class Settings:
         log_level = env.get(ENV_LOG_LEVEL, "").strip().upper() or DEFAULT_LOG_LEVEL
         if log_level not in LOG_LEVELS:
             raise ConfigError(f"{ENV_LOG_LEVEL}={log_level!r}; expected one of {', '.join(LOG_LEVELS)}")
+        db_pooler = env.get(ENV_DB_POOLER, "").strip().lower() or DEFAULT_DB_POOLER
+        if db_pooler not in DB_POOLERS:
+            raise ConfigError(
+                f"{ENV_DB_POOLER}={db_pooler!r}; expected one of {', '.join(DB_POOLERS)} "
+                f"(default {DEFAULT_DB_POOLER}: pooled when the URL's port is 6432 or its host an RDS Proxy endpoint)"
+            )
         return cls(
             management_endpoint=env.get(ENV_MANAGEMENT_ENDPOINT, "").strip() or None,
             database_url=env.get(ENV_DATABASE_URL, "").strip() or DEFAULT_DATABASE_URL,
@@ -220,5 +234,6 @@ class Settings:
             db_idle_release_seconds=_shared_int(env, ENV_DB_IDLE_RELEASE_SECONDS),
             cleanup_time_budget_seconds=_shared_int(env, ENV_CLEANUP_TIME_BUDGET_SECONDS),
             management_api_methods=_methods(env),
+            db_pooler=db_pooler,
             auto_migrate=_bool(env, ENV_AUTO_MIGRATE),
         )

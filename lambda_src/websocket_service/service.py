@@ -304,6 +304,7 @@ def open_service(settings: Settings, *, migration_timeout_ms: int = MIGRATION_TI
         statement_timeout_ms=settings.db_statement_timeout_ms,
         migration_timeout_ms=migration_timeout_ms,
         idle_release_s=settings.db_idle_release_seconds or None,
+        pooler=settings.db_pooler,
     )
     try:
         if settings.auto_migrate:

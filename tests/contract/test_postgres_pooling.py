@@ -1,9 +1,11 @@
 """The PostgreSQL store behind a transaction pooler, at its connection limit, and when idle.
 
 Runs on the session's throwaway cluster (tests/throwaway_pg.py) with pgbouncer in TRANSACTION
-mode in front (the stand-in for RDS Proxy): no startup ``options``, no prepared statements, no
-session state, and the statement timeout holds through the pooler. Then saturation (a full
-server refuses a connection: its own error, a backoff that does not re-dial) and idle release.
+mode in front (the stand-in for RDS Proxy), with ``DB_POOLER=pgbouncer`` as a user sets it (this
+pgbouncer's port is not 6432, so ``auto`` would not detect it): no startup ``options``, no
+prepared statements, no session state, and the statement timeout holds through the pooler. Then
+saturation (a full server refuses a connection: its own error, a backoff that does not re-dial)
+and idle release.
 """
 from __future__ import annotations
 
@@ -43,12 +45,13 @@ def test_many_stores_share_a_small_pool_through_pgbouncer_in_transaction_mode(
     with pytest.raises(psycopg.OperationalError, match="unsupported startup parameter: options"):
         psycopg.connect(pgbouncer.url, options="-c statement_timeout=5000").close()
 
-    migrator = open_store(pgbouncer.url)
+    migrator = open_store(pgbouncer.url, pooler="pgbouncer")
+    assert migrator.pooled is True  # type: ignore[attr-defined]
     try:
         assert migrator.migrate() == []  # migrate's transaction (lock, SET LOCAL) works pooled too
     finally:
         migrator.close()
-    stores = [open_store(pgbouncer.url, statement_timeout_ms=2000) for _ in range(12)]
+    stores = [open_store(pgbouncer.url, statement_timeout_ms=2000, pooler="pgbouncer") for _ in range(12)]
     errors: list[BaseException] = []
 
     def client(index: int, store: Any) -> None:
@@ -88,7 +91,7 @@ def test_many_stores_share_a_small_pool_through_pgbouncer_in_transaction_mode(
 def test_the_statement_timeout_holds_through_pgbouncer_and_does_not_leak_to_other_clients(
     pgbouncer: Any, throwaway_cluster: Any, cluster_admin: psycopg.Connection[Any]
 ) -> None:
-    store = open_store(pgbouncer.url, statement_timeout_ms=300)
+    store = open_store(pgbouncer.url, statement_timeout_ms=300, pooler="pgbouncer")
     try:
         store.add(new("c1", "ada@example.com"), active_limit=5)
         with psycopg.connect(throwaway_cluster.url) as locker:  # direct; holds the lock until rollback

@@ -106,8 +106,28 @@ def test_the_store_keeps_one_connection_across_calls(
     assert backend_pids(admin, app_name) == pids and len(pids) == 1
 
 
-def test_connection_settings_add_no_options_and_leave_no_session_state(
-    pg_database_url: str, pg_store_with_name: tuple[Any, str], admin: psycopg.Connection[Any]
+ROUNDS = 8
+"""Rounds of every hot-path operation: more than psycopg's prepare threshold (5)."""
+
+
+def hot_path_rounds(store: Any) -> None:
+    """``$connect`` / ``$disconnect`` / notify operations, :data:`ROUNDS` times each."""
+    for round_ in range(ROUNDS):
+        cid = f"c{round_}"
+        assert store.add(new(cid), active_limit=100) is True
+        assert store.get(cid).is_active
+        assert store.touch(cid, at=T0) is True
+        assert cid in store.active_connection_ids(EMAIL, "general")
+        assert store.mark_disconnected(cid, at=T0, status_code=1000, reason=None) is True
+
+
+def prepared_statements(store: Any) -> list[str]:
+    conn = store._conn  # the store's live connection (nothing public exposes it; the view is per session)
+    return [row[0] for row in conn.execute("SELECT statement FROM pg_prepared_statements", prepare=False)]
+
+
+def test_pooled_mode_adds_no_options_leaves_no_session_state_and_prepares_nothing(
+    pg_database_url: str, admin: psycopg.Connection[Any], app_name: str
 ) -> None:
     kwargs = connect_kwargs(pg_database_url, connect_timeout_s=3)
     assert (kwargs["connect_timeout"], kwargs["tcp_user_timeout"]) == (3, 3000)  # dead links fail fast
@@ -115,17 +135,87 @@ def test_connection_settings_add_no_options_and_leave_no_session_state(
     assert kwargs["options"] == psycopg.conninfo.conninfo_to_dict(pg_database_url)["options"]  # the URL's, untouched
     assert "options" not in connect_kwargs("postgresql://u@127.0.0.1/db", connect_timeout_s=3)
 
-    store, app_name = pg_store_with_name  # statement_timeout_ms=300
-    store.add(new("c1"), active_limit=5)
-    [pid] = backend_pids(admin, app_name)
-    # Between operations the session is back to the server's defaults: nothing for a pooler to pin.
-    row = admin.execute(
-        "SELECT state, backend_xid FROM pg_stat_activity WHERE pid = %s", (pid,)
-    ).fetchone()
-    assert row == ("idle", None)
-    conn = store._conn  # the store's live connection (nothing public exposes it)
-    assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)
-    assert conn.execute("SHOW application_name").fetchone() == (app_name,)
+    # The shared server is on 5432 (auto: direct); DB_POOLER=pgbouncer forces the pool-safe protocol.
+    store = open_store(f"{pg_database_url}&application_name={app_name}", statement_timeout_ms=300, pooler="pgbouncer")
+    try:
+        store.migrate()
+        assert store.pooled is True
+        hot_path_rounds(store)
+        [pid] = backend_pids(admin, app_name)
+        # Between operations the session is back to the server's defaults: nothing for a pooler to pin.
+        row = admin.execute(
+            "SELECT state, backend_xid FROM pg_stat_activity WHERE pid = %s", (pid,)
+        ).fetchone()
+        assert row == ("idle", None)
+        conn = store._conn
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)
+        assert conn.execute("SHOW application_name").fetchone() == (app_name,)
+        assert prepared_statements(store) == []  # nothing a transaction pooler could hand to another client
+    finally:
+        store.close()
+
+
+def test_direct_mode_sets_the_timeout_once_and_uses_prepared_statements(
+    pg_store_with_name: tuple[Any, str]
+) -> None:
+    store, _ = pg_store_with_name  # statement_timeout_ms=300, on port 5432: auto picks direct
+    assert store.pooled is False
+    hot_path_rounds(store)
+    prepared = prepared_statements(store)
+    assert any(ADD_FUNCTION in statement for statement in prepared), prepared  # the $connect call
+    assert any(statement.lstrip().startswith("UPDATE websocket_connections SET is_active = FALSE")
+               for statement in prepared), prepared  # the $disconnect update
+    assert not any("set_config" in statement for statement in prepared)  # no per-statement timeout
+
+    conn = store._conn
+    assert conn.execute("SHOW statement_timeout", prepare=False).fetchone() == ("300ms",)  # the session's
+    with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
+        conn.execute("SELECT pg_sleep(2)", prepare=False)  # longer than the timeout: cancelled at 300 ms
+    # migrate's SET LOCAL (the migration timeout) ends with its transaction: the session keeps 300 ms.
+    assert store.migrate() == []
+    assert conn.execute("SHOW statement_timeout", prepare=False).fetchone() == ("300ms",)
+    assert store.get("c0") is not None  # the same connection goes on
+
+
+@pytest.mark.parametrize(
+    ("url", "pooler", "pooled"),
+    [
+        ("postgresql://u@127.0.0.1:5432/db", "auto", False),
+        ("postgresql://u@db.example.com/db", "auto", False),  # default port
+        ("postgresql://u@127.0.0.1:6432/db", "auto", True),  # pgbouncer's port
+        ("postgresql://u@ws.proxy-abc123def456.eu-west-1.rds.amazonaws.com:5432/db", "auto", True),
+        ("postgresql://u@ro.endpoint.proxy-abc123def456.us-east-1.rds.amazonaws.com/db", "auto", True),
+        ("postgresql://u@ws.proxy-abc123def456.cn-north-1.rds.amazonaws.com.cn/db", "auto", True),
+        ("postgresql://u@ws.cluster-abc123def456.eu-west-1.rds.amazonaws.com/db", "auto", False),  # Aurora, no proxy
+        ("postgresql://u@proxy-host.example.com/db", "auto", False),
+        ("postgresql://u@a:5432,b:6432/db", "auto", True),  # any host of a multi-host URL
+        ("postgresql://u@127.0.0.1:6432/db", "none", False),  # an explicit setting wins
+        ("postgresql://u@127.0.0.1:5432/db", "pgbouncer", True),
+        ("postgresql://u@127.0.0.1:5432/db", "rds-proxy", True),
+    ],
+)
+def test_pooler_auto_detects_pgbouncer_port_and_rds_proxy_hosts(url: str, pooler: str, pooled: bool) -> None:
+    assert PostgresConnectionStore(url, pooler=pooler).pooled is pooled  # no connection is opened
+
+
+@pytest.mark.parametrize(("env", "pooled"), [({}, False), ({"DB_POOLER": "pgbouncer"}, True)])
+def test_the_service_opens_its_store_with_the_db_pooler_setting(pg_database_url: str, env: dict, pooled: bool) -> None:
+    from websocket_service.config import Settings
+    from websocket_service.service import open_service
+
+    service = open_service(Settings.from_env({"DATABASE_URL": pg_database_url, **env}))
+    try:
+        assert service.store.pooled is pooled  # type: ignore[attr-defined]
+    finally:
+        service.store.close()
+
+
+@pytest.mark.parametrize("bad", ["PGBOUNCER", "pgpool", "", "direct"])
+def test_an_unknown_pooler_is_refused_naming_the_setting_and_the_choices(bad: str) -> None:
+    with pytest.raises(StoreConfigError, match=r"DB_POOLER \(pooler\) is .*expected one of auto, none, pgbouncer, rds-proxy"):
+        open_store("postgresql://u@127.0.0.1:5432/db", pooler=bad)
+    with pytest.raises(StoreConfigError, match="DB_POOLER"):
+        open_store("sqlite:///:memory:", pooler=bad)  # checked for every backend, not just PostgreSQL
 
 
 def test_statement_timeout_cancels_a_blocked_statement_with_a_clear_error(
@@ -160,24 +250,30 @@ def test_expire_idle_skips_rows_locked_by_a_concurrent_cleanup(
     assert store.expire_idle(idle_before=cutoff, at=cutoff, batch_size=10) == 1
 
 
-def test_add_is_one_round_trip_to_the_server(pg_store_with_name: tuple[Any, str], tmp_path: Path) -> None:
-    store, _ = pg_store_with_name
-    store.add(new("c0"), active_limit=5)  # connected: only the adds below are traced
-    trace = tmp_path / "libpq.trace"
-    pgconn = store._conn.pgconn  # the store's live connection (nothing public exposes it)
-    with trace.open("w") as out:
-        pgconn.trace(out.fileno())
-        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            assert store.add(new("c1"), active_limit=5) is True
-            assert store.add(new("c2"), active_limit=2) is False  # refused by the cap: also one trip
-        finally:
-            pgconn.untrace()
+@pytest.mark.parametrize(("pooler", "trip"), [("none", "Sync"), ("pgbouncer", "Query")])
+def test_add_is_one_round_trip_to_the_server(pg_database_url: str, pooler: str, trip: str, tmp_path: Path) -> None:
+    store = open_store(pg_database_url, pooler=pooler)
+    try:
+        store.migrate()
+        store.add(new("c0"), active_limit=5)  # connected: only the adds below are traced
+        trace = tmp_path / "libpq.trace"
+        pgconn = store._conn.pgconn  # the store's live connection (nothing public exposes it)
+        with trace.open("w") as out:
+            pgconn.trace(out.fileno())
+            pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+            try:
+                assert store.add(new("c1"), active_limit=5) is True
+                assert store.add(new("c2"), active_limit=2) is False  # refused by the cap: also one trip
+            finally:
+                pgconn.untrace()
+    finally:
+        store.close()
     sent = [line.split("\t")[2] for line in trace.read_text().splitlines() if line.startswith("F\t")]
-    # Each Sync (extended protocol) or Query (simple protocol) waits for the server's ReadyForQuery:
-    # one simple-protocol query per add (timeout + call), never a server-side prepared statement.
-    assert [m for m in sent if m in ("Sync", "Query")] == ["Query", "Query"], sent
-    assert "Parse" not in sent, sent
+    # Each Sync (extended protocol) or Query (simple protocol) waits for the server's ReadyForQuery.
+    # Direct: one extended-protocol call per add. Pooled: one simple-protocol query per add (timeout
+    # + call), never a server-side prepared statement.
+    assert [m for m in sent if m in ("Sync", "Query")] == [trip, trip], sent
+    assert ("Parse" in sent) is (pooler == "none"), sent
 
 
 def wait_for_lock_wait(admin: psycopg.Connection[Any], app_name: str, timeout_s: float = 10.0) -> None:

@@ -1,14 +1,16 @@
 """The ConnectionStore contract: every test runs unchanged against PostgreSQL and SQLite.
 
-The ``store`` fixture (tests/conftest.py) is parametrized over both backends; each test gets a
-fresh, migrated database space, and ``store_url`` opens more stores on the same data.
+The ``store`` fixture (tests/conftest.py) is parametrized over both backends, PostgreSQL in both of
+its protocols (``postgres``: direct, prepared statements; ``postgres-pooled``: ``DB_POOLER=pgbouncer``,
+the pool-safe protocol, on the same server); each test gets a fresh, migrated database space, and
+``open_store(store_url, **store_options)`` opens more stores on the same data in the same mode.
 """
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -46,8 +48,17 @@ def active_ids(store: ConnectionStore) -> set[str]:
     return {c.connection_id for c in store.list_connections(active=True, limit=1000)}
 
 
-def test_store_satisfies_the_protocol(store: ConnectionStore) -> None:
+@pytest.fixture(params=("postgres", "postgres-pooled", "sqlite"))
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Every backend, PostgreSQL direct and pooled (overrides tests/conftest.py's)."""
+    return str(request.param)
+
+
+def test_store_satisfies_the_protocol(store: ConnectionStore, store_backend: str) -> None:
     assert isinstance(store, ConnectionStore)
+    # PostgreSQL runs in the protocol the parameter names (the shared server is on 5432: auto is direct).
+    expected = {"postgres": False, "postgres-pooled": True, "sqlite": None}[store_backend]
+    assert getattr(store, "pooled", None) is expected
 
 
 # --- add / get --------------------------------------------------------------------------------
@@ -167,11 +178,11 @@ def run_concurrently(work: Callable[[int], T], count: int) -> list[T]:
 
 
 def test_concurrent_adds_racing_for_the_last_slots_never_exceed_the_cap(
-    store: ConnectionStore, store_url: str
+    store: ConnectionStore, store_url: str, store_options: dict[str, Any]
 ) -> None:
     limit, racers = 3, 8
     add_all(store, new("existing"), limit=limit)  # two slots left
-    stores = [open_store(store_url) for _ in range(racers)]
+    stores = [open_store(store_url, **store_options) for _ in range(racers)]
     try:
         for s in stores:
             assert s.get("existing") is not None  # connect first, so the adds themselves race
@@ -396,8 +407,8 @@ def test_cleanup_batch_size_must_be_positive(store: ConnectionStore, batch_size:
 
 
 # --- migrations and connection lifecycle --------------------------------------------------------
-def test_migrate_on_a_fresh_database_applies_every_version_then_nothing(store_url: str) -> None:
-    fresh = open_store(store_url)
+def test_migrate_on_a_fresh_database_applies_every_version_then_nothing(store_url: str, store_options: dict[str, Any]) -> None:
+    fresh = open_store(store_url, **store_options)
     try:
         all_versions = [m.version for m in load_migrations("sqlite")]
         assert fresh.migrate() == all_versions
@@ -407,8 +418,8 @@ def test_migrate_on_a_fresh_database_applies_every_version_then_nothing(store_ur
         fresh.close()
 
 
-def test_concurrent_migrate_applies_each_version_once(store_url: str) -> None:
-    stores = [open_store(store_url) for _ in range(2)]
+def test_concurrent_migrate_applies_each_version_once(store_url: str, store_options: dict[str, Any]) -> None:
+    stores = [open_store(store_url, **store_options) for _ in range(2)]
     try:
         applied = run_concurrently(lambda i: stores[i].migrate(), 2)
         assert sorted(applied, key=len) == [[], [m.version for m in load_migrations("sqlite")]]
@@ -424,8 +435,8 @@ def test_migrate_again_on_a_migrated_store_applies_nothing_and_keeps_data(store:
     assert store.get("c1") is not None
 
 
-def test_unmigrated_database_gives_a_store_error_that_says_to_migrate(store_url: str) -> None:
-    fresh = open_store(store_url)
+def test_unmigrated_database_gives_a_store_error_that_says_to_migrate(store_url: str, store_options: dict[str, Any]) -> None:
+    fresh = open_store(store_url, **store_options)
     try:
         with pytest.raises(StoreError, match="run the migrate action"):
             fresh.get("c1")
@@ -442,9 +453,9 @@ def test_close_then_use_reconnects(store: ConnectionStore) -> None:
     assert store.add(new("c2"), active_limit=5) is True
 
 
-def test_a_second_store_on_the_same_database_sees_the_writes(store: ConnectionStore, store_url: str) -> None:
+def test_a_second_store_on_the_same_database_sees_the_writes(store: ConnectionStore, store_url: str, store_options: dict[str, Any]) -> None:
     store.add(new("c1", stage="prod"), active_limit=5)
-    other = open_store(store_url)
+    other = open_store(store_url, **store_options)
     try:
         got = other.get("c1")
         assert got is not None and got.stage == "prod"

@@ -130,3 +130,8 @@ def test_required_management_method_is_required_on_both_sides() -> None:
         StackSettings.from_context(Context({"managementApiMethods": others}))
     with pytest.raises(config.ConfigError, match=f"lacks {required}"):
         config.Settings.from_env({rc.ENV_MANAGEMENT_API_METHODS: ",".join(others)})
+
+
+def test_the_pooler_the_stack_sets_is_one_the_runtime_accepts() -> None:
+    assert rc.RDS_PROXY_POOLER in rc.SHARED_DEFAULTS[rc.ENV_DB_POOLER]["choices"]
+    assert config.Settings.from_env({rc.ENV_DB_POOLER: rc.RDS_PROXY_POOLER}).db_pooler == rc.RDS_PROXY_POOLER

@@ -76,6 +76,14 @@ def test_both_functions_connect_through_the_proxy_endpoint(proxy: Synthesis) -> 
         env = proxy.function(which)["Environment"]["Variables"]
         assert env[rc.ENV_DATABASE_HOST] == {"Fn::GetAtt": [proxy_id, "Endpoint"]}
         assert env[rc.ENV_DATABASE_SECRET_ARN] == DATABASE_SECRET_ARN  # user, password, dbname still come from it
+        assert env[rc.ENV_DB_POOLER] == rc.RDS_PROXY_POOLER  # the pool-safe protocol, whatever the host looks like
+
+
+def test_without_a_proxy_the_functions_leave_db_pooler_to_its_default(synth: SynthFn) -> None:
+    existing = synth("sized")  # an existing database, no proxy
+    for which in ("route", "ops"):
+        env = existing.function(which)["Environment"]["Variables"]
+        assert rc.ENV_DATABASE_SECRET_ARN in env and rc.ENV_DB_POOLER not in env  # auto: detected from the host
 
 
 def test_proxy_role_may_only_read_the_database_secret(proxy: Synthesis) -> None:

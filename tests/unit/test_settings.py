@@ -14,6 +14,12 @@ def test_defaults_need_no_environment():
     assert settings.db_idle_release_seconds == 240
     assert settings.cleanup_time_budget_seconds == 20
     assert settings.management_api_methods == ("POST", "GET")
+    assert settings.db_pooler == "auto"
+
+
+def test_db_pooler_is_read_case_insensitively():
+    assert Settings.from_env({"DB_POOLER": " RDS-Proxy "}).db_pooler == "rds-proxy"
+    assert Settings.from_env({"DB_POOLER": "none"}).db_pooler == "none"
 
 
 def test_store_settings_are_read():
@@ -39,6 +45,7 @@ def test_store_settings_are_read():
         ({"MANAGEMENT_API_METHODS": "POST,PATCH"}, "expected a comma list of distinct POST, GET, DELETE"),
         ({"MANAGEMENT_API_METHODS": "POST,POST"}, "expected a comma list of distinct POST, GET, DELETE"),
         ({"MANAGEMENT_API_METHODS": "GET"}, "MANAGEMENT_API_METHODS='GET' lacks POST"),
+        ({"DB_POOLER": "pgpool"}, "DB_POOLER='pgpool'; expected one of auto, none, pgbouncer, rds-proxy"),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_variable(env, fragment):

@@ -21,6 +21,7 @@ from .base import (
     StoreConnectError,
     StoreError,
     StoreSaturatedError,
+    pooler_setting,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ def open_store(
     statement_timeout_ms: int = 5000,
     migration_timeout_ms: int = MIGRATION_TIMEOUT_MS,
     idle_release_s: int | None = None,
+    pooler: str = "auto",
 ) -> ConnectionStore:
     """Build the store ``database_url`` names, without connecting (the first operation connects).
 
@@ -79,7 +81,9 @@ def open_store(
     each statement of PostgreSQL's ``migrate`` (lock waits included; default
     :data:`MIGRATION_TIMEOUT_MS`, sized for the Lambda function); SQLite ignores it (its
     ``migrate`` waits at most the busy timeout for the write lock). ``idle_release_s`` (PostgreSQL;
-    None: never) closes a connection unused for that long before its next use. Anything else raises
+    None: never) closes a connection unused for that long before its next use. ``pooler``
+    (PostgreSQL, ``DB_POOLER``: ``auto``, ``none``, ``pgbouncer``, ``rds-proxy``) picks the
+    direct or the transaction-pooling protocol (see :mod:`.postgres`). Anything else raises
     :class:`StoreConfigError` naming ``DATABASE_URL`` and the accepted forms; the message never
     repeats the URL, which may hold a password.
     """
@@ -88,6 +92,7 @@ def open_store(
     _positive_setting(migration_timeout_ms, "the migration timeout (migration_timeout_ms)")
     if idle_release_s is not None:
         _positive_setting(idle_release_s, "DB_IDLE_RELEASE_SECONDS (idle_release_s)")
+    pooler_setting(pooler)
     url = database_url.strip() if isinstance(database_url, str) else ""
     if not url:
         raise StoreConfigError(f"DATABASE_URL is empty; expected {ACCEPTED_URL_FORMS}")
@@ -102,6 +107,7 @@ def open_store(
             statement_timeout_ms=statement_timeout_ms,
             migration_timeout_ms=migration_timeout_ms,
             idle_release_s=idle_release_s,
+            pooler=pooler,
         )
     if url.startswith(SQLITE_PREFIX):
         path = url[len(SQLITE_PREFIX) :]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from ..config import DB_POOLERS, DEFAULT_DB_POOLER, ENV_DB_POOLER
 from ..errors import ServiceError
 
 
@@ -23,6 +24,16 @@ class StoreConfigError(StoreError):
     """The store settings (``DATABASE_URL`` or the database secret) are unusable."""
 
     code = "config_error"
+
+
+def pooler_setting(value: str) -> str:
+    """``value`` if it is one of :data:`~websocket_service.config.DB_POOLERS`, else
+    :class:`StoreConfigError` naming ``DB_POOLER`` and the accepted values."""
+    if value not in DB_POOLERS:
+        raise StoreConfigError(
+            f"{ENV_DB_POOLER} (pooler) is {value!r}; expected one of {', '.join(DB_POOLERS)} (default {DEFAULT_DB_POOLER})"
+        )
+    return value
 
 
 class StoreConnectError(StoreError):

@@ -3,17 +3,22 @@
 Importing this module imports psycopg (about 0.25 s); :func:`websocket_service.store.open_store`
 imports it only when the URL is a PostgreSQL one.
 
-Pool-ready by construction, so one URL works direct, through pgbouncer in TRANSACTION mode and
-through RDS Proxy, with no pooler setting:
+Two protocols, picked by ``pooler`` (``DB_POOLER``; ``auto`` treats a URL on port
+:data:`PGBOUNCER_PORT` or an RDS Proxy endpoint host as pooled, anything else as direct):
 
-* no startup ``options`` are added (pgbouncer and RDS Proxy refuse them); the URL's own
-  ``options``, if the user put any there, are passed on untouched (their choice);
-* no session state: every operation is ONE simple-protocol query string,
+* **pooled** (``pgbouncer``, ``rds-proxy``): pool-safe for transaction pooling. No startup
+  ``options`` are added (pgbouncer and RDS Proxy refuse them; the URL's own ``options`` are passed
+  on untouched); no session state: every operation is ONE simple-protocol query string,
   ``SELECT set_config('statement_timeout', ..., true); <statement>``, which PostgreSQL runs as one
   implicit transaction, so the timeout is transaction-local and gone when the query ends (nothing
-  pins a proxy session; no ``TimeZone``: datetimes are converted to UTC on read);
-* no server-side prepared statements: parameters are bound client-side (``ClientCursor``) and
+  pins a proxy session; no ``TimeZone``: datetimes are converted to UTC on read); no server-side
+  prepared statements: parameters are bound client-side (``ClientCursor``) and
   ``prepare_threshold`` is off, so transaction pooling never mixes statements up across clients.
+* **direct** (``none``): the connection is the server session, so the statement timeout is set
+  ONCE right after connecting (a plain ``SET``, not a startup option) and each operation is a
+  normal extended-protocol query with server-side binding and psycopg's automatic prepared
+  statements (after ``prepare_threshold`` runs of a statement): no per-statement ``set_config``,
+  no re-planning on the hot path.
 
 Deadlines: ``connect_timeout`` bounds connecting; the server's ``statement_timeout`` bounds a
 statement that runs; a client-side deadline (the statement timeout plus
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -43,7 +49,14 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
 from .. import budget
-from .base import MIGRATION_TIMEOUT_MS, StoreConfigError, StoreConnectError, StoreError, StoreSaturatedError
+from .base import (
+    MIGRATION_TIMEOUT_MS,
+    StoreConfigError,
+    StoreConnectError,
+    StoreError,
+    StoreSaturatedError,
+    pooler_setting,
+)
 from .sql import TABLE, SqlConnectionStore, missing_schema_hint
 
 DEFAULT_APPLICATION_NAME = "websocket_service"
@@ -52,6 +65,12 @@ CLIENT_DEADLINE_MARGIN_MS = 1000
 the connection up (network round trip and commit)."""
 KEEPALIVE_IDLE_S = 30
 """TCP keepalive: seconds of silence before the first probe (a peer that vanished is noticed)."""
+
+PGBOUNCER_PORT = "6432"
+"""pgbouncer's default port: ``DB_POOLER=auto`` treats a URL on it as pooled."""
+RDS_PROXY_HOST = re.compile(r"\.proxy-[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$")
+"""An RDS Proxy endpoint (``NAME.proxy-ID.REGION.rds.amazonaws.com``, custom endpoints
+``NAME.endpoint.proxy-ID...``): ``DB_POOLER=auto`` treats it as pooled."""
 
 SATURATION_MARKERS = (
     "too many clients",  # PostgreSQL max_connections (SQLSTATE 53300)
@@ -109,6 +128,17 @@ def connect_kwargs(
     params.setdefault("keepalives_interval", max(1, connect_timeout_s))
     params.setdefault("keepalives_count", 3)
     return params
+
+
+def is_pooled(params: Mapping[str, Any], pooler: str) -> bool:
+    """Whether the connection described by ``params`` (:func:`connect_kwargs`) goes through a
+    transaction pooler: ``pooler`` says so (``pgbouncer``, ``rds-proxy``) or not (``none``), or,
+    for ``auto``, any of its hosts is an RDS Proxy endpoint or any of its ports is 6432."""
+    if pooler_setting(pooler) != "auto":
+        return pooler != "none"
+    hosts = str(params.get("host") or "").lower().split(",")
+    ports = str(params.get("port") or "").split(",")
+    return PGBOUNCER_PORT in (p.strip() for p in ports) or any(RDS_PROXY_HOST.search(h.strip()) for h in hosts)
 
 
 def is_saturation(error: BaseException) -> bool:
@@ -182,10 +212,12 @@ WATCHDOG = DeadlineWatchdog()
 
 
 class _PgSession:
-    """:class:`~.sql.Session` over a psycopg connection whose cursors bind parameters client-side.
+    """:class:`~.sql.Session` over a psycopg connection.
 
-    Outside a transaction every statement is sent as ``prefix + statement`` in one query string
-    (``prefix`` sets the transaction-local statement timeout), and the statement's result is read.
+    Pooled (client-side binding) and outside a transaction, every statement is sent as
+    ``prefix + statement`` in one query string (``prefix`` sets the transaction-local statement
+    timeout), and the statement's result is read. Direct (or inside a transaction) ``prefix`` is
+    empty and the statement runs as it is.
     """
 
     def __init__(self, conn: psycopg.Connection[Any], prefix: str) -> None:
@@ -205,11 +237,13 @@ class _PgSession:
         return self._cursor(sql, params).rowcount
 
     def script(self, sql: str) -> None:
-        self._conn.execute(sql)  # type: ignore[arg-type]  # runs inside migrate's transaction
+        # Several statements: one simple-protocol query (client-side cursor) in either mode, inside
+        # migrate's transaction.
+        psycopg.ClientCursor(self._conn).execute(sql)  # type: ignore[arg-type]
 
 
 class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
-    """:class:`~.base.ConnectionStore` on PostgreSQL (pool-ready; see the module docstring).
+    """:class:`~.base.ConnectionStore` on PostgreSQL, direct or pooled (see the module docstring).
 
     ``add`` calls ``ws_add_connection``, which takes a transaction-scoped advisory lock on a hash
     of the email before counting and inserting, so concurrent ``$connect`` calls for one email
@@ -235,14 +269,16 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         application_name: str = DEFAULT_APPLICATION_NAME,
         migration_timeout_ms: int = MIGRATION_TIMEOUT_MS,
         idle_release_s: float | None = None,
+        pooler: str = "auto",
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """Validate the settings; no connection is opened until the first operation.
 
         ``migration_timeout_ms`` bounds each statement of ``migrate``, including the wait for the
         migration lock another migrator holds. ``idle_release_s`` (None: never) closes a
-        connection unused for that long before its next use. ``monotonic`` is the clock of the
-        idle release and the saturation backoff.
+        connection unused for that long before its next use. ``pooler`` (``DB_POOLER``) picks the
+        protocol (module docstring; :func:`is_pooled`). ``monotonic`` is the clock of the idle
+        release and the saturation backoff.
         """
         super().__init__(idle_release_s=idle_release_s, monotonic=monotonic)
         self._kwargs = connect_kwargs(
@@ -250,7 +286,9 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         )
         self._statement_timeout_ms = int(statement_timeout_ms)
         self._migration_timeout_ms = int(migration_timeout_ms)
-        self._prefix = _SET_TIMEOUT.format(ms=self._statement_timeout_ms) + "; "
+        self.pooled = is_pooled(self._kwargs, pooler)
+        """True: the pool-safe protocol (no session state, no prepared statements); False: direct."""
+        self._prefix = _SET_TIMEOUT.format(ms=self._statement_timeout_ms) + "; " if self.pooled else ""
         self._deadline: Deadline | None = None
         self._saturated_refusals = 0
         self._backoff_until = 0.0
@@ -283,10 +321,9 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         kwargs = dict(self._kwargs)
         # Whole seconds, never 0 (which would mean no limit); libpq itself waits at least 2.
         kwargs["connect_timeout"] = max(1, int(budget.bound(kwargs["connect_timeout"])))
+        pooled_kwargs = {"prepare_threshold": None, "cursor_factory": psycopg.ClientCursor} if self.pooled else {}
         try:
-            conn = psycopg.connect(
-                autocommit=True, prepare_threshold=None, cursor_factory=psycopg.ClientCursor, **kwargs
-            )
+            conn = psycopg.connect(autocommit=True, **pooled_kwargs, **kwargs)
         except psycopg.Error as exc:
             if is_saturation(exc):
                 raise self._saturated(exc) from exc
@@ -297,7 +334,26 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
                 "this network can reach it (VPC subnets, security group, RDS Proxy)."
             ) from exc
         self._saturated_refusals = 0
+        if not self.pooled:
+            self._start_session(conn)
         return conn
+
+    def _start_session(self, conn: psycopg.Connection[Any]) -> None:
+        """Direct mode: set the session's statement timeout once, under the client deadline."""
+        deadline = WATCHDOG.arm(
+            conn.pgconn.socket, budget.bound((self._statement_timeout_ms + CLIENT_DEADLINE_MARGIN_MS) / 1000)
+        )
+        try:
+            conn.execute(f"SET statement_timeout = {self._statement_timeout_ms}")
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreConnectError(
+                f"connected to PostgreSQL at {self.target} but setting its statement_timeout failed"
+                f"{' (no answer within the client deadline)' if deadline.fired else ''}: {self._scrub(exc)}. "
+                "Check that the server is healthy; behind a transaction pooler set DB_POOLER=pgbouncer or rds-proxy."
+            ) from exc
+        finally:
+            WATCHDOG.disarm(deadline)
 
     def _saturated(self, error: psycopg.Error) -> StoreSaturatedError:
         """Start (or lengthen) the backoff after a refusal for lack of slots; the error to raise."""
@@ -323,7 +379,8 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
     @contextmanager
     def _write_transaction(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
         with conn.transaction():
-            conn.execute(_SET_TIMEOUT.format(ms=self._statement_timeout_ms))
+            if self.pooled:  # direct: the session's statement timeout holds already
+                conn.execute(_SET_TIMEOUT.format(ms=self._statement_timeout_ms))
             yield
 
     @contextmanager
@@ -346,8 +403,8 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         return not self._deadline_fired
 
     def _add_capped(self, session: Any, params: Mapping[str, Any]) -> bool:
-        # One query string = one round trip: the statement timeout and the function call run in one
-        # implicit transaction. A single INSERT could not take the lock itself: under READ COMMITTED
+        # One round trip: pooled, the statement timeout and the function call run in one query string
+        # (one implicit transaction); direct, the call is one (prepared) extended-protocol query. A single INSERT could not take the lock itself: under READ COMMITTED
         # its snapshot predates the lock wait. The function's statements each take a fresh snapshot,
         # so its count, run after the lock is granted, sees the rows of every earlier holder.
         return bool(session.rows(_ADD_CALL, params)[0][0])
