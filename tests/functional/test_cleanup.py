@@ -1,14 +1,18 @@
 """run_cleanup against both stores: TTL expiry, retention purge, batch bounds, dry runs."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from websocket_service.cleanup import run_cleanup
 from websocket_service.config import Settings
 from websocket_service.store import NewConnection
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
-SETTINGS = Settings(connection_ttl_minutes=120, inactive_retention_hours=24, cleanup_batch_size=2)
+SETTINGS = Settings(connection_ttl_minutes=120, inactive_retention_hours=24, cleanup_batch_size=2,
+                    cleanup_duty_cycle_percent=100)  # unpaced; the pacing tests below set their own
 
 
 def _add(store, cid: str, connected_minutes_ago: int) -> None:
@@ -71,3 +75,57 @@ def test_dry_run_counts_and_changes_nothing(store):
     report = run_cleanup(store, SETTINGS, now=NOW, dry_run=True)
     assert (report.expired, report.purged, report.dry_run) == (1, 1, True)
     assert store.get("idle").is_active and store.get("left") is not None
+
+
+class FakeSleep:
+    """Records the pauses cleanup asks for and moves ``clock`` on by them (nothing really waits)."""
+
+    def __init__(self, clock: StepClock) -> None:
+        self.clock, self.pauses = clock, []
+
+    def __call__(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.clock.now += seconds
+
+
+def _idle_rows(store, count: int) -> None:
+    for i in range(count):
+        _add(store, f"idle{i}", 121)
+
+
+@pytest.mark.parametrize(("percent", "pause"), [(50, 1.0), (25, 3.0), (80, 0.25)])
+def test_each_full_batch_is_followed_by_a_pause_in_proportion_to_its_duration(store, percent, pause):
+    _idle_rows(store, 5)
+    clock = StepClock(1.0)  # every batch "takes" 1 s
+    sleep = FakeSleep(clock)
+    settings = dataclasses.replace(SETTINGS, cleanup_duty_cycle_percent=percent)
+    report = run_cleanup(store, settings, now=NOW, time_budget_s=600, monotonic=clock, sleep=sleep)
+    # Expiry: 2, 2, 1 (short: done, no pause); purge: 0 (short). Two full batches, two pauses.
+    assert (report.expired, report.complete, report.batches) == (5, True, 4)
+    assert sleep.pauses == [pause, pause]
+    assert report.paused_ms == 2 * pause * 1000
+    assert store.count_idle(idle_before=NOW) == 0
+
+
+def test_a_duty_cycle_of_100_percent_never_pauses(store):
+    _idle_rows(store, 5)
+    clock = StepClock(1.0)
+    sleep = FakeSleep(clock)
+    settings = dataclasses.replace(SETTINGS, cleanup_duty_cycle_percent=100)
+    report = run_cleanup(store, settings, now=NOW, time_budget_s=600, monotonic=clock, sleep=sleep)
+    assert (report.expired, report.complete, report.batches, report.paused_ms) == (5, True, 4, 0.0)
+    assert sleep.pauses == []
+
+
+def test_pauses_count_against_the_time_budget_and_none_is_taken_without_room_for_a_batch(store):
+    _idle_rows(store, 5)
+    clock = StepClock(1.0)
+    sleep = FakeSleep(clock)
+    settings = dataclasses.replace(SETTINGS, cleanup_duty_cycle_percent=50)
+    # Unpaced, a 6 s budget clears all 5 rows in 3 batches. Paced at 50 %: batch (1 s),
+    # pause 1 s, batch; a second pause would leave no room for a third batch, so the run stops.
+    report = run_cleanup(store, settings, now=NOW, time_budget_s=6, monotonic=clock, sleep=sleep)
+    assert (report.expired, report.complete, report.batches) == (4, False, 2)
+    assert sleep.pauses == [1.0]
+    follow_up = run_cleanup(store, settings, now=NOW, time_budget_s=600, monotonic=clock, sleep=sleep)
+    assert (follow_up.expired, follow_up.complete) == (1, True)
