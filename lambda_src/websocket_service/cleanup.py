@@ -2,7 +2,8 @@
 
 Two phases, each in short batches of ``CLEANUP_BATCH_SIZE`` rows (one short transaction each,
 index-ordered, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so it never waits for a row another
-cleanup or a ``$connect`` holds): (1) mark active connections idle for longer than
+cleanup or a ``$connect`` holds, committed with ``synchronous_commit`` off so ``$connect`` commits
+do not queue behind a WAL fsync per batch; a batch lost in a crash is redone by the next run): (1) mark active connections idle for longer than
 ``CONNECTION_TTL_MINUTES`` inactive (``$disconnect`` is best effort, so some never arrive);
 (2) delete inactive rows disconnected more than ``INACTIVE_RETENTION_HOURS`` ago.
 
