@@ -13,7 +13,7 @@ def test_defaults_need_no_environment():
     assert settings.auto_migrate is False
     assert settings.db_idle_release_seconds == 240
     assert settings.cleanup_time_budget_seconds == 20
-    assert settings.cleanup_duty_cycle_percent == 50
+    assert settings.cleanup_duty_cycle_percent == 25
     assert settings.management_api_methods == ("POST", "GET")
 
 
