@@ -2,7 +2,8 @@
 
 Two phases, each in short batches of ``CLEANUP_BATCH_SIZE`` rows (one short transaction each,
 index-ordered, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so it never waits for a row another
-cleanup or a ``$connect`` holds): (1) mark active connections idle for longer than
+cleanup or a ``$connect`` holds, committed with ``synchronous_commit`` off so ``$connect`` commits
+do not queue behind a WAL fsync per batch; a batch lost in a crash is redone by the next run): (1) mark active connections idle for longer than
 ``CONNECTION_TTL_MINUTES`` inactive (``$disconnect`` is best effort, so some never arrive);
 (2) delete inactive rows disconnected more than ``INACTIVE_RETENTION_HOURS`` ago.
 
@@ -10,6 +11,12 @@ A run is bounded by TIME, not by a row count: batches continue while the time sp
 longest batch so far fits in ``CLEANUP_TIME_BUDGET_SECONDS`` (shared by both phases; purging gets
 what expiry leaves). A large backlog therefore clears in as few scheduled runs as the database
 allows, and ``complete`` is False when work is left for the next run. ``dry_run`` only counts.
+
+Batches are paced so a backlog does not starve ``$connect``: after each full batch that took ``t``
+seconds, cleanup pauses ``t * (100 - p) / p`` (``p`` = ``CLEANUP_DUTY_CYCLE_PERCENT``), i.e. it keeps
+the database busy at most ``p`` % of the run's wall time. The pause adapts to load (a batch slowed
+by a busy database earns a longer pause), counts against the time budget, and is skipped when it
+would leave no room for another batch (the run then ends ``complete: False``).
 """
 from __future__ import annotations
 
@@ -25,7 +32,8 @@ from .store.base import ConnectionStore
 @dataclass(frozen=True, slots=True)
 class CleanupReport:
     """Rows expired (marked inactive) and purged (deleted), or that would be in a dry run; how many
-    batches ran, the longest one, and the run's duration (zero for dry runs)."""
+    batches ran, the longest one, the run's duration and how much of it was pacing pauses (zero
+    for dry runs)."""
 
     expired: int
     purged: int
@@ -34,31 +42,45 @@ class CleanupReport:
     batches: int = 0
     longest_batch_ms: float = 0.0
     elapsed_ms: float = 0.0
+    paused_ms: float = 0.0
 
 
 class _Budget:
-    """The run's time budget: may another batch start?"""
+    """The run's time budget and pacing: may another batch start, and after how long a pause?"""
 
-    def __init__(self, seconds: float, monotonic: Callable[[], float]) -> None:
+    def __init__(
+        self, seconds: float, duty_cycle_percent: int, monotonic: Callable[[], float], sleep: Callable[[float], None]
+    ) -> None:
         self._monotonic = monotonic
+        self._sleep = sleep
+        self._idle_per_busy = (100 - duty_cycle_percent) / duty_cycle_percent
         self.started = monotonic()
         self._deadline = self.started + seconds
         self.batches = 0
         self.longest_s = 0.0
+        self.paused_s = 0.0
 
     def drain(self, run_batch: Callable[[], int], batch_size: int) -> tuple[int, bool]:
-        """Run batches until one comes back short (True) or the next might not fit (False)."""
+        """Run paced batches until one comes back short (True) or the next might not fit (False)."""
         total = 0
         while True:
             before = self._monotonic()
             if before + self.longest_s > self._deadline:
                 return total, False
             done = run_batch()
+            after = self._monotonic()
+            took = after - before
             self.batches += 1
-            self.longest_s = max(self.longest_s, self._monotonic() - before)
+            self.longest_s = max(self.longest_s, took)
             total += done
             if done < batch_size:
                 return total, True
+            pause = took * self._idle_per_busy
+            if pause > 0:
+                if after + pause + self.longest_s > self._deadline:
+                    return total, False  # no room for a batch after the pause: leave it to the next run
+                self._sleep(pause)
+                self.paused_s += pause
 
 
 def run_cleanup(
@@ -69,11 +91,12 @@ def run_cleanup(
     dry_run: bool = False,
     time_budget_s: float | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> CleanupReport:
     """Expire idle connections and purge old inactive rows; see the module docstring.
 
     ``time_budget_s`` defaults to ``settings.cleanup_time_budget_seconds``; ``monotonic`` is the
-    clock it is measured with.
+    clock it is measured with and ``sleep`` how pacing pauses (``settings.cleanup_duty_cycle_percent``).
     """
     now = now or datetime.now(timezone.utc)
     idle_before = now - timedelta(minutes=settings.connection_ttl_minutes)
@@ -85,7 +108,12 @@ def run_cleanup(
             dry_run=True,
         )
     size = settings.cleanup_batch_size
-    budget = _Budget(settings.cleanup_time_budget_seconds if time_budget_s is None else time_budget_s, monotonic)
+    budget = _Budget(
+        settings.cleanup_time_budget_seconds if time_budget_s is None else time_budget_s,
+        settings.cleanup_duty_cycle_percent,
+        monotonic,
+        sleep,
+    )
     expired, expire_done = budget.drain(
         lambda: store.expire_idle(idle_before=idle_before, at=now, batch_size=size), size
     )
@@ -100,4 +128,5 @@ def run_cleanup(
         batches=budget.batches,
         longest_batch_ms=round(budget.longest_s * 1000, 1),
         elapsed_ms=round((monotonic() - budget.started) * 1000, 1),
+        paused_ms=round(budget.paused_s * 1000, 1),
     )

@@ -35,6 +35,7 @@ ENV_LOG_LEVEL = "LOG_LEVEL"
 ENV_AUTO_MIGRATE = "AUTO_MIGRATE"
 ENV_DB_IDLE_RELEASE_SECONDS = "DB_IDLE_RELEASE_SECONDS"
 ENV_CLEANUP_TIME_BUDGET_SECONDS = "CLEANUP_TIME_BUDGET_SECONDS"
+ENV_CLEANUP_DUTY_CYCLE_PERCENT = "CLEANUP_DUTY_CYCLE_PERCENT"
 ENV_MANAGEMENT_API_METHODS = "MANAGEMENT_API_METHODS"
 ENV_DB_POOLER = "DB_POOLER"
 
@@ -60,6 +61,9 @@ DEFAULT_DB_IDLE_RELEASE_SECONDS: int = SHARED_DEFAULTS[ENV_DB_IDLE_RELEASE_SECON
 ``idle_session_timeout`` the README recommends for the server (300 s)."""
 DEFAULT_CLEANUP_TIME_BUDGET_SECONDS: int = SHARED_DEFAULTS[ENV_CLEANUP_TIME_BUDGET_SECONDS]["default"]
 """Wall-clock time one cleanup run may spend on batches; well inside the ops function's timeout."""
+DEFAULT_CLEANUP_DUTY_CYCLE_PERCENT: int = SHARED_DEFAULTS[ENV_CLEANUP_DUTY_CYCLE_PERCENT]["default"]
+"""Share of a cleanup run's wall time spent in batches: after each full batch cleanup pauses
+``took * (100 - p) / p`` so ``$connect`` gets the database between batches (100: no pause)."""
 DEFAULT_METRICS_NAMESPACE: str = SHARED_DEFAULTS[ENV_METRICS_NAMESPACE]["default"]
 DEFAULT_LOG_LEVEL: str = SHARED_DEFAULTS[ENV_LOG_LEVEL]["default"]
 LOG_LEVELS: tuple[str, ...] = tuple(SHARED_DEFAULTS[ENV_LOG_LEVEL]["choices"])
@@ -182,6 +186,8 @@ class Settings:
     log_level: str = DEFAULT_LOG_LEVEL
     db_idle_release_seconds: int = DEFAULT_DB_IDLE_RELEASE_SECONDS
     cleanup_time_budget_seconds: int = DEFAULT_CLEANUP_TIME_BUDGET_SECONDS
+    cleanup_duty_cycle_percent: int = DEFAULT_CLEANUP_DUTY_CYCLE_PERCENT
+    """At most this share (1..100) of a cleanup run's wall time is spent in batches; see cleanup.py."""
     management_api_methods: tuple[str, ...] = DEFAULT_MANAGEMENT_API_METHODS
     """Management API methods the deployed role grants (``MANAGEMENT_API_METHODS``, e.g. ``POST,GET``)."""
     db_pooler: str = DEFAULT_DB_POOLER
@@ -233,6 +239,7 @@ class Settings:
             log_level=log_level,
             db_idle_release_seconds=_shared_int(env, ENV_DB_IDLE_RELEASE_SECONDS),
             cleanup_time_budget_seconds=_shared_int(env, ENV_CLEANUP_TIME_BUDGET_SECONDS),
+            cleanup_duty_cycle_percent=_shared_int(env, ENV_CLEANUP_DUTY_CYCLE_PERCENT),
             management_api_methods=_methods(env),
             db_pooler=db_pooler,
             auto_migrate=_bool(env, ENV_AUTO_MIGRATE),

@@ -200,8 +200,12 @@ def _cleanup(dry_run: Any) -> Result:
         raise InvalidRequestError("cleanup field 'dry_run' must be true or false")
     service = get_service()
     report = run_cleanup(service.store, service.settings, now=service.clock(), dry_run=dry_run)
-    return {"ok": True, "action": "cleanup", "expired": report.expired, "purged": report.purged,
-            "dry_run": report.dry_run, "complete": report.complete}
+    result: Result = {"ok": True, "action": "cleanup", "expired": report.expired, "purged": report.purged,
+                      "dry_run": report.dry_run, "complete": report.complete}
+    if not dry_run:  # a real run also says how it was paced (a dry run only counts)
+        result.update(batches=report.batches, longest_batch_ms=report.longest_batch_ms,
+                      paused_ms=report.paused_ms, elapsed_ms=report.elapsed_ms)
+    return result
 
 
 def _connection_status(fields: Mapping[str, Any]) -> Result:

@@ -1,14 +1,18 @@
 """run_cleanup against both stores: TTL expiry, retention purge, batch bounds, dry runs."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from websocket_service.cleanup import run_cleanup
 from websocket_service.config import Settings
 from websocket_service.store import NewConnection
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
-SETTINGS = Settings(connection_ttl_minutes=120, inactive_retention_hours=24, cleanup_batch_size=2)
+SETTINGS = Settings(connection_ttl_minutes=120, inactive_retention_hours=24, cleanup_batch_size=2,
+                    cleanup_duty_cycle_percent=100)  # unpaced; the pacing tests below set their own
 
 
 def _add(store, cid: str, connected_minutes_ago: int) -> None:
@@ -71,3 +75,96 @@ def test_dry_run_counts_and_changes_nothing(store):
     report = run_cleanup(store, SETTINGS, now=NOW, dry_run=True)
     assert (report.expired, report.purged, report.dry_run) == (1, 1, True)
     assert store.get("idle").is_active and store.get("left") is not None
+
+
+class FakeSleep:
+    """Records the pauses cleanup asks for and moves ``clock`` on by them (nothing really waits)."""
+
+    def __init__(self, clock: StepClock) -> None:
+        self.clock, self.pauses = clock, []
+
+    def __call__(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.clock.now += seconds
+
+
+def _idle_rows(store, count: int) -> None:
+    for i in range(count):
+        _add(store, f"idle{i}", 121)
+
+
+@pytest.mark.parametrize(("percent", "pause"), [(50, 1.0), (25, 3.0), (80, 0.25)])
+def test_each_full_batch_is_followed_by_a_pause_in_proportion_to_its_duration(store, percent, pause):
+    _idle_rows(store, 5)
+    clock = StepClock(1.0)  # every batch "takes" 1 s
+    sleep = FakeSleep(clock)
+    settings = dataclasses.replace(SETTINGS, cleanup_duty_cycle_percent=percent)
+    report = run_cleanup(store, settings, now=NOW, time_budget_s=600, monotonic=clock, sleep=sleep)
+    # Expiry: 2, 2, 1 (short: done, no pause); purge: 0 (short). Two full batches, two pauses.
+    assert (report.expired, report.complete, report.batches) == (5, True, 4)
+    assert sleep.pauses == [pause, pause]
+    assert report.paused_ms == 2 * pause * 1000
+    assert store.count_idle(idle_before=NOW) == 0
+
+
+def test_a_duty_cycle_of_100_percent_never_pauses(store):
+    _idle_rows(store, 5)
+    clock = StepClock(1.0)
+    sleep = FakeSleep(clock)
+    settings = dataclasses.replace(SETTINGS, cleanup_duty_cycle_percent=100)
+    report = run_cleanup(store, settings, now=NOW, time_budget_s=600, monotonic=clock, sleep=sleep)
+    assert (report.expired, report.complete, report.batches, report.paused_ms) == (5, True, 4, 0.0)
+    assert sleep.pauses == []
+
+
+def test_pauses_count_against_the_time_budget_and_none_is_taken_without_room_for_a_batch(store):
+    _idle_rows(store, 5)
+    clock = StepClock(1.0)
+    sleep = FakeSleep(clock)
+    settings = dataclasses.replace(SETTINGS, cleanup_duty_cycle_percent=50)
+    # Unpaced, a 6 s budget clears all 5 rows in 3 batches. Paced at 50 %: batch (1 s),
+    # pause 1 s, batch; a second pause would leave no room for a third batch, so the run stops.
+    report = run_cleanup(store, settings, now=NOW, time_budget_s=6, monotonic=clock, sleep=sleep)
+    assert (report.expired, report.complete, report.batches) == (4, False, 2)
+    assert sleep.pauses == [1.0]
+    follow_up = run_cleanup(store, settings, now=NOW, time_budget_s=600, monotonic=clock, sleep=sleep)
+    assert (follow_up.expired, follow_up.complete) == (1, True)
+
+
+def test_postgres_cleanup_batches_commit_asynchronously_and_nothing_else_does(pg_store, pg_database_url):
+    """Each batch sets ``synchronous_commit`` off for its own transaction only (a statement trigger
+    records the setting every write to the table runs under)."""
+    import psycopg
+
+    with psycopg.connect(pg_database_url, autocommit=True) as admin:
+        server_default = admin.execute("SHOW synchronous_commit").fetchone()[0]
+        assert server_default != "off"
+        admin.execute("CREATE TABLE commit_modes (id serial PRIMARY KEY, op text, mode text)")
+        admin.execute(
+            "CREATE FUNCTION record_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "INSERT INTO commit_modes (op, mode) VALUES (TG_OP, current_setting('synchronous_commit')); "
+            "RETURN NULL; END $$"
+        )
+        admin.execute(
+            "CREATE TRIGGER record_commit_mode AFTER INSERT OR UPDATE OR DELETE ON websocket_connections "
+            "FOR EACH STATEMENT EXECUTE FUNCTION record_commit_mode()"
+        )
+
+        def modes_since(last_id: int) -> list[tuple[str, str]]:
+            return admin.execute("SELECT op, mode FROM commit_modes WHERE id > %s ORDER BY id", (last_id,)).fetchall()
+
+        _idle_rows(pg_store, 3)
+        _add(pg_store, "left", 60 * 48)
+        pg_store.mark_disconnected("left", at=NOW - timedelta(hours=30), status_code=1001, reason=None)
+        before = admin.execute("SELECT coalesce(max(id), 0) FROM commit_modes").fetchone()[0]
+        assert before > 0 and {mode for _, mode in modes_since(0)} == {server_default}
+
+        report = run_cleanup(pg_store, SETTINGS, now=NOW)
+        assert (report.expired, report.purged, report.complete) == (3, 1, True)
+        during = modes_since(before)
+        assert {op for op, _ in during} == {"UPDATE", "DELETE"} and {mode for _, mode in during} == {"off"}
+
+        after = admin.execute("SELECT max(id) FROM commit_modes").fetchone()[0]
+        _add(pg_store, "next", 1)  # the same store connection, after cleanup
+        assert pg_store.mark_disconnected("next", at=NOW, status_code=1000, reason=None)
+        assert {mode for _, mode in modes_since(after)} == {server_default}

@@ -162,6 +162,8 @@ def test_cleanup_expires_and_purges_in_batches(service_env, store):
     _connect_all("fresh")
     result = invoke({"action": "cleanup"})
     assert (result["expired"], result["purged"], result["dry_run"], result["complete"]) == (5, 3, False, True)
+    # Expiry 2, 2, 1 and purge 2, 1 rows: five batches; a real run also reports its pacing.
+    assert result["batches"] == 5 and {"longest_batch_ms", "paused_ms", "elapsed_ms"} <= result.keys()
     assert not store.get("idle4").is_active and store.get("gone2") is None
     assert store.get("fresh").is_active
 

@@ -240,7 +240,8 @@ def test_cleanup_dry_run_counts_then_cleanup_expires(sqlite_store: ConnectionSto
     _stale_connection(sqlite_store, "FRESHAAAAAAAAAA=", hours_ago=0)
     dry = wsctl("cleanup", "--dry-run", "--json", "--database-url", sqlite_database_url)
     assert json.loads(dry.stdout) == {"expired": 1, "purged": 0, "dry_run": True, "complete": True,
-                                      "batches": 0, "longest_batch_ms": 0.0, "elapsed_ms": 0.0}
+                                      "batches": 0, "longest_batch_ms": 0.0, "elapsed_ms": 0.0,
+                                      "paused_ms": 0.0}
     assert sqlite_store.get("STALEAAAAAAAAAA=").is_active  # type: ignore[union-attr]
     real = wsctl("cleanup", "--database-url", sqlite_database_url)
     assert real.stdout.strip() == "expired 1 idle connection(s), purged 0 old row(s)"

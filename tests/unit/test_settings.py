@@ -13,6 +13,7 @@ def test_defaults_need_no_environment():
     assert settings.auto_migrate is False
     assert settings.db_idle_release_seconds == 240
     assert settings.cleanup_time_budget_seconds == 20
+    assert settings.cleanup_duty_cycle_percent == 25
     assert settings.management_api_methods == ("POST", "GET")
     assert settings.db_pooler == "auto"
 
@@ -24,9 +25,10 @@ def test_db_pooler_is_read_case_insensitively():
 
 def test_store_settings_are_read():
     settings = Settings.from_env({"DB_IDLE_RELEASE_SECONDS": "0", "CLEANUP_TIME_BUDGET_SECONDS": "300",
-                                  "MANAGEMENT_API_METHODS": " post, GET,DELETE "})
+                                  "CLEANUP_DUTY_CYCLE_PERCENT": "100", "MANAGEMENT_API_METHODS": " post, GET,DELETE "})
     assert settings.db_idle_release_seconds == 0  # never release
     assert settings.cleanup_time_budget_seconds == 300
+    assert settings.cleanup_duty_cycle_percent == 100  # unpaced
     assert settings.management_api_methods == ("POST", "GET", "DELETE")
 
 
@@ -42,6 +44,8 @@ def test_store_settings_are_read():
         ({"AUTO_MIGRATE": "sometimes"}, "AUTO_MIGRATE='sometimes' is not a boolean"),
         ({"DB_IDLE_RELEASE_SECONDS": "-1"}, "DB_IDLE_RELEASE_SECONDS=-1 is out of range; expected 0..3600"),
         ({"CLEANUP_TIME_BUDGET_SECONDS": "0"}, "CLEANUP_TIME_BUDGET_SECONDS=0 is out of range; expected 1..840"),
+        ({"CLEANUP_DUTY_CYCLE_PERCENT": "0"}, "CLEANUP_DUTY_CYCLE_PERCENT=0 is out of range; expected 1..100"),
+        ({"CLEANUP_DUTY_CYCLE_PERCENT": "0.5"}, "CLEANUP_DUTY_CYCLE_PERCENT='0.5' is not an integer; expected 1..100"),
         ({"MANAGEMENT_API_METHODS": "POST,PATCH"}, "expected a comma list of distinct POST, GET, DELETE"),
         ({"MANAGEMENT_API_METHODS": "POST,POST"}, "expected a comma list of distinct POST, GET, DELETE"),
         ({"MANAGEMENT_API_METHODS": "GET"}, "MANAGEMENT_API_METHODS='GET' lacks POST"),

@@ -253,6 +253,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
 
     dialect = "postgres"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    cleanup_commit = "SELECT set_config('synchronous_commit', 'off', true)"
     id_in_list = "= ANY(%(ids)s)"
     schema_migrations_ddl = (
         "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
