@@ -1,13 +1,18 @@
-"""A throwaway PostgreSQL cluster and a pgbouncer in front of it, under a temporary directory.
+"""A throwaway PostgreSQL cluster and a pgbouncer in front of it, under a folder of their own.
 
-Never the shared server: :class:`ThrowawayCluster` runs ``initdb`` + ``pg_ctl`` (binaries in
-:data:`PG_BIN`) on a free port with the ``max_connections`` asked for, and stops the postmaster by
-its pid at the end. :class:`Pgbouncer` runs pgbouncer in transaction pooling mode (the usual
-stand-in for RDS Proxy) in front of it. PostgreSQL and pgbouncer refuse to run as root; when the
-benchmark runs as root both run as the ``postgres`` user.
+The one implementation the storm benchmark and the fault, pooling and saturation tests share
+(``tests/conftest.py``). Never the shared server: :class:`ThrowawayCluster` runs ``initdb`` +
+``pg_ctl`` (binaries in :data:`PG_BIN`) on a free port with the ``max_connections`` asked for; it
+can be stopped and started again on the same data and port, frozen by its
+:attr:`~ThrowawayCluster.postmaster_pid`, and :meth:`~ThrowawayCluster.destroy` stops it by that pid
+and deletes its folder. :class:`Pgbouncer` runs pgbouncer in transaction pooling mode (the usual
+stand-in for RDS Proxy; like RDS Proxy it refuses a startup ``options`` parameter) in front of it.
+PostgreSQL and pgbouncer refuse to run as root; when run as root both run as the ``postgres`` user.
+A missing binary raises :class:`ClusterError` with the command that installs it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -71,52 +76,70 @@ def _stop_pid(pid: int, sig: int) -> None:
 
 
 class ThrowawayCluster:
-    """A PostgreSQL cluster of our own; use as a context manager (``url`` once started)."""
+    """A PostgreSQL cluster of our own under ``base``; use as a context manager, or :meth:`start`
+    and :meth:`destroy`. ``server_options`` are extra ``postgres`` options (e.g. ``-c fsync=off``)."""
 
-    def __init__(self, base: Path, *, max_connections: int) -> None:
+    def __init__(self, base: Path, *, max_connections: int, server_options: str = "") -> None:
         self.base = base
+        self.data = base / "data"
         self.max_connections = max_connections
+        self.server_options = server_options
         self.port = 0
-        self._pid: int | None = None
 
     @property
     def url(self) -> str:
-        """libpq URL of the cluster's ``postgres`` database as the superuser."""
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
+        """libpq URL of the cluster's ``postgres`` database as the superuser (no TLS: a local throwaway)."""
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}?sslmode=disable"
+
+    @property
+    def postmaster_pid(self) -> int | None:
+        """The running server's pid (from ``postmaster.pid``), or None when it is stopped."""
+        pid_file = self.data / "postmaster.pid"
+        return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
 
     def start(self) -> "ThrowawayCluster":
+        """Create the cluster on first use, then start it (on the same port every time) and wait."""
         initdb = PG_BIN / "initdb"
         if not initdb.exists():
             raise ClusterError(f"{initdb} not found: install PostgreSQL 15 (apt-get install -y postgresql) or set PG_BIN")
-        self.base.mkdir(parents=True, exist_ok=True)
-        _own(self.base)
-        data = self.base / "data"
-        subprocess.run([str(initdb), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-sync"],
-                       check=True, capture_output=True, timeout=START_TIMEOUT_S, **_as_owner())
-        self.port = free_port()
+        if not (self.data / "PG_VERSION").exists():
+            self.base.mkdir(parents=True, exist_ok=True)
+            _own(self.base)
+            subprocess.run([str(initdb), "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
+                            "--no-sync"], check=True, capture_output=True, timeout=START_TIMEOUT_S, **_as_owner())
+        self.port = self.port or free_port()
         options = (f"-p {self.port} -c max_connections={self.max_connections} -c listen_addresses=127.0.0.1 "
-                   f"-c unix_socket_directories={self.base}")
-        subprocess.run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.base / "postgres.log"),
+                   f"-c unix_socket_directories={self.base} {self.server_options}")
+        subprocess.run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.base / "postgres.log"),
                         "-w", "-t", str(START_TIMEOUT_S), "start"],
                        check=True, capture_output=True, timeout=START_TIMEOUT_S + 5, **_as_owner())
-        self._pid = int((data / "postmaster.pid").read_text().split()[0])
         return self
 
     def stop(self) -> None:
-        """Fast shutdown of the postmaster, by its pid (SIGKILL if it does not stop in time)."""
-        if self._pid is not None:
-            _stop_pid(self._pid, signal.SIGINT)
-            self._pid = None
+        """Fast shutdown (sessions are disconnected), by the postmaster's pid; SIGKILL if it does not
+        stop in time. The data stays, so :meth:`start` brings the same cluster back."""
+        pid = self.postmaster_pid
+        if pid is not None:
+            _stop_pid(pid, signal.SIGINT)
+
+    def destroy(self) -> None:
+        """Stop the server by its pid (SIGCONT first, in case it was frozen) and delete ``base``."""
+        pid = self.postmaster_pid
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+            self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
 
     def __enter__(self) -> "ThrowawayCluster":
         try:
             return self.start()
         except BaseException:
-            self.stop()
+            self.destroy()
             raise
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.destroy()
 
 
 class Pgbouncer:
@@ -133,7 +156,7 @@ class Pgbouncer:
     @property
     def url(self) -> str:
         """libpq URL of the pooled database."""
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}?sslmode=disable"
 
     def start(self) -> "Pgbouncer":
         binary = shutil.which(PGBOUNCER)

@@ -29,6 +29,7 @@ not disturbed by this file.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,15 +151,22 @@ def store(store_url: str, store_options: dict[str, Any]) -> Iterator[ConnectionS
 @pytest.fixture(scope="session")
 def throwaway_cluster() -> Iterator[Any]:
     """A PostgreSQL cluster of the test session's own (never the shared server), for fault, pooling
-    and saturation tests that stop, restart, freeze or fill it. See tests/throwaway_pg.py. Tests
+    and saturation tests that stop, restart, freeze or fill it (:mod:`bench.cluster`, helpers in
+    tests/throwaway_pg.py). Durability is off (``fsync``): nothing here survives the session. Tests
     must leave it running and unfrozen."""
-    from tests.throwaway_pg import ThrowawayCluster
+    import tempfile
 
-    cluster = ThrowawayCluster(max_connections=12)
+    from bench.cluster import ThrowawayCluster
+
+    base = Path(tempfile.mkdtemp(prefix="wst-pg-"))
+    os.chmod(base, 0o755)  # the server runs as the postgres user when the tests run as root
+    cluster = ThrowawayCluster(base / "pg", max_connections=12,
+                               server_options="-c fsync=off -c full_page_writes=off")
     try:
-        yield cluster
+        yield cluster.start()
     finally:
         cluster.destroy()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -181,10 +189,10 @@ def cluster_admin(throwaway_cluster: Any) -> Iterator[Any]:
 def pgbouncer(throwaway_cluster: Any) -> Iterator[Any]:
     """pgbouncer in transaction pooling mode (pool of 2 server connections) in front of
     :func:`throwaway_cluster`; refuses startup ``options`` like RDS Proxy."""
-    from tests.throwaway_pg import Pgbouncer
+    from bench.cluster import Pgbouncer
 
-    bouncer = Pgbouncer(throwaway_cluster, pool_size=2)
+    bouncer = Pgbouncer(throwaway_cluster.base / "bouncer", throwaway_cluster, pool_size=2, max_clients=200)
     try:
-        yield bouncer
+        yield bouncer.start()
     finally:
         bouncer.stop()

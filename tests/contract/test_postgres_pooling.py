@@ -1,6 +1,6 @@
 """The PostgreSQL store behind a transaction pooler, at its connection limit, and when idle.
 
-Runs on the session's throwaway cluster (tests/throwaway_pg.py) with pgbouncer in TRANSACTION
+Runs on the session's throwaway cluster (bench/cluster.py, via tests/conftest.py) with pgbouncer in TRANSACTION
 mode in front (the stand-in for RDS Proxy), with ``DB_POOLER=pgbouncer`` as a user sets it (this
 pgbouncer's port is not 6432, so ``auto`` would not detect it): no startup ``options``, no
 prepared statements, no session state, and the statement timeout holds through the pooler. Then
