@@ -31,6 +31,12 @@ def start(context: Any) -> None:
     _deadline.set(None if remaining_ms is None else time.monotonic() + remaining_ms / 1000 - SAFETY_MARGIN_S)
 
 
+def deadline() -> float | None:
+    """The ``time.monotonic()`` instant this invocation's work must end by (its remaining time minus
+    :data:`SAFETY_MARGIN_S`), or None without a Lambda context. Notify stops posting there."""
+    return _deadline.get()
+
+
 def remaining_s() -> float | None:
     """Seconds left of the invocation's budget (may be negative), or None without a budget."""
     deadline = _deadline.get()

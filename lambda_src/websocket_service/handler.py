@@ -58,8 +58,6 @@ ROUTES: dict[EventKind, Callable[[Service, WebSocketEvent], RouteResult]] = {
     EventKind.MESSAGE: handle_message,
 }
 CFN_RESPONSE_TIMEOUT_S = 10
-NOTIFY_SAFETY_MARGIN_S = 1.0
-"""Notify stops posting this long before the invocation's end (see :func:`notify_deadline`)."""
 CFN_REASON_MAX_CHARS = 1000
 SERVICE_UNAVAILABLE = "service_unavailable"
 """Error code WebSocket clients see for any server-side failure (the detail stays in the log)."""
@@ -176,22 +174,14 @@ def _required_str(fields: Mapping[str, Any], name: str, where: str) -> str:
     return value
 
 
-def notify_deadline(context: Any) -> float | None:
-    """The ``time.monotonic()`` instant notify must finish by: the invocation's remaining time
-    (``context.get_remaining_time_in_millis()``) minus :data:`NOTIFY_SAFETY_MARGIN_S`, kept for
-    marking gone connections, the metric and the log line. None without a Lambda context."""
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if not callable(remaining):
-        return None
-    return time.monotonic() + max(0.0, remaining() / 1000 - NOTIFY_SAFETY_MARGIN_S)
-
-
-def _notify(fields: Mapping[str, Any], where: str, deadline: float | None) -> Result:
+def _notify(fields: Mapping[str, Any], where: str) -> Result:
     if fields.get("message") is None:
         raise InvalidRequestError(f"{where} needs a field 'message' (a string or a JSON value)")
     email = _required_str(fields, "email", where)
     connection_type = _required_str(fields, "type", where)
-    report = get_service().notify(email, connection_type, fields["message"], deadline=deadline)
+    # Posting stops at the invocation's deadline (budget.SAFETY_MARGIN_S before its end), leaving
+    # time to mark gone connections, emit the metric and log the answer.
+    report = get_service().notify(email, connection_type, fields["message"], deadline=budget.deadline())
     return {"ok": True, "action": "notify", **report.to_dict()}
 
 
@@ -223,7 +213,7 @@ def _migrate() -> Result:
 
 
 DIRECT_ACTIONS: dict[str, Callable[[Mapping[str, Any], Any], Result]] = {
-    "notify": lambda event, context: _notify(event, "notify", notify_deadline(context)),
+    "notify": lambda event, context: _notify(event, "notify"),
     "cleanup": lambda event, context: _cleanup(event.get("dry_run", False)),
     "migrate": lambda event, context: _migrate(),
     "connection_status": lambda event, context: _connection_status(event),
@@ -367,8 +357,7 @@ def handler(event: Any, context: Any = None) -> Result:
     if kind is EventKind.SCHEDULED:
         return _run("eventbridge:scheduled", lambda: _cleanup(False), started, request_id)
     if kind is EventKind.NOTIFY:
-        return _run("eventbridge:notify", lambda: _notify(event["detail"], "EventBridge detail",
-                                                          notify_deadline(context)), started, request_id)
+        return _run("eventbridge:notify", lambda: _notify(event["detail"], "EventBridge detail"), started, request_id)
     if kind is EventKind.CFN_CUSTOM_RESOURCE:
         return _custom_resource(event, context, request_id, started)
     code = "malformed_event" if kind is EventKind.MALFORMED else "unsupported_event"

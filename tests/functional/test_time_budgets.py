@@ -17,7 +17,7 @@ from tests.events import load_event
 from tests.functional.helpers import connect_event, invocation_lines, invoke, log_lines, metric_lines
 from tests.functional.http_servers import HangingServer
 from websocket_service import handler as handler_module
-from websocket_service.handler import NOTIFY_SAFETY_MARGIN_S
+from websocket_service.budget import SAFETY_MARGIN_S
 from websocket_service.messenger import Messenger
 
 
@@ -85,7 +85,7 @@ def test_notify_to_a_hanging_api_ends_inside_the_remaining_time_and_reports_what
 
 def test_no_post_starts_when_the_margin_eats_the_remaining_time(hanging_env, hanging_api, capsys):
     _open(3)
-    context = BudgetContext(int(NOTIFY_SAFETY_MARGIN_S * 1000) - 100)
+    context = BudgetContext(int(SAFETY_MARGIN_S * 1000) - 100)
     result = handler_module.handler(load_event("direct_notify"), context)
     assert (result["sent"], result["failed"], result["undelivered"], result["complete"]) == (0, 0, 3, False)
     assert hanging_api.accepted == 0
