@@ -18,7 +18,7 @@ import json
 import re
 import time
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any, Iterable, Protocol
 
 from websockets.frames import CloseCode
 from websockets.http11 import Response
@@ -29,9 +29,7 @@ from websocket_service.validation import ValidationError
 from . import responses
 from .http import HttpRequest, HttpRoutes
 from .management import DELETE_REASON
-
-if TYPE_CHECKING:
-    from .server import LocalGateway
+from .session import Session
 
 CONSOLE_PATH = "/console"
 
@@ -49,12 +47,33 @@ def _json_body(request: HttpRequest) -> dict[str, Any] | Response:
     return body
 
 
+class ConsoleGateway(Protocol):
+    """What the console reads from and does to the gateway that serves it (``LocalGateway``
+    provides it; the console imports nothing from the server, so the dependency runs one way)."""
+
+    stage: str
+
+    @property
+    def sessions(self) -> Iterable[Session]: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def management_endpoint(self) -> str: ...
+
+    @property
+    def idle_timeout_s(self) -> float: ...
+
+    def close_connection(self, connection_id: str, code: int, reason: str) -> bool: ...
+
+
 class Console:
     """The console's page and JSON API, served on the gateway's port."""
 
     path = CONSOLE_PATH
 
-    def __init__(self, gateway: "LocalGateway") -> None:
+    def __init__(self, gateway: ConsoleGateway) -> None:
         self._gateway = gateway
         self._page = ""
 
@@ -94,7 +113,7 @@ class Console:
             "stage": self._gateway.stage,
             "url": self._gateway.url,
             "managementEndpoint": self._gateway.management_endpoint,
-            "idleTimeoutSeconds": self._gateway.limits.idle_timeout_s,
+            "idleTimeoutSeconds": self._gateway.idle_timeout_s,
             "connections": connections,
         }
 

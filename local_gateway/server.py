@@ -340,6 +340,11 @@ class LocalGateway:
         """The open connections (a snapshot)."""
         return list(self._sessions.values())
 
+    @property
+    def idle_timeout_s(self) -> float:
+        """Seconds of silence after which a connection is closed (``limits.idle_timeout_s``)."""
+        return self.limits.idle_timeout_s
+
     # --- lifecycle --------------------------------------------------------------------------
     def _create_connection(self, *args: Any, **kwargs: Any) -> GatewayConnection:
         connection = GatewayConnection(*args, **kwargs)

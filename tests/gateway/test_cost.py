@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from local_gateway.cost import (
+from wsctl.cost import (
     CLEANUP_RUNS_PER_DAY,
     IDLE_DATABASE_AWAKE_HOURS,
     CostInputError,

@@ -18,9 +18,9 @@ from xml.sax.saxutils import escape
 import pytest
 
 from gateway_support import WAIT_S, Recorder
-from local_gateway.cli import LOCAL_STACK_NAME, local_outputs, write_outputs_file
+from wsctl.cli import LOCAL_STACK_NAME, local_outputs, write_outputs_file
 from local_gateway.server import LocalGateway
-from local_gateway.smoke import STEPS, SmokeOptions, SmokeReport, outputs_from_file, outputs_from_stack, run_smoke
+from wsctl.smoke import STEPS, SmokeOptions, SmokeReport, outputs_from_file, outputs_from_stack, run_smoke
 from tests.functional.helpers import closed_port
 from tests.functional.http_servers import RecordingServer
 from websocket_service import handler as handler_module

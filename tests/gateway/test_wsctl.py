@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from gateway_support import WAIT_S, Recorder, run
-from local_gateway.cli import build_parser, limits_from_args
+from wsctl.cli import build_parser, limits_from_args
 from local_gateway.server import DUMMY_AWS_ENV, GatewayLimits, LocalGateway
 from websocket_service.store import open_store
 from websocket_service.store.base import ConnectionStore, NewConnection
@@ -444,7 +444,7 @@ def test_wsctl_local_reports_a_busy_port(tmp_path: Path) -> None:
 ])
 def test_wsctl_token_refuses_a_blank_secret(args, env, monkeypatch, capsys):
     """``wsctl token`` reads the secret with the function's own reader: blank is an error, exit 1."""
-    from local_gateway.cli import main
+    from wsctl.cli import main
 
     for name in ("CONNECT_TOKEN_SECRET", "CONNECT_TOKEN_SECRET_ARN"):
         monkeypatch.delenv(name, raising=False)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from local_gateway.cli import build_parser
+from wsctl.cli import build_parser
 
 
 def test_wsctl_local_listens_on_loopback_by_default() -> None:

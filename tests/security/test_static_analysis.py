@@ -1,7 +1,7 @@
 """bandit (static security lint) over the runtime code: no finding, and every suppression says why.
 
 bandit runs from its own pinned virtualenv, ``.venv-tools`` (``make tools``; ``make test`` makes it),
-over ``lambda_src/`` and ``local_gateway/`` at every severity and confidence. A finding is fixed,
+over ``lambda_src/``, ``local_gateway/`` and ``wsctl/`` at every severity and confidence. A finding is fixed,
 or suppressed on its line as ``# nosec BXXX # reason`` (a bare ``# nosec`` is refused here).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from cdk_app.runtime_contract import PROJECT_ROOT
 
 BANDIT = PROJECT_ROOT / ".venv-tools" / "bin" / "bandit"
-SCANNED = ("lambda_src", "local_gateway")
+SCANNED = ("lambda_src", "local_gateway", "wsctl")
 NOSEC = re.compile(r"#\s*nosec\b(?P<rest>.*)$")
 REASONED_NOSEC = re.compile(r"\s+(B\d{3})(,B\d{3})*\s+#\s+\S.{14,}")
 """``# nosec B608 # a reason of at least 15 characters``: named checks, then the reason."""

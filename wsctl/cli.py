@@ -58,8 +58,8 @@ from websocket_service.validation import ValidationError, normalize_email, valid
 
 from . import cost, smoke
 from .argtypes import float_range, int_range
-from .events import DEFAULT_ROUTE
-from .server import (
+from local_gateway.events import DEFAULT_ROUTE
+from local_gateway.server import (
     DEFAULT_HANDLER,
     DEFAULT_TWO_WAY_ROUTES,
     DUMMY_AWS_ENV,
