@@ -193,6 +193,17 @@ def _local_tcp_ports(pid: int) -> list[int]:
     return ports
 
 
+def _as_if_from_a_terminal() -> None:
+    """``preexec_fn``: SIGINT back to its default in the child, as a terminal's foreground job has it.
+
+    A non-interactive shell starts background jobs (``make test &``, CI runners, job wrappers) with
+    SIGINT ignored, the child inherits that, and Python installs no KeyboardInterrupt handler for an
+    ignored signal: the SIGINT the test sends was then silently dropped and the test timed out
+    (it "failed under load" when run in the background, and passed when run alone in a terminal).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_a_command_is_one_line_and_exit_130(pg_database_url: str, postgres_url: str) -> None:
     """Interrupting a blocked migrate (any command but `local`) ends cleanly, like a shell tool."""
     import time
@@ -204,7 +215,8 @@ def test_ctrl_c_during_a_command_is_one_line_and_exit_130(pg_database_url: str, 
     with psycopg.connect(postgres_url) as other_migrator:  # holds the migration lock until rollback
         other_migrator.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_MIGRATION_LOCK_CLASS,))
         process = subprocess.Popen([str(WSCTL), "migrate", "--database-url", pg_database_url, "--timeout", "60"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=_as_if_from_a_terminal)
         try:
             with psycopg.connect(postgres_url, autocommit=True) as observer:
                 deadline = time.monotonic() + 30
