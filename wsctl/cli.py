@@ -389,12 +389,13 @@ def _page_token() -> tuple[str, str]:
 
 # --- notify ---------------------------------------------------------------------------------
 def _message(args: argparse.Namespace, email: str, connection_type: str) -> Any:
-    from websocket_service.service import EMAIL_VERIFICATION_TYPE, EMAIL_VERIFIED_MESSAGE_TYPE
+    from websocket_service.service import default_notify_message
 
     if args.message is None:
-        if connection_type != EMAIL_VERIFICATION_TYPE:
-            raise CommandError(f"--message is required for type {connection_type!r} (only email-verification has a default)")
-        return {"type": EMAIL_VERIFIED_MESSAGE_TYPE, "email": email}
+        try:
+            return default_notify_message(email, connection_type)
+        except ValidationError as exc:
+            raise CommandError(f"--message is required: {exc}") from None
     try:
         return json.loads(args.message)
     except ValueError:
