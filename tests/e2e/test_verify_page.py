@@ -116,3 +116,31 @@ def test_the_banners_page_url_and_notify_hint_work_as_printed(chromium: Any, tmp
     finally:
         process.terminate()
         process.communicate(timeout=WAIT_S * 2)
+
+
+PHONE = (390, 844)
+"""A common phone viewport in CSS pixels (iPhone 12 to 15)."""
+LONG_EMAIL = "a.very.long.address.for.testing@subdomain.example.com"
+
+
+@pytest.mark.parametrize(("query", "state"), [("", "start"), (f"?email={quote(LONG_EMAIL)}", "waiting")],
+                         ids=["address-form", "waiting-long-address"])
+def test_the_card_fits_a_390_px_phone(gateway: LocalGateway, chromium: Any, query: str, state: str) -> None:
+    """Issue 14: the card overflowed a 390 px screen (width 90% plus 4rem of padding)."""
+    devtools_url = chromium(f"{gateway.page_url}{query}")
+
+    async def scenario() -> dict[str, float]:
+        async with connect(devtools_url, max_size=None) as devtools:
+            page = DevToolsPage(devtools)
+            await page.command("Emulation.setDeviceMetricsOverride",
+                               {"width": PHONE[0], "height": PHONE[1], "deviceScaleFactor": 3, "mobile": True})
+            await page.wait_for_state(state)
+            return await page.evaluate(
+                "(() => { const r = document.querySelector('.dialog').getBoundingClientRect();"
+                " return {viewport: window.innerWidth, scroll: document.documentElement.scrollWidth,"
+                " left: r.left, right: r.right}; })()")
+
+    layout = asyncio.run(scenario())
+    assert layout["scroll"] <= PHONE[0], layout  # no horizontal overflow (before: 404 px, 531 with a long address)
+    assert layout["viewport"] == PHONE[0], layout  # a mobile browser did not have to zoom out to fit the page
+    assert 0 <= layout["left"] and layout["right"] <= PHONE[0], layout  # the whole card is on screen
