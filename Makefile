@@ -54,8 +54,10 @@ smoke: setup
 	$(BIN)/wsctl smoke --outputs $(SMOKE_OUTPUTS) $(SMOKE_ARGS)
 
 ## frontend-config: the frontend's settings (wss URL, API id, stage) from cdk-outputs.json.
+## Local gateway: wsctl local --outputs-file local.json, then make frontend-config OUTPUTS=local.json
+OUTPUTS ?= cdk-outputs.json
 frontend-config: setup
-	$(BIN)/python -m cdk_app.frontend_config cdk-outputs.json -o frontend-config.json
+	$(BIN)/python -m cdk_app.frontend_config $(OUTPUTS) -o frontend-config.json
 
 ## test: every test, against the real PostgreSQL, real sockets, real synth and headless Chromium.
 test: setup tools postgres browser pgbouncer

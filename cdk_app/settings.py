@@ -166,6 +166,34 @@ class StackSettings:
     certificate_arn: str | None = None
     hosted_zone_id: str | None = None
     hosted_zone_name: str | None = None
+    inactive_retention_hours: int = _SHARED[rc.ENV_INACTIVE_RETENTION_HOURS]["default"]
+    cleanup_batch_size: int = _SHARED[rc.ENV_CLEANUP_BATCH_SIZE]["default"]
+    cleanup_time_budget_seconds: int = _SHARED[rc.ENV_CLEANUP_TIME_BUDGET_SECONDS]["default"]
+    cleanup_duty_cycle_percent: int = _SHARED[rc.ENV_CLEANUP_DUTY_CYCLE_PERCENT]["default"]
+    database_statement_timeout_ms: int = _SHARED[rc.ENV_DB_STATEMENT_TIMEOUT_MS]["default"]
+    database_pooler: str = _SHARED[rc.ENV_DB_POOLER]["default"]
+
+    def _check_runtime_budgets(self) -> None:
+        """Runtime settings must fit in the functions' timeouts; the pooler must not contradict the proxy."""
+        route_ms = self.route_function_timeout_seconds * 1000
+        if self.database_statement_timeout_ms >= route_ms:
+            raise SettingsError(
+                f"databaseStatementTimeoutMs={self.database_statement_timeout_ms} must be under "
+                f"routeFunctionTimeoutSeconds={self.route_function_timeout_seconds} ({route_ms} ms): PostgreSQL must "
+                "cancel a statement before the route function times out; lower it or raise the function timeout"
+            )
+        if self.cleanup_time_budget_seconds >= self.ops_function_timeout_seconds:
+            raise SettingsError(
+                f"cleanupTimeBudgetSeconds={self.cleanup_time_budget_seconds} must be under opsFunctionTimeoutSeconds="
+                f"{self.ops_function_timeout_seconds}: a cleanup run must end and report before the ops function "
+                "times out; lower the budget or raise the function timeout"
+            )
+        if self.proxy_enabled and self.database_pooler not in ("auto", rc.RDS_PROXY_POOLER):
+            raise SettingsError(
+                f"databasePooler={self.database_pooler} contradicts databaseProxy=create (the functions connect "
+                f"through RDS Proxy: DB_POOLER={rc.RDS_PROXY_POOLER}); leave databasePooler at auto or set "
+                f"{rc.RDS_PROXY_POOLER}"
+            )
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -306,12 +334,29 @@ class StackSettings:
             ),
             hosted_zone_id=reader.optional_pattern("hostedZoneId", _HOSTED_ZONE_ID, "a Route 53 hosted zone id like Z0123456789ABC"),
             hosted_zone_name=reader.optional_pattern("hostedZoneName", _DOMAIN_NAME, "the hosted zone's domain like example.com"),
+            inactive_retention_hours=reader.integer(
+                "inactiveRetentionHours", cls.inactive_retention_hours, *_bounds(rc.ENV_INACTIVE_RETENTION_HOURS)
+            ),
+            cleanup_batch_size=reader.integer("cleanupBatchSize", cls.cleanup_batch_size, *_bounds(rc.ENV_CLEANUP_BATCH_SIZE)),
+            cleanup_time_budget_seconds=reader.integer(
+                "cleanupTimeBudgetSeconds", cls.cleanup_time_budget_seconds, *_bounds(rc.ENV_CLEANUP_TIME_BUDGET_SECONDS)
+            ),
+            cleanup_duty_cycle_percent=reader.integer(
+                "cleanupDutyCyclePercent", cls.cleanup_duty_cycle_percent, *_bounds(rc.ENV_CLEANUP_DUTY_CYCLE_PERCENT)
+            ),
+            database_statement_timeout_ms=reader.integer(
+                "databaseStatementTimeoutMs", cls.database_statement_timeout_ms, *_bounds(rc.ENV_DB_STATEMENT_TIMEOUT_MS)
+            ),
+            database_pooler=reader.choice(
+                "databasePooler", cls.database_pooler, tuple(_SHARED[rc.ENV_DB_POOLER]["choices"]), str
+            ),
         )
         settings._check_combinations()
         return settings
 
     def _check_combinations(self) -> None:
         """Reject settings that are valid alone but not together."""
+        self._check_runtime_budgets()
         if (self.subnet_ids or self.security_group_ids) and not self.vpc_id:
             raise SettingsError("subnetIds/securityGroupIds need vpcId: set vpcId to the VPC those ids belong to")
         if self.vpc_id and not self.subnet_ids:

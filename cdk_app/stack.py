@@ -329,6 +329,12 @@ class WebSocketNotificationStack(cdk.Stack):
             rc.ENV_METRICS_NAMESPACE: s.metrics_namespace,
             rc.ENV_LOG_LEVEL: s.log_level,
             rc.ENV_MANAGEMENT_API_METHODS: ",".join(s.management_api_methods),
+            rc.ENV_INACTIVE_RETENTION_HOURS: str(s.inactive_retention_hours),
+            rc.ENV_CLEANUP_BATCH_SIZE: str(s.cleanup_batch_size),
+            rc.ENV_CLEANUP_TIME_BUDGET_SECONDS: str(s.cleanup_time_budget_seconds),
+            rc.ENV_CLEANUP_DUTY_CYCLE_PERCENT: str(s.cleanup_duty_cycle_percent),
+            rc.ENV_DB_STATEMENT_TIMEOUT_MS: str(s.database_statement_timeout_ms),
+            rc.ENV_DB_POOLER: s.database_pooler,
         }
         if self.secrets.database_secret is not None:
             environment[rc.ENV_DATABASE_SECRET_ARN] = self.secrets.database_secret.secret_arn

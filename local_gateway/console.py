@@ -145,10 +145,10 @@ class Console:
         email, connection_type = body.get("email"), body.get("type")
         if not isinstance(email, str) or not isinstance(connection_type, str):
             return responses.json_response(400, {"message": "send {\"email\": ..., \"type\": ..., \"message\": ...}"})
-        message = body.get("message", {"type": "email-verified", "email": email})
-        from websocket_service.service import get_service
+        from websocket_service.service import default_notify_message, get_service
 
         def notify() -> dict[str, int]:
+            message = body["message"] if body.get("message") is not None else default_notify_message(email, connection_type)
             return get_service().notify(email, connection_type, message).to_dict()
 
         try:

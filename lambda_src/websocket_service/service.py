@@ -31,7 +31,7 @@ from .messenger import ManagementEndpointError, Messenger, check_payload_size
 from .secrets import get_secret_string
 from .store.base import MIGRATION_TIMEOUT_MS, ConnectionStore, NewConnection, StoreError
 from .tokens import read_token_secret
-from .validation import normalize_email, validate_connection_type
+from .validation import ValidationError, normalize_email, validate_connection_type
 
 EMAIL_VERIFICATION_TYPE = "email-verification"
 EMAIL_VERIFIED_MESSAGE_TYPE = "email-verified"
@@ -365,6 +365,22 @@ def reset_service() -> None:
         _local.service = None
 
 
+def default_notify_message(email: str, connection_type: str) -> dict[str, str]:
+    """The message a notify without one sends: ``{"type": "email-verified", "email": ...}`` for
+    the ``email-verification`` type; any other type has no default and needs a message.
+
+    The one rule for every notify front end (``wsctl notify``, the local console's Notify).
+    :raises ValidationError: ``connection_type`` is not ``email-verification``.
+    """
+    if connection_type != EMAIL_VERIFICATION_TYPE:
+        raise ValidationError(
+            "message_required",
+            f"a message is required for type {connection_type!r} (only {EMAIL_VERIFICATION_TYPE} has a default, "
+            f'{{"type": "{EMAIL_VERIFIED_MESSAGE_TYPE}", "email": ...}})',
+        )
+    return {"type": EMAIL_VERIFIED_MESSAGE_TYPE, "email": email}
+
+
 def send_email_verification_notification(email: str, *, deadline: float | None = None) -> DeliveryReport:
     """Tell every open verification dialog of ``email`` that the address is verified.
 
@@ -373,5 +389,5 @@ def send_email_verification_notification(email: str, *, deadline: float | None =
     connections of that address.
     """
     normalised = normalize_email(email)
-    message = {"type": EMAIL_VERIFIED_MESSAGE_TYPE, "email": normalised}
+    message = default_notify_message(normalised, EMAIL_VERIFICATION_TYPE)
     return get_service().notify(normalised, EMAIL_VERIFICATION_TYPE, message, deadline=deadline)
