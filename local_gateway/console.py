@@ -38,7 +38,7 @@ def _json_body(request: HttpRequest) -> dict[str, Any] | Response:
     """The request's JSON object, or the 4xx answer that says what is wrong with it."""
     content_types = request.headers.get_all("Content-Type")
     if len(content_types) != 1 or content_types[0].split(";")[0].strip().lower() != "application/json":
-        return responses.json_response(415, {"message": "send one Content-Type: application/json"})
+        return responses.json_response(415, {"message": "send Content-Type: application/json"})
     try:
         body = json.loads(request.body or b"{}")
     except (ValueError, RecursionError):

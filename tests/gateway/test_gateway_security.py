@@ -369,3 +369,24 @@ def test_request_bodies_kept_in_memory_are_bounded_per_route() -> None:
     (request,) = reader.feed(f"POST /2015-03-31/functions/f/invocations HTTP/1.1\r\nContent-Length: {len(big)}"
                              "\r\n\r\n".encode() + big)
     assert len(request.body) == len(big) <= MAX_PAYLOAD_BYTES
+
+
+# --- wsctl local ---------------------------------------------------------------------------------
+def test_the_banner_masks_every_password_of_the_database_url() -> None:
+    from wsctl.cli import _banner
+
+    url = "postgresql://app:first-secret@db.internal:5432/app?sslmode=require&password=second-secret"
+    banner = _banner(LocalGateway(port=0), url, [], None)
+    assert "first-secret" not in banner and "second-secret" not in banner
+    assert "postgresql://app:***@db.internal:5432/app?sslmode=require&password=***" in banner
+
+
+def test_allowed_origins_option_takes_origins_and_refuses_anything_else(capsys: pytest.CaptureFixture[str]) -> None:
+    from wsctl.cli import build_parser
+
+    args = build_parser().parse_args(["local", "--allowed-origins", "http://localhost:3000,https://App.example:443"])
+    assert args.allowed_origins == ("http://localhost:3000", "https://app.example")
+    assert build_parser().parse_args(["local"]).allowed_origins == ()
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["local", "--allowed-origins", "http://localhost:3000/path"])
+    assert "is not an origin" in capsys.readouterr().err
