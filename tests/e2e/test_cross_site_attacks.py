@@ -1,9 +1,10 @@
 """End to end: a web page on another origin, open in headless Chromium, attacks ``wsctl local``.
 
-The attack of issue 14, exactly as a browser makes it: a page served from another origin (another
-port of 127.0.0.1) sends a ``no-cors`` ``text/plain`` POST to the Invoke API asking to notify the
-victim ("email-verified"), runs ``cleanup``, and opens a WebSocket as the victim's email. The
-gateway must refuse all of it (SECURITY.md, "The local gateway").
+The attacks of issue 14, exactly as a browser makes them: a page served from another origin
+(another port of 127.0.0.1) sends a ``no-cors`` ``text/plain`` POST to the Invoke API asking to
+notify the victim ("email-verified"), runs ``cleanup``, and opens a WebSocket as the victim's
+email; a link to ``/verify?ws=ws://other.host/...`` tries to make the page send the e-mail and
+token to another server. The gateway must refuse all of it (SECURITY.md, "The local gateway").
 """
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
 
 from browser_support import WAIT_S, DevToolsPage
 from local_gateway.server import LocalGateway
@@ -85,3 +88,26 @@ def test_a_page_on_another_origin_can_neither_notify_nor_connect_as_the_victim(
     outcome, first = asyncio.run(asyncio.wait_for(scenario(), WAIT_S * 3))
     assert outcome == {"posted": "yes", "socket": "refused"}  # no-cors POSTs are sent; their answers are opaque
     assert json.loads(first) == {"type": "pong"}
+
+
+def test_the_verify_page_never_sends_the_email_and_token_to_another_ws_host(
+        gateway: LocalGateway, chromium: Any) -> None:
+    async def scenario() -> tuple[list[str], dict[str, str], int]:
+        received: list[str] = []
+
+        async def impostor(connection: ServerConnection) -> None:  # would answer "verified" at once
+            received.append(connection.request.path if connection.request else "")
+            await connection.send('{"type":"email-verified"}')
+
+        async with serve(impostor, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            page_url = (f"{gateway.page_url}?email={quote(VICTIM)}&token=t0ken"
+                        f"&ws={quote(f'ws://127.0.0.1:{port}/{gateway.stage}')}")
+            devtools_url = await asyncio.to_thread(chromium, page_url)
+            async with connect(devtools_url, max_size=None) as devtools:
+                state = await DevToolsPage(devtools).wait_for_state("waiting")  # connected to its own host
+            return received, state, len(gateway.open_connection_ids)
+
+    received, state, open_here = asyncio.run(asyncio.wait_for(scenario(), WAIT_S * 3))
+    assert received == [] and open_here == 1
+    assert state["socket"] == "open"
