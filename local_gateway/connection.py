@@ -11,6 +11,12 @@ the same connection, through the gateway's :class:`~local_gateway.http.HttpRoute
 websockets' own ``open_timeout`` is disabled by the gateway (it would also end idle keep-alive
 connections); :meth:`GatewayConnection.handshake` applies :attr:`open_timeout_s` to the opening
 handshake itself and :attr:`keep_alive_timeout_s` between HTTP requests.
+
+Memory per plain HTTP connection is bounded: at most :data:`MAX_PIPELINED_REQUESTS` parsed
+requests wait (then the socket is not read until answers go out), each answer is written only
+after the previous one drained to the client (write backpressure), a body keeps at most
+:func:`body_limit_for` bytes, and a request must be complete within :data:`REQUEST_TIMEOUT_S`
+(else 408). A request that cannot be parsed gets a one-line 400 and the connection closes.
 """
 from __future__ import annotations
 
