@@ -161,12 +161,23 @@ def _human_log_lines(output: str) -> list[str]:
 
 
 def _masked_url(url: str) -> str:
-    """A database URL with its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
-    return url
+    """A database URL with its password replaced by ``***``: in the user part
+    (``postgresql://user:***@host/db``) and in a ``password=`` query parameter."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL we can take apart: show its scheme only
+        return url.split(":", 1)[0] + ":***"
+    masked = parts
+    if password:
+        user_info, _, host = parts.netloc.rpartition("@")
+        masked = masked._replace(netloc=f"{user_info.split(':', 1)[0]}:***@{host}")
+    if parts.query:
+        masked = masked._replace(query="&".join(
+            f"{name}=***" if name.lower() in ("password", "sslpassword") else f"{name}{sep}{value}"
+            for name, sep, value in (item.partition("=") for item in parts.query.split("&"))
+        ))
+    return url if masked == parts else masked.geturl()  # geturl() would drop sqlite:///'s empty host
 
 
 def check_sqlite_folder(database_url: str) -> None:
@@ -188,9 +199,9 @@ def check_sqlite_folder(database_url: str) -> None:
 
 
 def _hint_database_url(database_url: str) -> str:
-    """``database_url`` as a printed command shows it (shell-quoted): the one place where a hint's
-    URL is rendered, so masking its password can be added here."""
-    return shlex.quote(database_url)
+    """``database_url`` as a printed command shows it: shell-quoted, its password masked (the
+    banner then says to put it back). The one place where a hint's URL is rendered."""
+    return shlex.quote(_masked_url(database_url))
 
 
 def _is_local_endpoint(endpoint: str) -> bool:
@@ -233,6 +244,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         database_url=database_url,
         management_latency_s=args.management_latency_ms / 1000,
         management_methods=args.management_methods or _env_management_methods(),
+        allowed_origins=args.allowed_origins,
     )
     from websocket_service.store import open_store
 
@@ -369,6 +381,7 @@ def _banner(gateway: LocalGateway, database_url: str, applied: list[int], output
             f"  {sys.executable} -m websockets \"{gateway.url}?{query}{token_hint}\"",
             f"  wsctl notify --email {EXAMPLE_EMAIL} --endpoint {gateway.management_endpoint}{store_option}",
             f"  wsctl connections --active{store_option}",
+            *(["  (the hints show the database password as ***: put yours back)"] if "***" in store_option else []),
             "Press Ctrl+C to stop.",
         ]
     )
@@ -609,6 +622,15 @@ def _version() -> str:
         return "unknown (not installed: pip install -e .)"
 
 
+def _origins_option(text: str) -> tuple[str, ...]:
+    from local_gateway.guard import normalize_origin
+
+    try:
+        return tuple(normalize_origin(item) for item in text.split(",") if item.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``wsctl`` argument parser."""
     parser = argparse.ArgumentParser(prog="wsctl", description="Local WebSocket gateway and operations tool.")
@@ -634,6 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"@connections methods to serve, as the deployed function's role is granted them "
                             f"(default: ${ENV_MANAGEMENT_API_METHODS}, else {','.join(DEFAULT_MANAGEMENT_API_METHODS)}); "
                             f"others answer 403 like AWS")
+    local.add_argument("--allowed-origins", type=_origins_option, default=(), metavar="ORIGIN,...",
+                       help="web origins (http://localhost:3000) whose pages may open WebSocket connections; "
+                            "default: only the gateway's own pages (clients without Origin, such as SDKs, always may)")
     local.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     local.add_argument("--outputs-file", metavar="FILE",
                        help="write the gateway's URLs as cdk-outputs.json-shaped JSON (for wsctl smoke --outputs FILE)")

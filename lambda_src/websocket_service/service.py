@@ -66,12 +66,20 @@ class DeliveryReport:
 
 
 def encode_message(message: Any) -> bytes:
-    """A message as sent on the wire: strings as UTF-8, anything else as compact JSON."""
+    """A message as sent on the wire: strings as UTF-8, anything else as compact JSON.
+
+    Raises :class:`~websocket_service.validation.ValidationError` (``invalid_message``, a client
+    error) for a message nested too deeply to encode (about 1,000 levels exhaust the encoder's stack).
+    """
     if isinstance(message, bytes):
         return message
     if isinstance(message, str):
         return message.encode("utf-8")
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ValidationError("invalid_message", "message nests JSON arrays/objects too deeply; "
+                              "send a flatter message") from None
 
 
 @dataclass(frozen=True, slots=True)
