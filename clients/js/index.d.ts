@@ -77,8 +77,8 @@ export interface Connection {
   waitFor(predicate: (message: Message) => boolean, options?: { timeout?: number }): Promise<Message>;
   /** Reconnect now, resetting the backoff (a retry button); revives a failed connection. */
   retry(): void;
-  /** Close for good (state "closed"); no reconnect. */
-  close(): void;
+  /** Close for good (state "closed", code 1000 with reason, default "closed by the app"); no reconnect. */
+  close(reason?: string): void;
 }
 
 export declare const DEFAULTS: Readonly<Required<Pick<ConnectOptions,

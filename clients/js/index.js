@@ -182,10 +182,12 @@ export function connect(options) {
         if (message.complete === false && message.lastMessageId) requestReplay(); // capped: ask for the rest
         return;
       }
-      if (message.ok === false && CONTROL_ERRORS.has(message.error)) {
+      const isError = message.ok === false || message.type === "error";
+      if (isError && (CONTROL_ERRORS.has(message.error) || (replayPending && message.error === "unknown_action"))) {
+        // The answer to our replay: refused (tokens off, window 0) or not offered (an older service).
         replayPending = false;
         if (replayLatest) cursor = replayLatest;
-        if (message.error === "replay_disabled") replayStatus = "off";
+        if (message.error === "replay_disabled" || message.error === "unknown_action") replayStatus = "off";
         return;
       }
       deliver(message, typeof message.messageId === "string" ? message.messageId : null);
@@ -333,15 +335,15 @@ export function connect(options) {
       clearTimers();
       attempt();
     },
-    /** Close for good: no reconnect. */
-    close() {
+    /** Close for good (code 1000 with `reason`): no reconnect. */
+    close(reason = "closed by the app") {
       if (state === "closed") return;
       stopped = true;
       clearTimers();
       if (events) globalThis.removeEventListener("online", onOnline);
       const ws = socket;
       socket = null;
-      if (ws) { try { ws.close(1000, "closed by the app"); } catch { /* */ } }
+      if (ws) { try { ws.close(1000, String(reason).slice(0, 120)); } catch { /* */ } }
       setState("closed", null);
       for (const waiter of [...waiters]) waiter.reject(new Error("connection closed by the app"));
     },

@@ -45,7 +45,7 @@ export async function startLocal({ idleTimeout, maxDuration, secret, env = {} } 
   const port = await freePort();
   const outputs = join(dir, "outputs.json");
   const args = ["local", "--port", String(port), "--database-url", `sqlite:///${join(dir, "store.db")}`,
-    "--outputs-file", outputs, "--log-level", "WARNING"];
+    "--outputs-file", outputs, "--log-level", "WARNING", "--management-methods", "POST,GET,DELETE"];
   if (idleTimeout) args.push("--idle-timeout", String(idleTimeout));
   if (maxDuration) args.push("--max-duration", String(maxDuration));
   const childEnv = { ...process.env, ...env };
