@@ -9,7 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.security.InvalidKeyException;
 import java.security.NoSuchAlgorithmException;
 import java.util.Base64;
-import java.util.Locale;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 
@@ -25,6 +24,17 @@ public final class ConnectTokens {
     private ConnectTokens() {
     }
 
+    /** The email as the service compares it: surrounding whitespace removed, only A-Z lower-cased. */
+    static String canonicalEmail(String email) {
+        char[] chars = email.strip().toCharArray();
+        for (int i = 0; i < chars.length; i++) {
+            if (chars[i] >= 'A' && chars[i] <= 'Z') {
+                chars[i] = (char) (chars[i] + ('a' - 'A'));
+            }
+        }
+        return new String(chars);
+    }
+
     /** A token for {@code email} and {@code type}, valid for {@link #DEFAULT_TTL_SECONDS} from now. */
     public static String mint(String secret, String email, String type) {
         return mint(secret, email, type, DEFAULT_TTL_SECONDS, System.currentTimeMillis() / 1000L);
@@ -34,7 +44,7 @@ public final class ConnectTokens {
      * A token valid for {@code ttlSeconds} (1..900) after {@code nowEpochSeconds}.
      *
      * <p>{@code sig} is the unpadded base64url HMAC-SHA256 (key: the secret as UTF-8) of
-     * {@code "v1\n" + email.strip().toLowerCase() + "\n" + type + "\n" + exp}.
+     * {@code "v1\n" + canonicalEmail(email) + "\n" + type + "\n" + exp}.
      *
      * @throws IllegalArgumentException for a blank secret or a lifetime out of range
      */
@@ -49,7 +59,7 @@ public final class ConnectTokens {
             throw new IllegalArgumentException("ttlSeconds=" + ttlSeconds + " must be between 1 and " + MAX_TTL_SECONDS);
         }
         long exp = nowEpochSeconds + ttlSeconds;
-        String message = VERSION + "\n" + email.strip().toLowerCase(Locale.ROOT) + "\n" + type + "\n" + exp;
+        String message = VERSION + "\n" + canonicalEmail(email) + "\n" + type + "\n" + exp;
         try {
             Mac mac = Mac.getInstance("HmacSHA256");
             mac.init(new SecretKeySpec(secret.getBytes(StandardCharsets.UTF_8), "HmacSHA256"));

@@ -11,7 +11,7 @@ export const DEFAULT_TTL_SECONDS = 600;
 
 /**
  * Mint a connect token `v1.{exp}.{sig}` for one email and connection type: `sig` is the unpadded
- * base64url HMAC-SHA256 (key: the secret as UTF-8) of `v1\n{email stripped, lower case}\n{type}\n{exp}`.
+ * base64url HMAC-SHA256 (key: the secret as UTF-8) of `v1\n{email trimmed, A-Z lower-cased}\n{type}\n{exp}`.
  * Mint one per connect attempt (the client's tokenProvider), never reuse one across users.
  */
 export function mintToken(secret, email, type, { ttlSeconds = DEFAULT_TTL_SECONDS, now } = {}) {
@@ -27,6 +27,9 @@ export function mintToken(secret, email, type, { ttlSeconds = DEFAULT_TTL_SECOND
 
 /** The signature part for an explicit expiry (unix seconds). */
 export function signature(secret, email, type, exp) {
-  const message = `${TOKEN_VERSION}\n${email.trim().toLowerCase()}\n${type}\n${exp}`;
+  // Only A-Z are lower-cased (the service's ASCII rule for emails): a Unicode lower-casing maps, e.g., the
+  // Kelvin sign to "k" and let a token minted for one address open another.
+  const canonical = email.trim().replace(/[A-Z]/g, (c) => c.toLowerCase());
+  const message = `${TOKEN_VERSION}\n${canonical}\n${type}\n${exp}`;
   return createHmac("sha256", Buffer.from(secret, "utf8")).update(message, "utf8").digest("base64url");
 }
