@@ -109,7 +109,8 @@ async function startBrowser(pageUrl) {
     if (reply.error || reply.result.exceptionDetails) throw new Error(`page: ${JSON.stringify(reply.error || reply.result.exceptionDetails)}`);
     return reply.result.result.value;
   }
-  await until(async () => { try { return await evaluate("document.readyState === 'complete'"); } catch { return false; } }, "page loaded");
+  const loaded = `location.href.startsWith(${JSON.stringify(pageUrl)}) && document.readyState === "complete"`;
+  await until(async () => { try { return await evaluate(loaded); } catch { return false; } }, "page loaded");
   return {
     evaluate,
     async stop() {
@@ -121,8 +122,8 @@ async function startBrowser(pageUrl) {
   };
 }
 
-const BROWSER_SETUP = (url, emails, tokens) => `(async () => {
-  const { connect } = await import("/clients/js/index.js");
+const BROWSER_SETUP = (moduleUrl, url, emails, tokens) => `(async () => {
+  const { connect } = await import(${JSON.stringify(moduleUrl)});
   window.chaos = { received: [], opens: {} };
   const emails = ${JSON.stringify(emails)};
   const tokens = ${JSON.stringify(tokens)};
@@ -162,7 +163,7 @@ async function main() {
     if (B > 0) {
       browser = await startBrowser(local.pageUrl);
       const tokens = browserEmails.map((email) => mintToken(SECRET, email, TYPE, { ttlSeconds: 900 }));
-      await browser.evaluate(BROWSER_SETUP(local.url, browserEmails, tokens));
+      await browser.evaluate(BROWSER_SETUP(`${local.invokeEndpoint}/clients/js/index.js`, local.url, browserEmails, tokens));
     }
     await until(() => clients.every((c) => c.state === "open"), "every Node client open", 120000);
     if (browser) await until(() => browser.evaluate("window.chaosClients.every((c) => c.state === 'open')"), "every browser client open", 60000);
