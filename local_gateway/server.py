@@ -28,10 +28,12 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any, Callable, Coroutine, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
@@ -76,6 +78,11 @@ DUMMY_AWS_ENV = {
 }
 """Set for the in-process handler only when absent: boto3 signs requests even to localhost."""
 PAGE_PATH = "/verify"
+PAGE_SCRIPT_PATH = "/verify.js"
+"""The verification page's script (``static/verify.js``), a module importing the client below."""
+CLIENT_MODULE_PATH = "/clients/js/index.js"
+"""The JS client (``clients/js/index.js`` of this repository), served as is for the page."""
+CLIENT_MODULE_FILE = Path(__file__).resolve().parent.parent / "clients" / "js" / "index.js"
 SHUTDOWN_REASON = "Going away"
 """``disconnectReason`` of the connections closed (1001) because the gateway stops."""
 BINARY_FRAME_REASON = "Binary frames are not supported"
@@ -306,6 +313,8 @@ class LocalGateway:
         )
         self.http.add(lambda_api.INVOKE_PATH_PATTERN, self._lambda_invoke)
         self.http.add(PAGE_PATH, self._verify_page, page=True)
+        self.http.add(re.escape(PAGE_SCRIPT_PATH), self._script(lambda: resources.files("local_gateway").joinpath("static/verify.js")))
+        self.http.add(re.escape(CLIENT_MODULE_PATH), self._script(lambda: CLIENT_MODULE_FILE))
         self.http.add("/", self._summary, page=True)
 
     @property
@@ -475,6 +484,18 @@ class LocalGateway:
     async def _verify_page(self, request: HttpRequest, match: Any) -> Response:
         assert self._page is not None  # nosec B101 # the page is read in start(), before any request is served
         return responses.html_response(self._page.replace(_STAGE_PLACEHOLDER, self.stage))
+
+    @staticmethod
+    def _script(source: Callable[[], Any]) -> Callable[[HttpRequest, Any], Coroutine[Any, Any, Response]]:
+        """A route serving a JavaScript module read from ``source()`` at each request (a path)."""
+        async def route(request: HttpRequest, match: Any) -> Response:
+            try:
+                text = source().read_text("utf-8")
+            except OSError:
+                return responses.text_response(404, "Not found: this installation has no clients/js/ folder\n")
+            return responses.http_response(200, text.encode(), content_type="text/javascript; charset=utf-8",
+                                           extra_headers={"Cache-Control": "no-store"})
+        return route
 
     async def _summary(self, request: HttpRequest, match: Any) -> Response:
         return responses.text_response(

@@ -192,7 +192,8 @@ def _cleanup(dry_run: Any) -> Result:
     service = get_service()
     report = run_cleanup(service.store, service.settings, now=service.clock(), dry_run=dry_run)
     result: Result = {"ok": True, "action": "cleanup", "expired": report.expired, "purged": report.purged,
-                      "dry_run": report.dry_run, "complete": report.complete}
+                      "purged_messages": report.purged_messages, "dry_run": report.dry_run,
+                      "complete": report.complete}
     if not dry_run:  # a real run also says how it was paced (a dry run only counts)
         result.update(batches=report.batches, longest_batch_ms=report.longest_batch_ms,
                       paused_ms=report.paused_ms, elapsed_ms=report.elapsed_ms)

@@ -277,10 +277,11 @@ def test_notify_pushes_to_the_dialog(gateway: LocalGateway, sqlite_database_url:
 
     result, pushed = run(scenario())
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {
+    answer = json.loads(result.stdout)
+    assert answer == {
         "ok": True, "sent": 1, "gone": 0, "failed": 0, "undelivered": 0, "complete": True,
-        "endpoint": gateway.management_endpoint}
-    assert pushed == {"type": "email-verified", "email": EMAIL}
+        "messageId": answer["messageId"], "kept": True, "endpoint": gateway.management_endpoint}
+    assert pushed == {"type": "email-verified", "email": EMAIL, "messageId": answer["messageId"]}
     assert result.stderr == ""  # issue 14: --json writes no EMF or INFO record on stderr, only real warnings
 
 
@@ -409,7 +410,7 @@ def test_notify_treats_any_loopback_endpoint_as_the_local_gateway(
     result, pushed = run(scenario())
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["sent"] == 1
-    assert pushed == {"type": "email-verified", "email": EMAIL}
+    assert pushed == {"type": "email-verified", "email": EMAIL, "messageId": pushed["messageId"]}  # kept for replay
 
 
 def test_connections_lists_and_filters(gateway: LocalGateway, recorder: Recorder, sqlite_database_url: str) -> None:
