@@ -172,6 +172,8 @@ class StackSettings:
     cleanup_duty_cycle_percent: int = _SHARED[rc.ENV_CLEANUP_DUTY_CYCLE_PERCENT]["default"]
     database_statement_timeout_ms: int = _SHARED[rc.ENV_DB_STATEMENT_TIMEOUT_MS]["default"]
     database_pooler: str = _SHARED[rc.ENV_DB_POOLER]["default"]
+    replay_window_minutes: int = _SHARED[rc.ENV_REPLAY_WINDOW_MINUTES]["default"]
+    replay_without_tokens: bool = _SHARED[rc.ENV_REPLAY_WITHOUT_TOKENS]["default"]
 
     def _check_runtime_budgets(self) -> None:
         """Runtime settings must fit in the functions' timeouts; the pooler must not contradict the proxy."""
@@ -316,6 +318,10 @@ class StackSettings:
             ),
             ops_function_memory_mb=reader.integer("opsFunctionMemoryMb", cls.ops_function_memory_mb, *LAMBDA_MEMORY_MB),
             database_proxy=reader.choice("databaseProxy", cls.database_proxy, DATABASE_PROXY_MODES, str),
+            replay_window_minutes=reader.integer(
+                "replayWindowMinutes", cls.replay_window_minutes, *_bounds(rc.ENV_REPLAY_WINDOW_MINUTES)
+            ),
+            replay_without_tokens=reader.boolean("replayWithoutTokens", cls.replay_without_tokens),
             database_proxy_borrow_timeout_seconds=reader.integer(
                 "databaseProxyBorrowTimeoutSeconds", cls.database_proxy_borrow_timeout_seconds, 1,
                 API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS - 2,

@@ -46,6 +46,9 @@ from websocket_service.config import (
     ENV_CONNECT_TOKEN_SECRET_ARN,
     ENV_DATABASE_URL,
     ENV_MANAGEMENT_ENDPOINT,
+    ENV_REPLAY_WINDOW_MINUTES,
+    ENV_REPLAY_WITHOUT_TOKENS,
+    SHARED_DEFAULTS,
     ConfigError,
     Settings,
     parse_management_api_methods,
@@ -232,6 +235,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     """Run the gateway until interrupted."""
     database_url = args.database_url or os.environ.get(ENV_DATABASE_URL) or Settings().database_url
     check_sqlite_folder(database_url)
+    os.environ.update(replay_environment(args))  # the in-process handler reads its settings from there
     gateway = LocalGateway(
         host=args.host,
         port=args.port,
@@ -256,6 +260,17 @@ def cmd_local(args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     asyncio.run(_serve_local(gateway, database_url, applied, args.outputs_file))
     return 0
+
+
+def replay_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The handler settings ``wsctl local --replay-window/--replay-without-tokens`` ask for (none
+    given: nothing, the environment's own values apply)."""
+    environment = {}
+    if args.replay_window is not None:
+        environment[ENV_REPLAY_WINDOW_MINUTES] = str(args.replay_window)
+    if args.replay_without_tokens:
+        environment[ENV_REPLAY_WITHOUT_TOKENS] = "true"
+    return environment
 
 
 def _env_management_methods() -> tuple[str, ...]:
@@ -659,6 +674,13 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--allowed-origins", type=_origins_option, default=(), metavar="ORIGIN,...",
                        help="web origins (http://localhost:3000) whose pages may open WebSocket connections; "
                             "default: only the gateway's own pages (clients without Origin, such as SDKs, always may)")
+    window = SHARED_DEFAULTS[ENV_REPLAY_WINDOW_MINUTES]
+    local.add_argument("--replay-window", type=int_range(window["minimum"], window["maximum"]), metavar="MINUTES",
+                       help=f"how long notify keeps messages for replay (default: ${ENV_REPLAY_WINDOW_MINUTES}, "
+                            f"else {window['default']}; 0 turns replay off)")
+    local.add_argument("--replay-without-tokens", action="store_true",
+                       help=f"allow replay on connections no token verified (sets {ENV_REPLAY_WITHOUT_TOKENS}=true; "
+                            "for tokens-off local runs: anyone could read any email's recent messages)")
     local.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     local.add_argument("--outputs-file", metavar="FILE",
                        help="write the gateway's URLs as cdk-outputs.json-shaped JSON (for wsctl smoke --outputs FILE)")
