@@ -83,6 +83,8 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "databaseProxyBorrowTimeoutSeconds": "4",
         "reservedConcurrency": "500",  # more than the database's connections: the proxy multiplexes
         "managementApiMethods": ["POST"],
+        "databaseSecurityGroupId": "sg-0ddd4444",
+        "databaseSecretKmsKeyArn": KMS_KEY_ARN,
     },
 }
 
