@@ -64,6 +64,8 @@ AURORA_SCALE_TO_ZERO_MINIMUMS: dict[int, tuple[int, int]] = {13: (13, 15), 14: (
 """Aurora PostgreSQL versions that pause at 0 ACU: 13.15+, 14.12+, 15.7+, 16.3+ and every later major."""
 DEFAULT_DATABASE_PORT = 5432
 DEFAULT_TIMEOUT_S = 5.0
+STACK_NAME = "WebSocketNotifications"
+"""``cdk_app.application.STACK_ID`` (tested equal): importing it would load cdk-nag and every construct."""
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,7 @@ def check_lambda_concurrency(aws: Aws, settings: "StackSettings", context: Mappi
         quota, unreserved = int(limit["ConcurrentExecutions"]), int(limit["UnreservedConcurrentExecutions"])
     except (ClientError, BotoCoreError, KeyError) as error:
         return _cannot_check(check, "lambda:GetAccountSettings", error)
-    held = _reserved_by_stack(aws, stack_name or _stack_name())
+    held = _reserved_by_stack(aws, stack_name or STACK_NAME)
     route, ops, provisioned = settings.reserved_concurrency, settings.ops_reserved_concurrency, settings.provisioned_concurrency
     need = route + ops
     floor = min(LAMBDA_MIN_UNRESERVED, quota)
@@ -295,12 +297,6 @@ def fitting_concurrency(settings: "StackSettings", context: Mapping[str, Any], r
     except SettingsError:
         return None
     return values
-
-
-def _stack_name() -> str:
-    from cdk_app.application import STACK_ID
-
-    return STACK_ID
 
 
 def _reserved_by_stack(aws: Aws, stack_name: str) -> int:
@@ -641,33 +637,42 @@ def _database_groups(aws: Aws, settings: "StackSettings", host: str | None) -> l
 
 
 # --- running ----------------------------------------------------------------------------------
-def planned_checks(aws: Aws, settings: "StackSettings", context: Mapping[str, Any], account: str) -> list[Callable[[], Result]]:
-    """The checks these settings need after credentials and region, in report order."""
-    checks: list[Callable[[], Result]] = [
-        lambda: check_bootstrap(aws, qualifier=str(context.get(QUALIFIER_CONTEXT_KEY) or DEFAULT_QUALIFIER), account=account),
-        lambda: check_lambda_concurrency(aws, settings, context),
-        lambda: check_api_gateway_logs_role(aws, settings),
+def planned_checks(aws: Aws, settings: "StackSettings", context: Mapping[str, Any],
+                   account: str) -> list[tuple[str, Callable[[], Result]]]:
+    """The checks these settings need after credentials and region, as (name, check), in report order."""
+    qualifier = str(context.get(QUALIFIER_CONTEXT_KEY) or DEFAULT_QUALIFIER)
+    checks: list[tuple[str, Callable[[], Result]]] = [
+        ("bootstrap", lambda: check_bootstrap(aws, qualifier=qualifier, account=account)),
+        ("lambda-concurrency", lambda: check_lambda_concurrency(aws, settings, context)),
+        ("apigateway-logs-role", lambda: check_api_gateway_logs_role(aws, settings)),
     ]
+    # jsii (aws_cdk) is not thread-safe: the stack's constants are read here, before the checks run in threads.
     if settings.creates_database:
-        checks.append(lambda: check_aurora(aws, settings))
+        engine_version = _engine_version()
+        checks.append(("aurora", lambda: check_aurora(aws, settings, engine_version=engine_version)))
         if settings.vpc_egress == "nat-instance":
-            checks.append(lambda: check_nat_instance(aws, settings))
+            from cdk_app.network import MAX_AZS, NAT_INSTANCE_TYPE
+
+            checks.append(("nat-instance", lambda: check_nat_instance(aws, settings, instance_type=NAT_INSTANCE_TYPE,
+                                                                      zone_count=MAX_AZS)))
     if settings.domain_name:
-        checks.append(lambda: check_certificate(aws, settings))
+        checks.append(("certificate", lambda: check_certificate(aws, settings)))
     if settings.vpc_id and not settings.bring_your_own_function:
-        checks += [lambda: check_subnet_egress(aws, settings), lambda: check_execute_api_endpoint(aws, settings)]
+        checks += [("subnet-egress", lambda: check_subnet_egress(aws, settings)),
+                   ("execute-api-endpoint", lambda: check_execute_api_endpoint(aws, settings))]
         if settings.database == "existing":
-            checks.append(lambda: check_database_ingress(aws, settings))
+            checks.append(("database-ingress", lambda: check_database_ingress(aws, settings)))
     if settings.database == "existing" and not settings.bring_your_own_function:
-        checks.append(lambda: check_database_secret(aws, settings))
+        checks.append(("database-secret", lambda: check_database_secret(aws, settings)))
     return checks
 
 
-def _guarded(check: Callable[[], Result]) -> Result:
+def _guarded(planned: tuple[str, Callable[[], Result]]) -> Result:
+    name, check = planned
     try:
         return check()
     except Exception as error:  # noqa: BLE001 - one broken check must not hide the others' answers
-        return Result(WARN, getattr(check, "__name__", "check"), f"the check itself failed: {type(error).__name__}: {error}",
+        return Result(WARN, name, f"the check itself failed: {type(error).__name__}: {error}",
                       "check this by hand, and report the preflight bug")
 
 

@@ -195,6 +195,22 @@ def test_concurrency_counts_reservations_of_other_functions(aws: Aws, monkeypatc
     assert "--desired-value 1060" in result.fix
 
 
+def test_concurrency_counts_what_the_deployed_stack_already_reserves_as_free(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An update: the stack's own functions hold 46 + 4 of a 150 quota; the same values still fit."""
+    monkeypatch.setenv("MOTO_LAMBDA_CONCURRENCY_QUOTA", "150")
+    role = boto3.client("iam").create_role(RoleName="stack-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    function = lambda reserved: {"Type": "AWS::Lambda::Function", "Properties": {  # noqa: E731
+        "Runtime": "python3.12", "Handler": "index.h", "Role": role, "ReservedConcurrentExecutions": reserved,
+        "Code": {"ZipFile": "def h(event, context):\n    return None\n"}}}
+    boto3.client("cloudformation").create_stack(StackName=preflight.STACK_NAME, TemplateBody=json.dumps(
+        {"Resources": {"RouteHandler": function(46), "Handler": function(4)}}))
+    fitted = {"reservedConcurrency": "46", "opsReservedConcurrency": "4"}
+    result = preflight.check_lambda_concurrency(aws, settings(**fitted), context(**fitted))
+    assert result.status == PASS, result
+    assert "unreserved 100 (+50 this stack holds)" in result.found
+    assert preflight.check_lambda_concurrency(aws, settings(**fitted), context(**fitted), stack_name="another").status == FAIL
+
+
 def test_concurrency_shrinks_provisioned_concurrency_with_the_reservation(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOTO_LAMBDA_CONCURRENCY_QUOTA", "150")
     result = preflight.check_lambda_concurrency(aws, settings(provisionedConcurrency=80), context(provisionedConcurrency=80))
@@ -205,6 +221,12 @@ def test_concurrency_warns_when_the_account_settings_cannot_be_read(aws_env: str
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env + "/no-such-prefix")
     result = preflight.check_lambda_concurrency(Aws(), settings(), context())
     assert result.status == WARN and "lambda:GetAccountSettings" in result.found
+
+
+def test_the_stack_name_is_the_apps() -> None:
+    from cdk_app.application import STACK_ID
+
+    assert preflight.STACK_NAME == STACK_ID
 
 
 # --- API Gateway's account logs role ------------------------------------------------------------------
@@ -489,8 +511,9 @@ def test_database_secret_fails_when_not_json(aws: Aws, vpc: Vpc) -> None:
 
 # --- the whole command ------------------------------------------------------------------------------
 def test_the_plan_follows_the_settings(aws: Aws) -> None:
-    names = lambda s: [check().check for check in preflight.planned_checks(aws, s, context(), ACCOUNT)]  # noqa: E731
+    names = lambda s: [name for name, _ in preflight.planned_checks(aws, s, context(), ACCOUNT)]  # noqa: E731
     assert names(settings(database="sqlite-demo")) == ["bootstrap", "lambda-concurrency", "apigateway-logs-role"]
+    assert [check().check for _, check in preflight.planned_checks(aws, settings(), context(), ACCOUNT)] == names(settings())
     assert names(settings())[3:] == ["aurora", "nat-instance"]
     assert names(settings(vpcEgress="nat-gateway"))[3:] == ["aurora"]
 
@@ -499,6 +522,15 @@ def run_wsctl(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     return subprocess.run([sys.executable, "-m", "wsctl", "preflight", "--project", str(ROOT), *args],
                           capture_output=True, text=True, timeout=120, env=env, check=False)
+
+
+def test_a_check_that_breaks_is_a_warn_with_its_name_not_a_crash() -> None:
+    def broken() -> preflight.Result:
+        raise KeyError("AccountLimit")
+
+    result = preflight._guarded(("lambda-concurrency", broken))
+    assert (result.status, result.check) == (WARN, "lambda-concurrency")
+    assert "KeyError" in result.found
 
 
 def test_command_passes_and_exits_0_when_every_check_passes(aws_env: str) -> None:
