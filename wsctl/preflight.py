@@ -129,6 +129,8 @@ class Aws:
         region = region or os.environ.get("AWS_REGION") or None
         self.session = boto3.session.Session(profile_name=profile, region_name=region)
         self.region: str | None = self.session.region_name
+        self.account: str | None = None
+        """Set by :func:`check_identity`."""
         self._config = Config(connect_timeout=timeout_s, read_timeout=timeout_s,
                               retries={"max_attempts": 2, "mode": "standard"})
         self._clients: dict[tuple[str, str | None], Any] = {}
@@ -182,7 +184,8 @@ def check_identity(aws: Aws) -> Result:
     except (ClientError, BotoCoreError) as error:
         return Result(FAIL, "credentials", f"STS GetCallerIdentity failed: {_error_code(error)}",
                       "refresh the credentials (expired session?) or choose another profile with --profile")
-    return Result(PASS, "credentials", f"account {identity['Account']} as {identity['Arn']}")
+    aws.account = identity["Account"]
+    return Result(PASS, "credentials", f"account {aws.account} as {identity['Arn']}")
 
 
 def check_region(region: str | None) -> Result:
@@ -694,9 +697,8 @@ def run_preflight(context: Mapping[str, Any], *, profile: str | None = None, reg
     results.insert(0, check_identity(aws))
     if results[0].status == FAIL:
         return results
-    account = results[0].found.split()[1]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results += list(pool.map(_guarded, planned_checks(aws, settings, context, account)))
+        results += list(pool.map(_guarded, planned_checks(aws, settings, context, aws.account or "ACCOUNT")))
     return results
 
 

@@ -76,6 +76,7 @@ def test_identity_passes_with_the_account_and_caller(aws: Aws) -> None:
     result = preflight.check_identity(aws)
     assert (result.status, result.check) == (PASS, "credentials")
     assert f"account {ACCOUNT}" in result.found
+    assert aws.account == ACCOUNT
 
 
 def test_identity_fails_without_credentials(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -215,6 +216,19 @@ def test_concurrency_shrinks_provisioned_concurrency_with_the_reservation(aws: A
     monkeypatch.setenv("MOTO_LAMBDA_CONCURRENCY_QUOTA", "150")
     result = preflight.check_lambda_concurrency(aws, settings(provisionedConcurrency=80), context(provisionedConcurrency=80))
     assert "-c reservedConcurrency=46 -c opsReservedConcurrency=4 -c provisionedConcurrency=46" in result.fix
+
+
+def test_concurrency_passes_without_a_bundled_function(aws: Aws) -> None:
+    byo = {"existingFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:theirs",
+           "existingFunctionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/theirs", "database": "sqlite-demo"}
+    result = preflight.check_lambda_concurrency(aws, settings(**byo), context(**byo))
+    assert result.status == PASS and "nothing reserved" in result.found
+
+
+def test_fitting_concurrency_keeps_one_per_function_or_gives_up() -> None:
+    assert preflight.fitting_concurrency(settings(), context(), 2) == {"reservedConcurrency": 1, "opsReservedConcurrency": 1}
+    assert preflight.fitting_concurrency(settings(), context(), 1) is None
+    assert preflight.fitting_concurrency(settings(), context(), 500) == {"reservedConcurrency": 100, "opsReservedConcurrency": 10}
 
 
 def test_concurrency_warns_when_the_account_settings_cannot_be_read(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
