@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from aws_cdk import aws_logs as logs
 
@@ -229,6 +229,12 @@ class StackSettings:
     def creates_database(self) -> bool:
         """True when the stack stands up its own Aurora Serverless v2 PostgreSQL (and VPC)."""
         return self.database == "create" and not self.bring_your_own_function
+
+    @classmethod
+    def from_mapping(cls, context: Mapping[str, Any]) -> "StackSettings":
+        """The same settings from a plain context mapping (``cdk.json``'s ``"context"`` with ``-c``
+        values applied), outside an App: ``wsctl preflight`` reads them this way."""
+        return cls.from_context(_MappingContext(context))
 
     @classmethod
     def from_context(cls, node: ContextReader) -> "StackSettings":
@@ -558,6 +564,16 @@ def _database_mode(reader: "_Reader") -> str:
     """``database``, defaulting to ``existing`` when databaseSecretArn is set and ``create`` otherwise."""
     default = "existing" if reader.present("databaseSecretArn") else "create"
     return reader.choice("database", default, DATABASE_MODES, str)
+
+
+class _MappingContext:
+    """A :class:`ContextReader` over a mapping (what ``node.try_get_context`` answers in an App)."""
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self._context = dict(context)
+
+    def try_get_context(self, key: str) -> Any:
+        return self._context.get(key)
 
 
 class _Reader:

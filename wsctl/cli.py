@@ -10,6 +10,7 @@ Subcommands::
     wsctl token        mint a signed connect token
     wsctl cost         monthly cost estimate
     wsctl smoke        prove a deployed stack (or wsctl local) end to end from its outputs
+    wsctl preflight    check the AWS account against the stack's settings before a deploy
 
 The ops subcommands call the Lambda package directly (``websocket_service``): the store named by
 ``--database-url`` / ``DATABASE_URL`` (or ``DATABASE_SECRET_ARN``), and for ``notify`` the
@@ -65,7 +66,7 @@ from websocket_service.store.sql import MIGRATE_ACTION_HINT
 from websocket_service.tokens import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
 from websocket_service.validation import ValidationError, normalize_email, validate_connection_type
 
-from . import cost, smoke
+from . import cost, preflight, smoke
 from .argtypes import float_range, int_range
 from local_gateway.events import DEFAULT_ROUTE
 from local_gateway.server import (
@@ -765,6 +766,8 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="SECONDS", help="deadline of each step (default %(default)s)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(func=cmd_smoke)
+
+    preflight.add_parser(sub)
     return parser
 
 
