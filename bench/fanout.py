@@ -104,9 +104,7 @@ def _timed(action: Any, received: _Received, count: int) -> float:
 
 def in_flight(service: Any) -> int:
     """How many posts the service's messenger keeps in flight (its fan-out concurrency)."""
-    from websocket_service import messenger
-
-    return getattr(service.messenger, "max_parallel", messenger.MAX_PARALLEL_POSTS)
+    return service.messenger.max_parallel
 
 
 class _OneEmail:
