@@ -168,6 +168,8 @@ def emit(**document: Any) -> None:
 
 WSCTL = Path(sys.executable).with_name("wsctl")
 GATEWAY_START_TIMEOUT_S = 60
+PRODUCTION_LOG_LEVEL = "INFO"
+"""The handler's log level in the stack (its default): benchmarks run the handler at it, so its log lines are paid for."""
 BENCH_AWS_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
 """Dummy credentials: boto3 signs requests even to the local gateway, which does not check them."""
 
