@@ -35,6 +35,7 @@ $(TOOLS)/.stamp-tools: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
+## node_modules: the CDK CLI, the Node test clients and Pyodide, the CPython 3.14 that compiles the asset's bytecode.
 node_modules/.stamp-node: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
