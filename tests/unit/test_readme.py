@@ -48,6 +48,7 @@ def test_github_slug_follows_githubs_rules() -> None:
     assert github_slug("Smoke test: `wsctl smoke`") == "smoke-test-wsctl-smoke"
     assert github_slug("Bring your own Lambda (Terraform-managed, say)") == "bring-your-own-lambda-terraform-managed-say"
     assert github_slug("Two functions, one asset") == "two-functions-one-asset"
+    assert github_slug("The Invoke API and `--outputs-file`") == "the-invoke-api-and---outputs-file"
 
 
 def test_every_in_page_link_lands_on_a_heading() -> None:
@@ -71,6 +72,10 @@ def test_links_to_files_work_in_a_clone() -> None:
         path = link.split("#", 1)[0]
         assert not path.startswith("../"), f"{link}: a clone has nothing outside the repository"
         assert (ROOT / path).exists(), link
+        if "#" in link and path.endswith(".md"):
+            other = (ROOT / path).read_text("utf-8")
+            slugs = {github_slug(m) for m in re.findall(r"^#{1,6} (.+)$", _outside_code(other), re.MULTILINE)}
+            assert link.split("#", 1)[1] in slugs, link
 
 
 def test_no_word_a_stranger_cannot_know() -> None:
