@@ -13,19 +13,31 @@ CDK_ARGS ?=
 SMOKE_OUTPUTS ?= cdk-outputs.json
 SMOKE_ARGS ?=
 
-.PHONY: setup tools audit synth deploy smoke frontend-config test test-fast local bench clean postgres browser pgbouncer
+.PHONY: help setup tools audit synth deploy smoke frontend-config test test-fast local bench clean postgres browser pgbouncer
 
+## help: list the targets with their one-line description.
+help:
+	@awk '/^## [a-z-]+: / { name = $$2; sub(/:$$/, "", name); text = $$0; sub(/^## [a-z-]+: /, "", text); \
+	  printf "  make %-16s %s\n", name, text }' $(firstword $(MAKEFILE_LIST))
+
+## setup: the Python virtualenv (.venv/) and the pinned CDK CLI (node_modules/); quiet unless it fails.
 setup: $(VENV)/.stamp-python node_modules/.stamp-node
 
+# pip's and setuptools' chatter (build-backend notices of the editable install) goes to a log that
+# is printed only if the step fails.
+PIP_QUIET := --quiet --disable-pip-version-check
 $(VENV)/.stamp-python: requirements.txt lambda_src/requirements.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip==26.3
-	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/pip install --quiet --no-deps -e .
-	touch $@
+	@echo "setup: Python packages into $(VENV)/"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install $(PIP_QUIET) --upgrade pip==26.3
+	@$(BIN)/pip install $(PIP_QUIET) -r requirements.txt
+	@$(BIN)/pip install $(PIP_QUIET) --no-deps -e . >$(VENV)/install-project.log 2>&1 \
+	  || { cat $(VENV)/install-project.log; exit 1; }
+	@touch $@
 
-## tools: checkov, bandit and pip-audit in their own virtualenv (their pins clash with the project's),
-## and Debian's openssl (the audit test makes a throwaway certificate authority with it).
+## tools: checkov, bandit and pip-audit (in .venv-tools/) and Debian's openssl, for the security tests.
+## The tools get their own virtualenv: their pins clash with the project's. The audit test makes a
+## throwaway certificate authority with openssl.
 tools: $(TOOLS)/.stamp-tools
 	@command -v openssl >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }
 
@@ -36,8 +48,9 @@ $(TOOLS)/.stamp-tools: requirements-tools.txt
 	touch $@
 
 node_modules/.stamp-node: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	@echo "setup: the pinned CDK CLI into node_modules/"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 ## synth: the main job. Synthesizes the stack into cdk.out/ (no AWS account, no Docker needed).
 ## Settings: make synth CDK_ARGS="-c stageName=dev -c connectTokens=disabled"
@@ -67,8 +80,8 @@ test: setup tools postgres browser pgbouncer
 test-fast: setup tools postgres pgbouncer
 	$(BIN)/pytest -m "not bundling and not e2e"
 
-## audit: pip-audit of every installed dependency of requirements.txt and lambda_src/requirements.txt
-## against PyPI's vulnerability data. --strict: a package it could not look up fails the audit.
+## audit: pip-audit of every pinned dependency against PyPI's vulnerability data.
+## Covers requirements.txt and lambda_src/requirements.txt. --strict: a package it could not look up fails the audit.
 audit: setup tools
 	scripts/audit-dependencies
 
@@ -80,20 +93,21 @@ postgres:
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-## pgbouncer: Debian's pgbouncer, the transaction pooler (RDS Proxy stand-in) the pooling tests and
-## the storm benchmark put in front of their throwaway PostgreSQL cluster.
+## pgbouncer: Debian's pgbouncer, the transaction pooler that stands in for RDS Proxy in tests.
+## The pooling tests and the storm benchmark put it in front of their throwaway PostgreSQL cluster.
 pgbouncer:
 	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
 
-## local: run the local gateway (SQLite store) on ws://127.0.0.1:8080/prod
+## local: run the local gateway (SQLite store) on ws://127.0.0.1:8080/prod (wsctl local).
 local: setup
 	$(BIN)/wsctl local
 
-## bench: every figure of bench/ against its same-run baseline (about 15 min); writes bench/results.json
-## and bench/RESULTS.md. A quick pass: make bench BENCH_ARGS="--size tiny --out /tmp/bench"
+## bench: every figure of bench/ against its same-run baseline (about 15 min).
+## Writes bench/results.json and bench/RESULTS.md. A quick pass: make bench BENCH_ARGS="--size tiny --out /tmp/bench"
 BENCH_ARGS ?=
 bench: setup postgres pgbouncer
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench $(BENCH_ARGS)
 
+## clean: remove .venv/, .venv-tools/, node_modules/, cdk.out/ and .pytest_cache/.
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache
