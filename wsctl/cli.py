@@ -10,6 +10,7 @@ Subcommands::
     wsctl token        mint a signed connect token
     wsctl cost         monthly cost estimate
     wsctl smoke        prove a deployed stack (or wsctl local) end to end from its outputs
+    wsctl preflight    check the AWS account against the stack's settings before a deploy
 
 The ops subcommands call the Lambda package directly (``websocket_service``): the store named by
 ``--database-url`` / ``DATABASE_URL`` (or ``DATABASE_SECRET_ARN``), and for ``notify`` the
@@ -46,6 +47,9 @@ from websocket_service.config import (
     ENV_CONNECT_TOKEN_SECRET_ARN,
     ENV_DATABASE_URL,
     ENV_MANAGEMENT_ENDPOINT,
+    ENV_REPLAY_WINDOW_MINUTES,
+    ENV_REPLAY_WITHOUT_TOKENS,
+    SHARED_DEFAULTS,
     ConfigError,
     Settings,
     parse_management_api_methods,
@@ -62,7 +66,7 @@ from websocket_service.store.sql import MIGRATE_ACTION_HINT
 from websocket_service.tokens import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
 from websocket_service.validation import ValidationError, normalize_email, validate_connection_type
 
-from . import cost, smoke
+from . import cost, preflight, smoke
 from .argtypes import float_range, int_range
 from local_gateway.events import DEFAULT_ROUTE
 from local_gateway.server import (
@@ -161,12 +165,23 @@ def _human_log_lines(output: str) -> list[str]:
 
 
 def _masked_url(url: str) -> str:
-    """A database URL with its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
-    return url
+    """A database URL with its password replaced by ``***``: in the user part
+    (``postgresql://user:***@host/db``) and in a ``password=`` query parameter."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL we can take apart: show its scheme only
+        return url.split(":", 1)[0] + ":***"
+    masked = parts
+    if password:
+        user_info, _, host = parts.netloc.rpartition("@")
+        masked = masked._replace(netloc=f"{user_info.split(':', 1)[0]}:***@{host}")
+    if parts.query:
+        masked = masked._replace(query="&".join(
+            f"{name}=***" if name.lower() in ("password", "sslpassword") else f"{name}{sep}{value}"
+            for name, sep, value in (item.partition("=") for item in parts.query.split("&"))
+        ))
+    return url if masked == parts else masked.geturl()  # geturl() would drop sqlite:///'s empty host
 
 
 def check_sqlite_folder(database_url: str) -> None:
@@ -188,9 +203,9 @@ def check_sqlite_folder(database_url: str) -> None:
 
 
 def _hint_database_url(database_url: str) -> str:
-    """``database_url`` as a printed command shows it (shell-quoted): the one place where a hint's
-    URL is rendered, so masking its password can be added here."""
-    return shlex.quote(database_url)
+    """``database_url`` as a printed command shows it: shell-quoted, its password masked (the
+    banner then says to put it back). The one place where a hint's URL is rendered."""
+    return shlex.quote(_masked_url(database_url))
 
 
 def _is_local_endpoint(endpoint: str) -> bool:
@@ -221,6 +236,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     """Run the gateway until interrupted."""
     database_url = args.database_url or os.environ.get(ENV_DATABASE_URL) or Settings().database_url
     check_sqlite_folder(database_url)
+    os.environ.update(replay_environment(args))  # the in-process handler reads its settings from there
     gateway = LocalGateway(
         host=args.host,
         port=args.port,
@@ -233,6 +249,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         database_url=database_url,
         management_latency_s=args.management_latency_ms / 1000,
         management_methods=args.management_methods or _env_management_methods(),
+        allowed_origins=args.allowed_origins,
     )
     from websocket_service.store import open_store
 
@@ -244,6 +261,17 @@ def cmd_local(args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     asyncio.run(_serve_local(gateway, database_url, applied, args.outputs_file))
     return 0
+
+
+def replay_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The handler settings ``wsctl local --replay-window/--replay-without-tokens`` ask for (none
+    given: nothing, the environment's own values apply)."""
+    environment = {}
+    if args.replay_window is not None:
+        environment[ENV_REPLAY_WINDOW_MINUTES] = str(args.replay_window)
+    if args.replay_without_tokens:
+        environment[ENV_REPLAY_WITHOUT_TOKENS] = "true"
+    return environment
 
 
 def _env_management_methods() -> tuple[str, ...]:
@@ -369,6 +397,7 @@ def _banner(gateway: LocalGateway, database_url: str, applied: list[int], output
             f"  {sys.executable} -m websockets \"{gateway.url}?{query}{token_hint}\"",
             f"  wsctl notify --email {EXAMPLE_EMAIL} --endpoint {gateway.management_endpoint}{store_option}",
             f"  wsctl connections --active{store_option}",
+            *(["  (the hints show the database password as ***: put yours back)"] if "***" in store_option else []),
             "Press Ctrl+C to stop.",
         ]
     )
@@ -609,6 +638,15 @@ def _version() -> str:
         return "unknown (not installed: pip install -e .)"
 
 
+def _origins_option(text: str) -> tuple[str, ...]:
+    from local_gateway.guard import normalize_origin
+
+    try:
+        return tuple(normalize_origin(item) for item in text.split(",") if item.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``wsctl`` argument parser."""
     parser = argparse.ArgumentParser(prog="wsctl", description="Local WebSocket gateway and operations tool.")
@@ -634,6 +672,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"@connections methods to serve, as the deployed function's role is granted them "
                             f"(default: ${ENV_MANAGEMENT_API_METHODS}, else {','.join(DEFAULT_MANAGEMENT_API_METHODS)}); "
                             f"others answer 403 like AWS")
+    local.add_argument("--allowed-origins", type=_origins_option, default=(), metavar="ORIGIN,...",
+                       help="web origins (http://localhost:3000) whose pages may open WebSocket connections; "
+                            "default: only the gateway's own pages (clients without Origin, such as SDKs, always may)")
+    window = SHARED_DEFAULTS[ENV_REPLAY_WINDOW_MINUTES]
+    local.add_argument("--replay-window", type=int_range(window["minimum"], window["maximum"]), metavar="MINUTES",
+                       help=f"how long notify keeps messages for replay (default: ${ENV_REPLAY_WINDOW_MINUTES}, "
+                            f"else {window['default']}; 0 turns replay off)")
+    local.add_argument("--replay-without-tokens", action="store_true",
+                       help=f"allow replay on connections no token verified (sets {ENV_REPLAY_WITHOUT_TOKENS}=true; "
+                            "for tokens-off local runs: anyone could read any email's recent messages)")
     local.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     local.add_argument("--outputs-file", metavar="FILE",
                        help="write the gateway's URLs as cdk-outputs.json-shaped JSON (for wsctl smoke --outputs FILE)")
@@ -718,6 +766,8 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="SECONDS", help="deadline of each step (default %(default)s)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(func=cmd_smoke)
+
+    preflight.add_parser(sub)
     return parser
 
 

@@ -58,7 +58,8 @@ def test_console_shows_connections_and_its_buttons_notify_and_disconnect(
                     f"(() => {{ const g = document.querySelector('section[data-email=\"{DIALOG}\"]');"
                     " g.querySelector('input').value = '{\"type\":\"email-verified\"}';"
                     " g.querySelector('[data-action=notify]').click(); })()")
-                assert json.loads(await dialog.recv()) == {"type": "email-verified"}
+                pushed = json.loads(await dialog.recv())
+                assert pushed == {"type": "email-verified", "messageId": pushed["messageId"]}  # kept for replay
                 toast = await page.wait_until("!document.getElementById('toast').hidden && document.getElementById('toast').textContent")
                 assert toast == f"notify {DIALOG} (email-verification): sent 1, gone 0, failed 0"
 

@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from gateway_support import WAIT_S, Recorder, run
-from wsctl.cli import build_parser, limits_from_args
+from wsctl.cli import build_parser, limits_from_args, replay_environment
 from local_gateway.server import DUMMY_AWS_ENV, GatewayLimits, LocalGateway
 from websocket_service.store import open_store
 from websocket_service.store.base import ConnectionStore, NewConnection
@@ -277,10 +277,11 @@ def test_notify_pushes_to_the_dialog(gateway: LocalGateway, sqlite_database_url:
 
     result, pushed = run(scenario())
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {
+    answer = json.loads(result.stdout)
+    assert answer == {
         "ok": True, "sent": 1, "gone": 0, "failed": 0, "undelivered": 0, "complete": True,
-        "endpoint": gateway.management_endpoint}
-    assert pushed == {"type": "email-verified", "email": EMAIL}
+        "messageId": answer["messageId"], "kept": True, "endpoint": gateway.management_endpoint}
+    assert pushed == {"type": "email-verified", "email": EMAIL, "messageId": answer["messageId"]}
     assert result.stderr == ""  # issue 14: --json writes no EMF or INFO record on stderr, only real warnings
 
 
@@ -307,6 +308,15 @@ def test_local_management_methods_option_and_env() -> None:
     refused = wsctl("local", "--management-methods", "GET")
     assert refused.returncode == 2
     assert "argument --management-methods: 'GET' lacks POST; the function needs it to push" in refused.stderr
+
+
+def test_local_replay_options_set_the_handlers_settings() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["local", "--replay-window", "0", "--replay-without-tokens"])
+    assert replay_environment(args) == {"REPLAY_WINDOW_MINUTES": "0", "REPLAY_WITHOUT_TOKENS": "true"}
+    assert replay_environment(parser.parse_args(["local"])) == {}  # the environment's own values apply
+    refused = wsctl("local", "--replay-window", "1441")
+    assert refused.returncode == 2 and "argument --replay-window: 1441 is out of range" in refused.stderr
 
 
 def test_notify_with_message_and_without_listeners(gateway: LocalGateway, sqlite_database_url: str) -> None:
@@ -409,7 +419,7 @@ def test_notify_treats_any_loopback_endpoint_as_the_local_gateway(
     result, pushed = run(scenario())
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["sent"] == 1
-    assert pushed == {"type": "email-verified", "email": EMAIL}
+    assert pushed == {"type": "email-verified", "email": EMAIL, "messageId": pushed["messageId"]}  # kept for replay
 
 
 def test_connections_lists_and_filters(gateway: LocalGateway, recorder: Recorder, sqlite_database_url: str) -> None:

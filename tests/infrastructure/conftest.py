@@ -43,6 +43,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "connectTokens": "disabled", "alarmTopicArn": ALARM_TOPIC_ARN, "architecture": "x86_64",
         "integrationErrorAlarmThreshold": "25", "database": "sqlite-demo", "createApiGatewayLogsRole": "false",
         "accessLogGroupName": "/aws/apigateway/cc-websocket-api",
+        "replayWindowMinutes": "5", "replayWithoutTokens": "true",
     },
     "rds_managed_secret": {
         "databaseSecretArn": RDS_SECRET_PARTIAL_ARN, "databaseSecretKmsKeyArn": KMS_KEY_ARN,
@@ -82,6 +83,8 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "databaseProxyBorrowTimeoutSeconds": "4",
         "reservedConcurrency": "500",  # more than the database's connections: the proxy multiplexes
         "managementApiMethods": ["POST"],
+        "databaseSecurityGroupId": "sg-0ddd4444",
+        "databaseSecretKmsKeyArn": KMS_KEY_ARN,
     },
 }
 

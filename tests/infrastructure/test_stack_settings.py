@@ -59,6 +59,8 @@ KEYS = {
     "cleanupDutyCyclePercent": "cleanup_duty_cycle_percent",
     "databaseStatementTimeoutMs": "database_statement_timeout_ms",
     "databasePooler": "database_pooler",
+    "replayWindowMinutes": "replay_window_minutes",
+    "replayWithoutTokens": "replay_without_tokens",
 }
 
 
