@@ -598,7 +598,8 @@ def check_database_ingress(aws: Aws, settings: "StackSettings") -> Result:
                           "make sure the database's security group admits the function's on port "
                           f"{port}, or set databaseSecurityGroupId")
         rules = [r for g in ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"] for r in g.get("IpPermissions", [])
-                 if r.get("IpProtocol") == "-1" or (r.get("FromPort", 0) <= port <= r.get("ToPort", 65535))]
+                 if r.get("IpProtocol") == "-1"
+                 or (r.get("IpProtocol") in ("tcp", "6") and r.get("FromPort", 0) <= port <= r.get("ToPort", 65535))]
         admitted = {p["GroupId"] for r in rules for p in r.get("UserIdGroupPairs", [])}
         ours = [g for g in settings.security_group_ids if g in admitted]
         if ours:

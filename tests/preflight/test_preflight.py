@@ -476,8 +476,10 @@ def test_database_ingress_passes_when_the_database_group_admits_ours(aws: Aws, v
 def test_database_ingress_fails_when_only_other_groups_are_admitted(aws: Aws, vpc: Vpc) -> None:
     cluster = vpc.database()
     other = vpc.group("someone-else")
-    vpc.ec2.authorize_security_group_ingress(GroupId=vpc.database_sg, IpPermissions=[{
-        "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": other}]}])
+    vpc.ec2.authorize_security_group_ingress(GroupId=vpc.database_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": other}]},
+        {"IpProtocol": "udp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": vpc.functions_sg}]},
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
     secret = vpc.secret(**{**FULL_SECRET, "host": cluster["Endpoint"]})
     result = preflight.check_database_ingress(aws, vpc.settings(secret))
     assert result.status == FAIL and f"{vpc.database_sg} admits neither securityGroupIds ({vpc.functions_sg})" in result.found
