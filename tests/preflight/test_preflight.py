@@ -88,6 +88,12 @@ def test_identity_fails_without_credentials(aws_env: str, monkeypatch: pytest.Mo
     assert "aws configure" in result.fix
 
 
+def test_an_unknown_profile_is_one_fail_line(aws_env: str) -> None:
+    results = preflight.run_preflight(context(), profile="no-such-profile")
+    assert [(r.status, r.check) for r in results] == [(FAIL, "credentials")]
+    assert "no-such-profile" in results[0].found and "list-profiles" in results[0].fix
+
+
 def test_region_passes_for_a_supported_region_and_fails_without_one_or_in_another_partition() -> None:
     assert preflight.check_region("eu-west-1").status == PASS
     missing = preflight.check_region(None)
