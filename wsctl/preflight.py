@@ -580,10 +580,16 @@ def check_database_ingress(aws: Aws, settings: "StackSettings") -> Result:
 
     check = "database-ingress"
     ec2 = aws.client("ec2")
-    stack_adds = getattr(settings, "database_security_group_id", None)  # the deploy lane's setting, when present
+    stack_adds = settings.database_security_group_id
     try:
         if stack_adds:
-            ec2.describe_security_groups(GroupIds=[stack_adds])
+            try:
+                ec2.describe_security_groups(GroupIds=[stack_adds])
+            except ClientError as error:
+                if _error_code(error) != "InvalidGroup.NotFound":
+                    raise
+                return Result(FAIL, check, f"databaseSecurityGroupId {stack_adds} does not exist in {aws.region}",
+                              "set it to the database's security group (aws rds describe-db-clusters shows VpcSecurityGroups)")
             return Result(PASS, check, f"the stack adds an ingress rule to {stack_adds} (databaseSecurityGroupId)")
         secret: Mapping[str, Any] = {}
         try:

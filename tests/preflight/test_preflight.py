@@ -500,6 +500,17 @@ def test_database_ingress_passes_when_the_subnet_ranges_are_admitted(aws: Aws, v
     assert result.status == PASS and "admits the subnets' ranges on port 5432" in result.found
 
 
+def test_database_ingress_passes_when_the_stack_adds_the_rule(aws: Aws, vpc: Vpc) -> None:
+    result = preflight.check_database_ingress(aws, vpc.settings(vpc.secret(**FULL_SECRET), databaseSecurityGroupId=vpc.database_sg))
+    assert (result.status, result.found) == (PASS, f"the stack adds an ingress rule to {vpc.database_sg} (databaseSecurityGroupId)")
+
+
+def test_database_ingress_fails_when_the_named_database_group_does_not_exist(aws: Aws, vpc: Vpc) -> None:
+    missing = "sg-0123456789abcdef0"
+    result = preflight.check_database_ingress(aws, vpc.settings(vpc.secret(**FULL_SECRET), databaseSecurityGroupId=missing))
+    assert (result.status, result.found) == (FAIL, f"databaseSecurityGroupId {missing} does not exist in us-east-1")
+
+
 def test_database_ingress_warns_when_the_database_is_not_found(aws: Aws, vpc: Vpc) -> None:
     result = preflight.check_database_ingress(aws, vpc.settings(vpc.secret(**FULL_SECRET)))
     assert result.status == WARN and "no RDS database found for db.internal" in result.found
