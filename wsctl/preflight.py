@@ -719,12 +719,14 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--profile", default=None, help="AWS profile (default: boto3's: AWS_PROFILE or default)")
     parser.add_argument("--region", default=None, help="AWS region (default: AWS_REGION / the profile's)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    parser.set_defaults(func=command)
+    parser.set_defaults(func=command, ignores_cdk_options=True)  # other cdk flags in CDK_ARGS are ignored
 
 
 def command(args: argparse.Namespace) -> int:
     """Run the preflight; print one line per check (or JSON); 1 on any FAIL."""
     started = time.monotonic()
+    if getattr(args, "extra", None):
+        print(f"wsctl preflight: ignoring options that are not settings: {' '.join(args.extra)}", file=sys.stderr)
     try:
         context = load_context(args.project, args.context)
     except (PreflightError, ValueError) as error:

@@ -577,6 +577,18 @@ def test_command_passes_and_exits_0_when_every_check_passes(aws_env: str) -> Non
     assert "5 checks, 0 FAIL, 0 WARN" in done.stderr
 
 
+def test_command_takes_make_deploys_cdk_args_whole_and_other_commands_still_refuse_unknown_options(aws_env: str) -> None:
+    bootstrap()
+    done = run_wsctl("-c", "database=sqlite-demo", "--require-approval", "never")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ignoring options that are not settings: --require-approval never" in done.stderr
+    from wsctl.cli import main
+
+    with pytest.raises(SystemExit) as refused:
+        main(["cost", "--require-approval", "never"])
+    assert refused.value.code == 2
+
+
 def test_command_exits_1_on_a_fail_and_prints_json(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOTO_LAMBDA_CONCURRENCY_QUOTA", "150")  # read by the emulator, in this process
     bootstrap()
