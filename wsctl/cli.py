@@ -773,7 +773,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wsctl`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "ignores_cdk_options", False):  # only preflight takes `make deploy`'s CDK_ARGS whole
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     command: Callable[[argparse.Namespace], int] = args.func
     try:
         status = command(args)
