@@ -34,6 +34,9 @@ EXPECTED_TARGETS = {  # the figures issues 9 and 17 ask for, and their targets (
     "gateway_5000_connections": "<= 1.5",  # server CPU per connection vs a bare server
     "storm_200_lambdas_pooled": ">= 0.8",
     "synth": "<= 3",
+    "chaos_delivered": ">= 1",  # issue 16: every message exactly once through the chaos run
+    "chaos_notify_to_app_p99": "<= 1000",
+    "cold_start_asset": "<= 1.2",
 }
 FIELDS = ["name", "value", "unit", "baseline", "ratio", "ratio_min", "ratio_max", "rounds", "target", "met",
           "per_round"]
@@ -97,7 +100,7 @@ def test_results_md_shows_every_figure_and_profiles_each_missed_one(tiny_run: tu
             section = re.search(rf"### `{name}`\n\n```\n(.*?)```", profiles[1], re.DOTALL)
             assert section and "ncalls" in section[1], f"no cProfile table for missed figure {name}"
     for heading in ("Cold start", "Warm connect", "Notification fan-out", "Cleanup over a large backlog",
-                    "Gateway under many connections", "Storm", "Synth"):
+                    "Gateway under many connections", "Storm", "Synth", "Cold start of the bundled asset"):
         assert f"## {heading}" in markdown, heading
     assert "EXPLAIN" in markdown and "Index Cond" in markdown  # cleanup + per-email lookup plans
     assert "bare `websockets` broadcast" in markdown and "0 ms" in markdown  # fan-out extra rows
