@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from . import pg
 from .figures import Figure, Section, Size, Target, alternate, percentile, profile_call
-from .procs import emit, environment, python_child
+from .procs import PRODUCTION_LOG_LEVEL, emit, environment, python_child
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
@@ -149,7 +149,7 @@ def _run(size: Size, url: str) -> Section:
     started = time.perf_counter()
     _seed(url, cfg["rows"], "seed")
     seed_s = time.perf_counter() - started
-    with environment(DATABASE_URL=url, LOG_LEVEL="ERROR"):
+    with environment(DATABASE_URL=url, LOG_LEVEL=PRODUCTION_LOG_LEVEL):
         module.reset()
         try:
             measured = _measure(cfg, url, base)

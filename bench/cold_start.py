@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import pg
 from .figures import Figure, Section, Size, Target, alternate, trim_profile
+from .procs import PRODUCTION_LOG_LEVEL
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENT = ROOT / "tests" / "events" / "connect.json"
@@ -108,7 +109,7 @@ def _run(size: Size, pg_url: str) -> Section:
             store.migrate()
             store.close()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CONNECT_TOKEN"))}
-        env.update(LOG_LEVEL="ERROR", PYTHONDONTWRITEBYTECODE="1")
+        env.update(LOG_LEVEL=PRODUCTION_LOG_LEVEL, PYTHONDONTWRITEBYTECODE="1")
         connect = _CONNECT.format(event=str(EVENT))
         cases = {  # (probe body, DATABASE_URL)
             "empty interpreter": ("pass", sqlite_url),

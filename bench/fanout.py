@@ -34,7 +34,7 @@ from typing import Any, Iterator
 from . import pg
 from .figures import ROUNDS, Figure, Section, Size, Target, alternate, alternate_each, percentile, profile_call
 from .poster import RawPoster
-from .procs import BENCH_AWS_ENV, Child, LocalGatewayChild, environment, python_child
+from .procs import BENCH_AWS_ENV, PRODUCTION_LOG_LEVEL, Child, LocalGatewayChild, environment, python_child
 from .swarm import EMAIL_DOMAIN
 
 PG_SCHEMA = "bench_fanout"
@@ -89,7 +89,7 @@ def _service(database_url: str, endpoint: str) -> Any:
         "DATABASE_URL": database_url,
         "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": endpoint,
         "MAX_CONNECTIONS_PER_EMAIL": "1000",
-        "LOG_LEVEL": "ERROR",
+        "LOG_LEVEL": PRODUCTION_LOG_LEVEL,
     })
     return open_service(settings)
 
@@ -104,9 +104,7 @@ def _timed(action: Any, received: _Received, count: int) -> float:
 
 def in_flight(service: Any) -> int:
     """How many posts the service's messenger keeps in flight (its fan-out concurrency)."""
-    from websocket_service import messenger
-
-    return getattr(service.messenger, "max_parallel", messenger.MAX_PARALLEL_POSTS)
+    return service.messenger.max_parallel
 
 
 class _OneEmail:
@@ -309,7 +307,7 @@ def _run(size: Size, url: str) -> Section:
     store.migrate()
     store.close()
     gateway_env = {"MAX_CONNECTIONS_PER_EMAIL": "1000"}
-    with environment(**BENCH_AWS_ENV, LOG_LEVEL="ERROR"):
+    with environment(**BENCH_AWS_ENV, LOG_LEVEL=PRODUCTION_LOG_LEVEL):
         with LocalGatewayChild(database_url=url, latency_ms=LATENCY_MS, env=gateway_env) as gateway:
             slow = _fanout(gateway, url, n)
         with LocalGatewayChild(database_url=url, latency_ms=0, env=gateway_env) as gateway:

@@ -11,7 +11,8 @@ directory); every connection is a real ``$connect`` through the handler.
 
 Figure ``gateway_5000_connections``: server CPU per connection of ``wsctl local`` / of the bare
 server, target <= 1.5. RESULTS.md adds the connect rate, each server's RSS with every connection
-open, and the ping round-trip p50/p99.
+open, the ping round-trip p50/p99, and ``wsctl local`` with a do-nothing handler
+(:mod:`bench.noop_handler`): the gateway's own share.
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ PROFILE_CONNECTIONS = {"tiny": 40, "full": 1000}
 """Connections opened to a cProfile'd gateway when the target is missed."""
 CONCURRENCY = 40
 TIMEOUT_S = 300
+NOOP_HANDLER = "bench.noop_handler.handler"
+"""The do-nothing handler: the gateway's own share of the CPU per connection."""
 CLOSE_SETTLE_S = 0.5
 """Pause after closing a round's connections, so the server's $disconnect work ends before the next round."""
 
@@ -70,22 +73,26 @@ def _load(server: Child, url: str, n: int, prefix: str) -> dict[str, Any]:
 def run(size: Size) -> Section:
     """Measure both servers; see the module docstring."""
     n = SIZES[size]
-    found: dict[str, list[dict[str, Any]]] = {"ours": [], "bare": []}
+    found: dict[str, list[dict[str, Any]]] = {"ours": [], "noop": [], "bare": []}
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp, \
             LocalGatewayChild(database_url=f"sqlite:///{tmp}/gateway.db") as gateway, \
+            LocalGatewayChild(database_url=f"sqlite:///{tmp}/noop.db", handler=NOOP_HANDLER) as noop, \
             python_child("bench.bare_server") as bare:
         bare_url = bare.event(timeout_s=30)["url"]
 
-        def side(name: str, server: Child, url: str) -> Any:
+        def side(*servers: tuple[str, Child, str]) -> Any:
             def measure(index: int) -> float:
-                found[name].append(_load(server, url, n, f"{name}{index}-"))
-                return found[name][-1]["cpu_us"]
+                for name, server, url in servers:  # the first is the figure's; the others are shown beside it
+                    found[name].append(_load(server, url, n, f"{name}{index}-"))
+                return found[servers[0][0]][-1]["cpu_us"]
             return measure
 
-        rounds = alternate(side("ours", gateway, gateway.url), side("bare", bare, bare_url))
+        rounds = alternate(side(("ours", gateway, gateway.url), ("noop", noop, noop.url)),
+                           side(("bare", bare, bare_url)))
     figure = Figure("gateway_5000_connections", "server CPU µs per connection", rounds, Target(1.5))
     rows = []
-    for name, key in (("`wsctl local` (SQLite)", "ours"), ("bare `websockets` server", "bare")):
+    for name, key in (("`wsctl local` (SQLite)", "ours"), ("`wsctl local`, do-nothing handler", "noop"),
+                      ("bare `websockets` server", "bare")):
         med = {k: statistics.median(r[k] for r in found[key]) for k in ("cpu_us", "rate", "rss_kb", "p50_ms", "p99_ms")}
         rows.append(f"| {name} | {med['cpu_us']:.0f} | {med['rate']:.0f} | {med['rss_kb'] / 1024:.1f} | "
                     f"{med['p50_ms']:.2f} | {med['p99_ms']:.2f} |")

@@ -33,7 +33,7 @@ from typing import Any
 
 from .cluster import Pgbouncer, ThrowawayCluster
 from .figures import Figure, Section, Size, Target, alternate, percentile, profile_call
-from .procs import environment
+from .procs import PRODUCTION_LOG_LEVEL, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
@@ -100,9 +100,9 @@ def _instance(instance: int, database_url: str, start: Any, stop_at: Any, result
     """One warm instance: wait for the start signal, then invoke (``bare``: run the bare statements)
     until ``stop_at``; report counts."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)  # failed invocations log at ERROR; 200 processes would flood the run's output
+    os.dup2(devnull, 1)  # the handler's log lines (INFO, as in production) from 200 processes would flood the output
     os.dup2(devnull, 2)
-    os.environ.update(DATABASE_URL=database_url, LOG_LEVEL="ERROR")
+    os.environ.update(DATABASE_URL=database_url, LOG_LEVEL=PRODUCTION_LOG_LEVEL)
     ok = failed = 0
     latencies: list[float] = []
     failures: dict[str, int] = {}

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 from . import pg
 from .figures import ROUNDS, Figure, Section, Size, Target, alternate, profile_call
-from .procs import environment
+from .procs import PRODUCTION_LOG_LEVEL, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
@@ -30,8 +30,7 @@ SIZES = {"tiny": 50, "full": 1000}
 """Connections per store, split over :data:`~bench.figures.ROUNDS` rounds."""
 PROFILE_ITERATIONS = 100
 TARGET = Target(1.25)
-LOG_LEVEL = "INFO"
-"""Production's log level (the stack's default): the handler pays for its INFO lines here too."""
+LOG_LEVEL = PRODUCTION_LOG_LEVEL
 ACTIVE_LIMIT = 10
 """The cap the baseline's capped statement checks (the events use one email per connection id)."""
 
