@@ -129,7 +129,7 @@ const BROWSER_SETUP = (moduleUrl, url, emails, tokens) => `(async () => {
   const tokens = ${JSON.stringify(tokens)};
   window.chaosClients = emails.map((email, i) => connect({
     url: ${JSON.stringify(url)}, email, type: ${JSON.stringify(TYPE)}, heartbeatMs: 3600000,
-    backoff: { baseMs: 200, maxMs: 2000 }, tokenProvider: () => tokens[i],
+    backoff: { baseMs: 200, maxMs: 2000 }, connectTimeoutMs: 5000, tokenProvider: () => tokens[i],
     onState: (e) => { if (e.state === "open") (window.chaos.opens[email] ||= []).push(Date.now()); },
     onMessage: (m) => window.chaos.received.push({ email, seq: m.seq, at: Date.now() }),
   }));
@@ -153,8 +153,8 @@ async function main() {
       opens.set(email, []);
       clients.push(connect({
         url: local.url, email, type: TYPE, WebSocket,
-        heartbeatMs: i % 2 === 0 ? IDLE * 1000 / 3 : 3600000, // half keep alive, half are closed idle again and again
-        backoff: { baseMs: 200, maxMs: 2000 },
+        heartbeatMs: i % 2 === 0 ? IDLE * 1000 / 2 : 3600000, // half keep alive, half are closed idle again and again
+        backoff: { baseMs: 200, maxMs: 2000 }, connectTimeoutMs: 5000,
         tokenProvider: () => mintToken(SECRET, email, TYPE),
         onState: (e) => { if (e.state === "open") opens.get(email).push(Date.now()); },
         onMessage: (m) => received.get(email).push({ seq: m.seq, at: Date.now() }),
@@ -248,6 +248,7 @@ async function main() {
     let strays = 0;
     const latencies = [];
     const afterBack = [];
+    const slow = [];
     const browserLatencies = [];
     const seen = new Set();
     for (const [email, list] of received) {
@@ -257,6 +258,7 @@ async function main() {
         if (seen.has(r.seq)) { duplicates += 1; continue; }
         seen.add(r.seq);
         latencies.push(r.at - s.at);
+        if (r.at - s.at > 10000) slow.push({ ...s, latency: r.at - s.at, opensAfter: opens.get(email).map((t) => t - s.at).filter((d) => d > -5000) });
         if (browserEmails.includes(email)) browserLatencies.push(r.at - s.at);
         const lastOpen = Math.max(...opens.get(email).filter((t) => t <= r.at), 0);
         afterBack.push(r.at - Math.max(s.at, lastOpen));
@@ -267,10 +269,11 @@ async function main() {
     const result = {
       clients: N, browserClients: B, seconds: SECONDS, idleTimeoutSeconds: IDLE,
       sent: sent.length, notifyFailures: failedNotifies.length, delivered: seen.size, duplicates, strays,
-      missing: missing.length, missingSample: missing.slice(0, 5),
+      missing: missing.length,
+      missingSample: missing.slice(0, 5).map((m) => ({ ...m, opensAfter: (opens.get(m.email) || []).map((t) => t - m.at).filter((d) => d > -5000) })),
       keptWhileAway: sent.filter((s) => s.live === 0).length,
       browserSent: sent.filter((s) => browserEmails.includes(s.email)).length, browserDelivered: browserLatencies.length,
-      deletes, restarted, reconnects,
+      deletes, restarted, reconnects, slowSample: slow.slice(0, 4),
       p50NotifyToAppMs: percentile(latencies, 50), p99NotifyToAppMs: percentile(latencies, 99),
       p99AfterBackMs: percentile(afterBack, 99), maxAfterBackMs: afterBack.length ? Math.max(...afterBack) : null,
       p99BareMs: percentile(bare, 99), p50BareMs: percentile(bare, 50),
