@@ -50,8 +50,10 @@ def run(size: Size) -> Section:
     ]
     markdown = "\n".join([
         f"{r['clients']} JS clients in Node + {r['browserClients']} in headless Chromium, {r['seconds']} s, "
-        f"idle timeout {r['idleTimeoutSeconds']} s, {r['deletes']} connections deleted, gateway restarted once, "
-        f"{r['reconnects']} reconnects.",
+        f"idle timeout {r['idleTimeoutSeconds']} s, {r['deletes']} connections deleted, gateway restarted once "
+        f"(down {r['restartMs']} ms; every client back within {r['backAfterRestartMs']} ms of its start), "
+        f"{r['reconnects']} reconnects. Messages sent while a client was away wait for it: notify -> app p99 "
+        "counts that wait, the 'after the client is back' row does not.",
         "",
         "| measure | value |",
         "| --- | --- |",

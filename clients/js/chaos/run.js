@@ -175,6 +175,8 @@ async function main() {
     let deletes = 0;
     let restarted = false;
     let restarting = null;
+    let restartMs = null;
+    let restartedAt = null;
     const start = Date.now();
     const schedule = Array.from({ length: NOTIFIES }, () => Math.random() * SECONDS * 1000).sort((a, b) => a - b);
 
@@ -201,8 +203,12 @@ async function main() {
         if (!restarted && Date.now() - start > (SECONDS * 1000) / 2) {
           restarted = true;
           log("restarting the gateway");
+          const began = Date.now();
           restarting = local.restart().finally(() => { restarting = null; });
           await restarting;
+          restartMs = Date.now() - began;
+          restartedAt = Date.now();
+          log(`gateway restarted in ${restartMs} ms`);
           continue;
         }
         if (restarting || perSecond <= 0) continue;
@@ -273,7 +279,8 @@ async function main() {
       missingSample: missing.slice(0, 5).map((m) => ({ ...m, opensAfter: (opens.get(m.email) || []).map((t) => t - m.at).filter((d) => d > -5000) })),
       keptWhileAway: sent.filter((s) => s.live === 0).length,
       browserSent: sent.filter((s) => browserEmails.includes(s.email)).length, browserDelivered: browserLatencies.length,
-      deletes, restarted, reconnects, slowSample: slow.slice(0, 4),
+      deletes, restarted, restartMs, reconnects, slowSample: slow.slice(0, 4),
+      backAfterRestartMs: percentile([...opens.values()].map((list) => (list.find((t) => t >= restartedAt) ?? Infinity) - restartedAt), 100),
       p50NotifyToAppMs: percentile(latencies, 50), p99NotifyToAppMs: percentile(latencies, 99),
       p99AfterBackMs: percentile(afterBack, 99), maxAfterBackMs: afterBack.length ? Math.max(...afterBack) : null,
       p99BareMs: percentile(bare, 99), p50BareMs: percentile(bare, 50),
