@@ -166,6 +166,8 @@ class StackSettings:
     certificate_arn: str | None = None
     hosted_zone_id: str | None = None
     hosted_zone_name: str | None = None
+    replay_window_minutes: int = _SHARED[rc.ENV_REPLAY_WINDOW_MINUTES]["default"]
+    replay_without_tokens: bool = _SHARED[rc.ENV_REPLAY_WITHOUT_TOKENS]["default"]
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -288,6 +290,10 @@ class StackSettings:
             ),
             ops_function_memory_mb=reader.integer("opsFunctionMemoryMb", cls.ops_function_memory_mb, *LAMBDA_MEMORY_MB),
             database_proxy=reader.choice("databaseProxy", cls.database_proxy, DATABASE_PROXY_MODES, str),
+            replay_window_minutes=reader.integer(
+                "replayWindowMinutes", cls.replay_window_minutes, *_bounds(rc.ENV_REPLAY_WINDOW_MINUTES)
+            ),
+            replay_without_tokens=reader.boolean("replayWithoutTokens", cls.replay_without_tokens),
             database_proxy_borrow_timeout_seconds=reader.integer(
                 "databaseProxyBorrowTimeoutSeconds", cls.database_proxy_borrow_timeout_seconds, 1,
                 API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS - 2,

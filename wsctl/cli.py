@@ -42,6 +42,9 @@ from websocket_service.config import (
     ENV_CONNECT_TOKEN_SECRET_ARN,
     ENV_DATABASE_URL,
     ENV_MANAGEMENT_ENDPOINT,
+    ENV_REPLAY_WINDOW_MINUTES,
+    ENV_REPLAY_WITHOUT_TOKENS,
+    SHARED_DEFAULTS,
     ConfigError,
     Settings,
     parse_management_api_methods,
@@ -185,6 +188,7 @@ def _iso(value: datetime | None) -> str:
 def cmd_local(args: argparse.Namespace) -> int:
     """Run the gateway until interrupted."""
     database_url = args.database_url or os.environ.get(ENV_DATABASE_URL) or Settings().database_url
+    os.environ.update(replay_environment(args))  # the in-process handler reads its settings from there
     gateway = LocalGateway(
         host=args.host,
         port=args.port,
@@ -208,6 +212,17 @@ def cmd_local(args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     asyncio.run(_serve_local(gateway, database_url, applied, args.outputs_file))
     return 0
+
+
+def replay_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The handler settings ``wsctl local --replay-window/--replay-without-tokens`` ask for (none
+    given: nothing, the environment's own values apply)."""
+    environment = {}
+    if args.replay_window is not None:
+        environment[ENV_REPLAY_WINDOW_MINUTES] = str(args.replay_window)
+    if args.replay_without_tokens:
+        environment[ENV_REPLAY_WITHOUT_TOKENS] = "true"
+    return environment
 
 
 def _env_management_methods() -> tuple[str, ...]:
@@ -429,7 +444,8 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     else:
         verb = ("would expire", "would purge") if report.dry_run else ("expired", "purged")
         more = "" if report.complete else "; more left for the next run"
-        print(f"{verb[0]} {report.expired} idle connection(s), {verb[1]} {report.purged} old row(s){more}")
+        print(f"{verb[0]} {report.expired} idle connection(s), {verb[1]} {report.purged} old row(s) "
+              f"and {report.purged_messages} expired replay message(s){more}")
     return 0
 
 
@@ -557,6 +573,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"@connections methods to serve, as the deployed function's role is granted them "
                             f"(default: ${ENV_MANAGEMENT_API_METHODS}, else {','.join(DEFAULT_MANAGEMENT_API_METHODS)}); "
                             f"others answer 403 like AWS")
+    window = SHARED_DEFAULTS[ENV_REPLAY_WINDOW_MINUTES]
+    local.add_argument("--replay-window", type=int_range(window["minimum"], window["maximum"]), metavar="MINUTES",
+                       help=f"how long notify keeps messages for replay (default: ${ENV_REPLAY_WINDOW_MINUTES}, "
+                            f"else {window['default']}; 0 turns replay off)")
+    local.add_argument("--replay-without-tokens", action="store_true",
+                       help=f"allow replay on connections no token verified (sets {ENV_REPLAY_WITHOUT_TOKENS}=true; "
+                            "for tokens-off local runs: anyone could read any email's recent messages)")
     local.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     local.add_argument("--outputs-file", metavar="FILE",
                        help="write the gateway's URLs as cdk-outputs.json-shaped JSON (for wsctl smoke --outputs FILE)")

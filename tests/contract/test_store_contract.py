@@ -489,6 +489,12 @@ def test_keep_message_round_trips_every_field(store: ConnectionStore) -> None:
     assert store.get_message(message_id + 1000) is None
 
 
+def test_a_text_body_with_nul_and_any_code_point_round_trips(store: ConnectionStore) -> None:
+    body = "nul \x00 here, bidi \u202e, emoji 😀, \U0010ffff"
+    got = store.get_message(store.keep_message(msg(body)))
+    assert got is not None and got.body == body and got.is_json is False
+
+
 def test_message_ids_increase_and_are_never_reused_after_a_purge(store: ConnectionStore) -> None:
     first = store.keep_message(msg("a"))
     second = store.keep_message(msg("b", email="bob@example.com"))

@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from gateway_support import WAIT_S, Recorder, run
-from wsctl.cli import build_parser, limits_from_args
+from wsctl.cli import build_parser, limits_from_args, replay_environment
 from local_gateway.server import DUMMY_AWS_ENV, GatewayLimits, LocalGateway
 from websocket_service.store import open_store
 from websocket_service.store.base import ConnectionStore, NewConnection
@@ -239,12 +239,12 @@ def test_cleanup_dry_run_counts_then_cleanup_expires(sqlite_store: ConnectionSto
     _stale_connection(sqlite_store, "STALEAAAAAAAAAA=", hours_ago=5)  # older than the 120-minute TTL
     _stale_connection(sqlite_store, "FRESHAAAAAAAAAA=", hours_ago=0)
     dry = wsctl("cleanup", "--dry-run", "--json", "--database-url", sqlite_database_url)
-    assert json.loads(dry.stdout) == {"expired": 1, "purged": 0, "dry_run": True, "complete": True,
-                                      "batches": 0, "longest_batch_ms": 0.0, "elapsed_ms": 0.0,
+    assert json.loads(dry.stdout) == {"expired": 1, "purged": 0, "dry_run": True, "purged_messages": 0,
+                                      "complete": True, "batches": 0, "longest_batch_ms": 0.0, "elapsed_ms": 0.0,
                                       "paused_ms": 0.0}
     assert sqlite_store.get("STALEAAAAAAAAAA=").is_active  # type: ignore[union-attr]
     real = wsctl("cleanup", "--database-url", sqlite_database_url)
-    assert real.stdout.strip() == "expired 1 idle connection(s), purged 0 old row(s)"
+    assert real.stdout.strip() == "expired 1 idle connection(s), purged 0 old row(s) and 0 expired replay message(s)"
     assert not sqlite_store.get("STALEAAAAAAAAAA=").is_active  # type: ignore[union-attr]
     assert sqlite_store.get("FRESHAAAAAAAAAA=").is_active  # type: ignore[union-attr]
 
@@ -295,6 +295,15 @@ def test_local_management_methods_option_and_env() -> None:
     refused = wsctl("local", "--management-methods", "GET")
     assert refused.returncode == 2
     assert "argument --management-methods: 'GET' lacks POST; the function needs it to push" in refused.stderr
+
+
+def test_local_replay_options_set_the_handlers_settings() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["local", "--replay-window", "0", "--replay-without-tokens"])
+    assert replay_environment(args) == {"REPLAY_WINDOW_MINUTES": "0", "REPLAY_WITHOUT_TOKENS": "true"}
+    assert replay_environment(parser.parse_args(["local"])) == {}  # the environment's own values apply
+    refused = wsctl("local", "--replay-window", "1441")
+    assert refused.returncode == 2 and "argument --replay-window: 1441 is out of range" in refused.stderr
 
 
 def test_notify_with_message_and_without_listeners(gateway: LocalGateway, sqlite_database_url: str) -> None:

@@ -43,6 +43,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "connectTokens": "disabled", "alarmTopicArn": ALARM_TOPIC_ARN, "architecture": "x86_64",
         "integrationErrorAlarmThreshold": "25", "database": "sqlite-demo", "createApiGatewayLogsRole": "false",
         "accessLogGroupName": "/aws/apigateway/cc-websocket-api",
+        "replayWindowMinutes": "5", "replayWithoutTokens": "true",
     },
     "rds_managed_secret": {
         "databaseSecretArn": RDS_SECRET_PARTIAL_ARN, "databaseSecretKmsKeyArn": KMS_KEY_ARN,

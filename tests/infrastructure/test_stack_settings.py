@@ -52,6 +52,8 @@ KEYS = {
     "opsFunctionMemoryMb": "ops_function_memory_mb",
     "databaseProxy": "database_proxy",
     "databaseProxyBorrowTimeoutSeconds": "database_proxy_borrow_timeout_seconds",
+    "replayWindowMinutes": "replay_window_minutes",
+    "replayWithoutTokens": "replay_without_tokens",
 }
 
 

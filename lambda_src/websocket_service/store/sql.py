@@ -402,7 +402,7 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         params = {
             "user_email": message.user_email,
             "connection_type": message.connection_type,
-            "body": message.body,
+            "body": message.body.encode("utf-8"),  # bytes: PostgreSQL text cannot hold a NUL
             "is_json": bool(message.is_json),
             "created_at": as_utc(message.created_at, "created_at"),
             "expires_at": as_utc(message.expires_at, "expires_at"),
@@ -447,6 +447,7 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
     def _to_message(self, row: Sequence[Any]) -> KeptMessage:
         values = list(row)
         values[0] = int(values[0])
+        values[3] = bytes(values[3]).decode("utf-8")
         values[4] = bool(values[4])
         for i in _MESSAGE_DATETIME_COLUMNS:
             values[i] = self._decode_datetime(values[i])

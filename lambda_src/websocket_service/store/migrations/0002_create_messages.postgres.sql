@@ -6,7 +6,7 @@ CREATE TABLE websocket_messages (
     id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     user_email      text        NOT NULL,
     connection_type text        NOT NULL,
-    body            text        NOT NULL,
+    body            bytea       NOT NULL,  -- UTF-8; text would refuse a NUL a text message may hold
     is_json         boolean     NOT NULL,
     created_at      timestamptz NOT NULL,
     expires_at      timestamptz NOT NULL
@@ -29,7 +29,7 @@ CREATE INDEX websocket_messages_expires_idx
 CREATE FUNCTION ws_keep_message(
     p_user_email      text,
     p_connection_type text,
-    p_body            text,
+    p_body            bytea,
     p_is_json         boolean,
     p_created_at      timestamptz,
     p_expires_at      timestamptz

@@ -5,7 +5,7 @@ CREATE TABLE websocket_messages (
     id              INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     user_email      TEXT    NOT NULL,
     connection_type TEXT    NOT NULL,
-    body            TEXT    NOT NULL,
+    body            BLOB    NOT NULL,  -- UTF-8, as on PostgreSQL (bytea)
     is_json         INTEGER NOT NULL CHECK (is_json IN (0, 1)),
     created_at      TEXT    NOT NULL,
     expires_at      TEXT    NOT NULL
