@@ -13,7 +13,7 @@ CDK_ARGS ?=
 SMOKE_OUTPUTS ?= cdk-outputs.json
 SMOKE_ARGS ?=
 
-.PHONY: setup tools audit synth deploy smoke frontend-config test test-fast local bench clean postgres browser pgbouncer jdk
+.PHONY: setup tools audit synth bootstrap deploy destroy smoke frontend-config test test-fast local bench clean postgres browser pgbouncer jdk
 
 setup: $(VENV)/.stamp-python node_modules/.stamp-node
 
@@ -35,6 +35,7 @@ $(TOOLS)/.stamp-tools: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
+## node_modules: the CDK CLI, the Node test clients and Pyodide, the CPython 3.14 that compiles the asset's bytecode.
 node_modules/.stamp-node: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -42,11 +43,30 @@ node_modules/.stamp-node: package.json package-lock.json
 ## synth: the main job. Synthesizes the stack into cdk.out/ (no AWS account, no Docker needed).
 ## Settings: make synth CDK_ARGS="-c stageName=dev -c connectTokens=disabled"
 synth: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk synth --quiet $(CDK_ARGS)
+	npx --no-install cdk synth --quiet $(CDK_ARGS)
 
-## deploy: needs AWS credentials; see README "Deploy". Writes the outputs to cdk-outputs.json.
+## bootstrap: CDK's bootstrap stack (CDKToolkit), once per account and region; needs AWS credentials.
+bootstrap: setup
+	@$(BIN)/python scripts/check-aws-credentials
+	npx --no-install cdk bootstrap $(CDK_ARGS)
+
+## deploy: needs AWS credentials; see README "Deploy". Checks the credentials (one line, no synth, when
+## absent), then `wsctl preflight` with the same settings (PREFLIGHT=0 skips it), then deploys and writes
+## the outputs to cdk-outputs.json.
+PREFLIGHT ?= 1
 deploy: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" npx --no-install cdk deploy --outputs-file cdk-outputs.json $(CDK_ARGS)
+	@$(BIN)/python scripts/check-aws-credentials
+	@if [ "$(PREFLIGHT)" != "0" ]; then $(BIN)/wsctl preflight $(CDK_ARGS); fi
+	npx --no-install cdk deploy --outputs-file cdk-outputs.json $(CDK_ARGS)
+
+## destroy: deletes the stack, then lists what stays by design (the API Gateway logs role, retained log
+## groups and keys, the database's final snapshot) with the command that removes each.
+STACK ?= WebSocketNotifications
+destroy: setup
+	@$(BIN)/python scripts/check-aws-credentials
+	$(BIN)/python scripts/retained-resources --stack $(STACK) --out .retained-resources.txt
+	npx --no-install cdk destroy $(CDK_ARGS)
+	@cat .retained-resources.txt && rm -f .retained-resources.txt
 
 ## smoke: prove the deployed stack end to end from cdk-outputs.json (see README "Smoke test").
 ## Options: make smoke SMOKE_ARGS="--stack NAME --json"
@@ -54,8 +74,10 @@ smoke: setup
 	$(BIN)/wsctl smoke --outputs $(SMOKE_OUTPUTS) $(SMOKE_ARGS)
 
 ## frontend-config: the frontend's settings (wss URL, API id, stage) from cdk-outputs.json.
+## Local gateway: wsctl local --outputs-file local.json, then make frontend-config OUTPUTS=local.json
+OUTPUTS ?= cdk-outputs.json
 frontend-config: setup
-	$(BIN)/python -m cdk_app.frontend_config cdk-outputs.json -o frontend-config.json
+	$(BIN)/python -m cdk_app.frontend_config $(OUTPUTS) -o frontend-config.json
 
 ## test: every test, against the real PostgreSQL, real sockets, real synth and headless Chromium.
 test: setup tools postgres browser pgbouncer jdk

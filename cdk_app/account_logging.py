@@ -54,7 +54,8 @@ class ApiGatewayAccountLogging(Construct):
             )
         )
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention, encryption_key=DataEncryptionKey.of(self).key
+            self, "Logs", retention=log_retention, encryption_key=DataEncryptionKey.of(self).key,
+            removal_policy=cdk.RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,  # no debris after a failed create
         )
         self.function_role = iam.Role(
             self,

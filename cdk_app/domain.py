@@ -7,11 +7,19 @@ Gateway's ``@connections`` API does not answer on custom domains: 403).
 """
 from __future__ import annotations
 
+import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
+
+from cdk_app.settings import SettingsError
+
+
+def certificate_region(certificate_arn: str) -> str:
+    """The region part of an ACM certificate ARN (``arn:PARTITION:acm:REGION:ACCOUNT:certificate/ID``)."""
+    return certificate_arn.split(":")[3]
 
 
 class CustomDomain(Construct):
@@ -39,6 +47,7 @@ class CustomDomain(Construct):
         hosted_zone_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._require_certificate_in_stack_region(certificate_arn)
         certificate = acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn)
         self.domain_name = apigwv2.DomainName(
             self,
@@ -66,6 +75,32 @@ class CustomDomain(Construct):
                     )
                 ),
             )
+
+    def _require_certificate_in_stack_region(self, certificate_arn: str) -> None:
+        """A regional custom domain needs its certificate in the stack's region.
+
+        Known region (``build_app(region=...)``): refused at synth. Always: a template ``Rules``
+        assertion, so CloudFormation refuses the deploy before it creates anything, instead of
+        failing at ``DomainName`` about 15 minutes in, after the database was created.
+        """
+        region = certificate_region(certificate_arn)
+        stack = cdk.Stack.of(self)
+        if not cdk.Token.is_unresolved(stack.region) and stack.region != region:
+            raise SettingsError(
+                f"certificateArn is in {region} but the stack deploys to {stack.region}: API Gateway's regional "
+                f"custom domain needs an ACM certificate in {stack.region} (request or import one there)"
+            )
+        self.certificate_rule = cdk.CfnRule(
+            stack,
+            "CertificateInStackRegion",
+            assertions=[
+                cdk.CfnRuleAssertion(
+                    assert_=cdk.Fn.condition_equals(region, cdk.Aws.REGION),
+                    assert_description=f"certificateArn is in {region}: deploy this stack to {region}, or use an ACM "
+                    "certificate of the stack's region (API Gateway's regional custom domain needs one there)",
+                )
+            ],
+        )
 
     @property
     def target(self) -> str:

@@ -9,6 +9,7 @@ from constructs import Construct
 LOGS_KEY_ACTIONS = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*")
 """What CloudWatch Logs needs on a key that encrypts log groups (AWS's documented key policy)."""
 QUEUE_WRITER_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+VIA_SERVICE = "kms:ViaService"
 """What a sender needs on the key of an SSE-KMS queue to send to it."""
 
 
@@ -25,8 +26,8 @@ class DataEncryptionKey(Construct):
       :meth:`grant_queue_writer`, only for this account's resources (``aws:SourceAccount``);
     - roles get ``kms:GenerateDataKey``/``kms:Decrypt`` on this key only, by their grants.
 
-    The key is retained when the stack is deleted (the access log group is retained and stays
-    readable); it rotates its material every year.
+    The key is retained when the stack is deleted (the retained log groups stay readable), not when
+    its own creation rolls back; it rotates its material every year.
     """
 
     CONSTRUCT_ID = "DataKey"
@@ -39,7 +40,9 @@ class DataEncryptionKey(Construct):
             "Key",
             description="Encrypts the WebSocket notification stack's log groups, dead-letter queues and token secret",
             enable_key_rotation=True,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            # Kept on update and stack delete (the retained log groups stay readable), but removed when
+            # its own creation rolls back: a failed first deploy leaves no billable key behind.
+            removal_policy=cdk.RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -69,6 +72,29 @@ class DataEncryptionKey(Construct):
         if isinstance(existing, DataEncryptionKey):
             return existing
         return cls(stack, cls.CONSTRUCT_ID)
+
+    def use_partition_endpoints_in_via_service(self) -> None:
+        """Rewrite CDK's ``kms:ViaService`` values for Secrets Manager to the partition's endpoint.
+
+        aws-cdk-lib writes ``secretsmanager.<region>.amazonaws.com`` into this key's policy when a secret
+        encrypted with it is created or read (``Secret(encryption_key=...)``, ``grant_read``). The value is
+        the service endpoint, which in China is ``secretsmanager.cn-north-1.amazonaws.com.cn`` (AWS's
+        Beijing/Ningxia endpoint tables; botocore agrees): there CDK's statements would never match and
+        the route function could not decrypt the token secret. Ours use ``AWS::URLSuffix`` everywhere
+        (:mod:`cdk_app.secrets`); call this once every grant is made (the stack does, last).
+        """
+        stack = cdk.Stack.of(self)
+        cfn_key = self.key.node.default_child
+        if not isinstance(cfn_key, kms.CfnKey):
+            raise TypeError(f"expected the key's CfnKey, got {type(cfn_key).__name__}")
+        hard_coded = stack.resolve(f"secretsmanager.{stack.region}.amazonaws.com")
+        for index, statement in enumerate(stack.resolve(cfn_key.key_policy)["Statement"]):
+            for operator, condition in statement.get("Condition", {}).items():
+                if condition.get(VIA_SERVICE) == hard_coded:
+                    cfn_key.add_property_override(
+                        f"KeyPolicy.Statement.{index}.Condition.{operator}.{VIA_SERVICE}",
+                        f"secretsmanager.{stack.region}.{stack.url_suffix}",
+                    )
 
     def grant_queue_writer(self, writer: iam.IGrantable) -> None:
         """Let ``writer`` send to queues encrypted with this key.

@@ -74,7 +74,8 @@ class NotificationFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention, encryption_key=DataEncryptionKey.of(self).key
+            self, "Logs", retention=log_retention, encryption_key=DataEncryptionKey.of(self).key,
+            removal_policy=cdk.RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,  # no debris after a failed create
         )
         self.role = iam.Role(
             self,

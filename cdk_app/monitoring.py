@@ -174,7 +174,9 @@ class Monitoring(Construct):
         # CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, so the topic
         # gets its own rotating key that CloudWatch may use.
         key = kms.Key(
-            self, "AlarmTopicKey", description="Encrypts the WebSocket alarm topic", enable_key_rotation=True
+            self, "AlarmTopicKey", description="Encrypts the WebSocket alarm topic", enable_key_rotation=True,
+            # Kept on update and stack delete, removed when its own creation rolls back (no debris).
+            removal_policy=cdk.RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         topic = sns.Topic(self, "AlarmTopic", display_name="WebSocket notification alarms", master_key=key, enforce_ssl=True)

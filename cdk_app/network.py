@@ -13,14 +13,24 @@ Egress (setting ``vpcEgress``):
   every replacement).
 * ``nat-gateway``: one managed NAT gateway, about $33/month plus $0.045 per GB: scales and heals
   itself; still one AZ.
+
+The NAT instance's image is resolved ONCE (:class:`NatImage`): a custom resource reads the public SSM
+parameter of the latest Amazon Linux 2023 arm64 image when the stack is created, and CloudFormation
+keeps that id afterwards. A ``{{resolve:ssm:...}}`` or SSM-typed parameter (CDK's default) is re-read
+at every deploy, so each new Amazon Linux release would replace the instance (egress down, a new
+public IP) on an unrelated update. To move to a newer image on purpose: ``-c natInstanceImageId=ami-...``
+(``aws ssm get-parameter --name`` :data:`NAT_IMAGE_PARAMETER`), or replace the lookup.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from cdk_app.compliance import skip_checkov
@@ -32,6 +42,112 @@ VPC_CIDR = "10.0.0.0/16"
 """Literal (not CDK's default token) so the NAT security group's rule is checkable at synth."""
 ROOT_DEVICE = "/dev/xvda"
 """Root device of the Amazon Linux 2023 image the NAT instance runs."""
+NAT_IMAGE_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-arm64"
+"""AWS's public SSM parameter naming the latest Amazon Linux 2023 arm64 image (the t4g NAT instance's)."""
+
+
+@jsii.implements(ec2.IMachineImage)
+class _FixedLinuxImage:
+    """A Linux machine image given by id (a literal or a token)."""
+
+    def __init__(self, image_id: str) -> None:
+        self.image_id = image_id
+
+    def get_image(self, scope: Construct) -> ec2.MachineImageConfig:  # noqa: ARG002 (jsii interface)
+        return ec2.MachineImageConfig(
+            image_id=self.image_id, os_type=ec2.OperatingSystemType.LINUX, user_data=ec2.UserData.for_linux()
+        )
+
+
+class NatImage(Construct):
+    """The NAT instance's image id, read from :data:`NAT_IMAGE_PARAMETER` once, when the stack is created.
+
+    A custom resource (CDK's ``AwsCustomResource``) calls ``ssm:GetParameter`` on create and again only
+    if the lookup itself changes (its properties: never on an ordinary deploy), so a new Amazon Linux
+    release does not replace the NAT instance. Its function's log group keeps :paramref:`log_retention`.
+
+    :param log_retention: retention of the lookup function's log group.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, log_retention: logs.RetentionDays) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        call = cr.AwsSdkCall(
+            service="SSM",
+            action="getParameter",
+            parameters={"Name": NAT_IMAGE_PARAMETER},
+            physical_resource_id=cr.PhysicalResourceId.of(NAT_IMAGE_PARAMETER),
+            output_paths=["Parameter.Value"],
+        )
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY,
+            encryption_key=DataEncryptionKey.of(self).key,
+        )
+        self.lookup = cr.AwsCustomResource(
+            self,
+            "Lookup",
+            on_create=call,
+            on_update=call,
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [
+                    iam.PolicyStatement(
+                        actions=["ssm:GetParameter"],
+                        resources=[
+                            stack.format_arn(service="ssm", account="", resource="parameter", resource_name=NAT_IMAGE_PARAMETER.lstrip("/"))
+                        ],
+                    )
+                ]
+            ),
+            log_group=self.log_group,
+            install_latest_aws_sdk=False,
+        )
+        self.image_id = self.lookup.get_response_field("Parameter.Value")
+        """The image id resolved at create (a token)."""
+        self._acknowledge_lookup_function(stack)
+
+    @staticmethod
+    def _acknowledge_lookup_function(stack: cdk.Stack) -> None:
+        """Record why CDK's singleton SDK-call function is as it is (cdk-nag and checkov)."""
+        provider = next(
+            (c for c in stack.node.children if c.node.id.startswith("AWS679f53fac002430cb0da5b7982bd2287")), None
+        )
+        if provider is None:
+            raise RuntimeError("AwsCustomResource created no provider function")
+        cdk.Validations.of(provider).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaBasicExecutionRole]",
+                reason="CDK's SDK-call function (the NAT image lookup) writes only its own logs with this AWS policy",
+            ),
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-L1",
+                reason="CDK's SDK-call function: its runtime is chosen by aws-cdk-lib, which is pinned; it runs only "
+                "when the NAT image lookup is created",
+            ),
+            cdk.Acknowledgment(
+                id="Serverless::Serverless-LambdaDefaultMemorySize",
+                reason="CDK's SDK-call function makes one SSM call per stack create; its memory is aws-cdk-lib's choice",
+            ),
+            cdk.Acknowledgment(
+                id="Serverless::Serverless-LambdaDLQ",
+                reason="CDK's SDK-call function is a custom resource: CloudFormation gets its failure directly",
+            ),
+            cdk.Acknowledgment(
+                id="Serverless::Serverless-LambdaTracing",
+                reason="CDK's SDK-call function runs once per stack create; tracing it would show one SSM call",
+            ),
+        )
+        function = provider.node.default_child
+        if function is not None:
+            for check, reason in (
+                ("CKV_AWS_115", "CDK's SDK-call function runs only during deploys; a concurrency reservation would "
+                 "take from the account's unreserved pool for nothing"),
+                ("CKV_AWS_116", "CDK's SDK-call function is a custom resource: CloudFormation gets its failure "
+                 "directly, there is no asynchronous event to keep"),
+                ("CKV_AWS_117", "CDK's SDK-call function only reads one public SSM parameter; it holds no data and "
+                 "needs no VPC"),
+            ):
+                skip_checkov(function, check, reason)
 
 
 class NotificationNetwork(Construct):
@@ -39,14 +155,28 @@ class NotificationNetwork(Construct):
 
     :param egress: ``nat-instance`` or ``nat-gateway`` (see the module docstring).
     :param log_retention: retention of the VPC flow log's log group.
+    :param nat_instance_image_id: the NAT instance's image; None resolves the latest Amazon Linux 2023
+        arm64 image once, at create (:class:`NatImage`).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, egress: str, log_retention: logs.RetentionDays) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        egress: str,
+        log_retention: logs.RetentionDays,
+        nat_instance_image_id: str | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.nat_instance_provider: ec2.NatInstanceProviderV2 | None = None
+        self.nat_image: NatImage | None = None
         if egress == "nat-instance":
+            if nat_instance_image_id is None:
+                self.nat_image = NatImage(self, "NatImage", log_retention=log_retention)
             self.nat_instance_provider = ec2.NatProvider.instance_v2(
                 instance_type=ec2.InstanceType(NAT_INSTANCE_TYPE),
+                machine_image=_FixedLinuxImage(nat_instance_image_id or self.nat_image.image_id),  # type: ignore[union-attr]
                 default_allowed_traffic=ec2.NatTrafficDirection.OUTBOUND_ONLY,
                 associate_public_ip_address=True,
             )

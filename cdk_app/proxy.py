@@ -6,6 +6,7 @@ from typing import Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -54,6 +55,8 @@ class DatabaseProxy(Construct):
     :param database_max_connections: the database's ``max_connections``.
     :param database_reserved_connections: connections kept for other users of the database.
     :param borrow_timeout_seconds: how long a client waits for a pooled connection.
+    :param extra_security_group_ids: groups the database already admits (``securityGroupIds``), added
+        to the proxy's own so it reaches the database from its first deploy.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class DatabaseProxy(Construct):
         database_max_connections: int,
         database_reserved_connections: int,
         borrow_timeout_seconds: int,
+        extra_security_group_ids: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         vpc, subnets = import_vpc_and_subnets(self, vpc_id=vpc_id, subnet_ids=subnet_ids, used_for="the proxy's endpoints")
@@ -95,7 +99,13 @@ class DatabaseProxy(Construct):
             secrets=[secret],
             vpc=vpc,
             vpc_subnets=ec2.SubnetSelection(subnets=subnets),
-            security_groups=[self.security_group],
+            security_groups=[
+                self.security_group,
+                *(
+                    ec2.SecurityGroup.from_security_group_id(self, f"NamedSecurityGroup{i}", group_id, mutable=False)
+                    for i, group_id in enumerate(extra_security_group_ids)
+                ),
+            ],
             require_tls=True,
             iam_auth=False,
             borrow_timeout=cdk.Duration.seconds(borrow_timeout_seconds),
@@ -106,6 +116,11 @@ class DatabaseProxy(Construct):
         )
         self.endpoint = self.proxy.endpoint
         """Host name the functions connect to (``DATABASE_HOST``)."""
+        role = self.proxy.node.find_child("IAMRole")
+        if not isinstance(role, iam.Role):
+            raise TypeError(f"expected the proxy's IAM role, got {type(role).__name__}")
+        self.role: iam.IRole = role
+        """The role the proxy reads the database secret with (gets kms:Decrypt for a customer-managed key)."""
 
     def allow_from(self, peer: ec2.IConnectable) -> None:
         """Admit ``peer`` (a function in the VPC) on the PostgreSQL port."""

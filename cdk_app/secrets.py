@@ -121,6 +121,11 @@ class NotificationSecrets(Construct):
             self.database_secret.grant_read(grantee)
         if self._exact_arns:
             iam.Grant.add_to_principal(grantee=grantee, actions=_READ_ACTIONS, resource_arns=self._exact_arns)
+        self.grant_decrypt_database_secret(grantee)
+
+    def grant_decrypt_database_secret(self, grantee: iam.IGrantable) -> None:
+        """``kms:Decrypt`` on ``databaseSecretKmsKeyArn`` through Secrets Manager only (nothing without
+        that setting): for the functions and the RDS Proxy's role, which reads the same secret."""
         if self.database_secret_kms_key_arn:
             # Explicit: CDK skips the grant for a key it considers in another environment (an env-agnostic stack).
             iam.Grant.add_to_principal(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from aws_cdk import aws_logs as logs
 
@@ -89,6 +89,7 @@ _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
 _TOPIC_ARN = re.compile(rf"^{_PARTITION}:sns:{_REGION_ACCOUNT}:[A-Za-z0-9_-]{{1,256}}$")
 _FUNCTION_ARN = re.compile(rf"^{_PARTITION}:lambda:{_REGION_ACCOUNT}:function:[A-Za-z0-9_-]{{1,64}}(?::[A-Za-z0-9$_-]+)?$")
 _ROLE_ARN = re.compile(rf"^{_PARTITION}:iam::\d{{12}}:role/[A-Za-z0-9+=,.@_/-]{{1,512}}$")
+_IMAGE_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
 _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
@@ -132,9 +133,11 @@ class StackSettings:
     database_min_capacity: float = 0.0
     database_max_capacity: float = 2.0
     vpc_egress: str = "nat-instance"
+    nat_instance_image_id: str | None = None
     vpc_id: str | None = None
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    database_security_group_id: str | None = None
     alarm_topic_arn: str | None = None
     alarm_email: str | None = None
     connection_count_alarm_threshold: int = 1000
@@ -166,8 +169,36 @@ class StackSettings:
     certificate_arn: str | None = None
     hosted_zone_id: str | None = None
     hosted_zone_name: str | None = None
+    inactive_retention_hours: int = _SHARED[rc.ENV_INACTIVE_RETENTION_HOURS]["default"]
+    cleanup_batch_size: int = _SHARED[rc.ENV_CLEANUP_BATCH_SIZE]["default"]
+    cleanup_time_budget_seconds: int = _SHARED[rc.ENV_CLEANUP_TIME_BUDGET_SECONDS]["default"]
+    cleanup_duty_cycle_percent: int = _SHARED[rc.ENV_CLEANUP_DUTY_CYCLE_PERCENT]["default"]
+    database_statement_timeout_ms: int = _SHARED[rc.ENV_DB_STATEMENT_TIMEOUT_MS]["default"]
+    database_pooler: str = _SHARED[rc.ENV_DB_POOLER]["default"]
     replay_window_minutes: int = _SHARED[rc.ENV_REPLAY_WINDOW_MINUTES]["default"]
     replay_without_tokens: bool = _SHARED[rc.ENV_REPLAY_WITHOUT_TOKENS]["default"]
+
+    def _check_runtime_budgets(self) -> None:
+        """Runtime settings must fit in the functions' timeouts; the pooler must not contradict the proxy."""
+        route_ms = self.route_function_timeout_seconds * 1000
+        if self.database_statement_timeout_ms >= route_ms:
+            raise SettingsError(
+                f"databaseStatementTimeoutMs={self.database_statement_timeout_ms} must be under "
+                f"routeFunctionTimeoutSeconds={self.route_function_timeout_seconds} ({route_ms} ms): PostgreSQL must "
+                "cancel a statement before the route function times out; lower it or raise the function timeout"
+            )
+        if self.cleanup_time_budget_seconds >= self.ops_function_timeout_seconds:
+            raise SettingsError(
+                f"cleanupTimeBudgetSeconds={self.cleanup_time_budget_seconds} must be under opsFunctionTimeoutSeconds="
+                f"{self.ops_function_timeout_seconds}: a cleanup run must end and report before the ops function "
+                "times out; lower the budget or raise the function timeout"
+            )
+        if self.proxy_enabled and self.database_pooler not in ("auto", rc.RDS_PROXY_POOLER):
+            raise SettingsError(
+                f"databasePooler={self.database_pooler} contradicts databaseProxy=create (the functions connect "
+                f"through RDS Proxy: DB_POOLER={rc.RDS_PROXY_POOLER}); leave databasePooler at auto or set "
+                f"{rc.RDS_PROXY_POOLER}"
+            )
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -198,6 +229,12 @@ class StackSettings:
     def creates_database(self) -> bool:
         """True when the stack stands up its own Aurora Serverless v2 PostgreSQL (and VPC)."""
         return self.database == "create" and not self.bring_your_own_function
+
+    @classmethod
+    def from_mapping(cls, context: Mapping[str, Any]) -> "StackSettings":
+        """The same settings from a plain context mapping (``cdk.json``'s ``"context"`` with ``-c``
+        values applied), outside an App: ``wsctl preflight`` reads them this way."""
+        return cls.from_context(_MappingContext(context))
 
     @classmethod
     def from_context(cls, node: ContextReader) -> "StackSettings":
@@ -240,9 +277,15 @@ class StackSettings:
             database_min_capacity=reader.capacity("databaseMinCapacity", cls.database_min_capacity),
             database_max_capacity=reader.capacity("databaseMaxCapacity", cls.database_max_capacity),
             vpc_egress=reader.choice("vpcEgress", cls.vpc_egress, VPC_EGRESS_MODES, str),
+            nat_instance_image_id=reader.optional_pattern(
+                "natInstanceImageId", _IMAGE_ID, "an arm64 Amazon Linux AMI id like ami-0abc1234"
+            ),
             vpc_id=reader.optional_pattern("vpcId", _VPC_ID, "a VPC id like vpc-0abc1234"),
             subnet_ids=reader.names("subnetIds", (), _SUBNET_ID, "subnet ids like subnet-0abc1234"),
             security_group_ids=reader.names("securityGroupIds", (), _SECURITY_GROUP_ID, "security group ids like sg-0abc1234"),
+            database_security_group_id=reader.optional_pattern(
+                "databaseSecurityGroupId", _SECURITY_GROUP_ID, "the database's security group id like sg-0abc1234"
+            ),
             alarm_topic_arn=reader.optional_pattern("alarmTopicArn", _TOPIC_ARN, "an SNS topic ARN"),
             alarm_email=reader.optional_pattern("alarmEmail", _EMAIL, "an e-mail address"),
             connection_count_alarm_threshold=reader.integer(
@@ -312,12 +355,29 @@ class StackSettings:
             ),
             hosted_zone_id=reader.optional_pattern("hostedZoneId", _HOSTED_ZONE_ID, "a Route 53 hosted zone id like Z0123456789ABC"),
             hosted_zone_name=reader.optional_pattern("hostedZoneName", _DOMAIN_NAME, "the hosted zone's domain like example.com"),
+            inactive_retention_hours=reader.integer(
+                "inactiveRetentionHours", cls.inactive_retention_hours, *_bounds(rc.ENV_INACTIVE_RETENTION_HOURS)
+            ),
+            cleanup_batch_size=reader.integer("cleanupBatchSize", cls.cleanup_batch_size, *_bounds(rc.ENV_CLEANUP_BATCH_SIZE)),
+            cleanup_time_budget_seconds=reader.integer(
+                "cleanupTimeBudgetSeconds", cls.cleanup_time_budget_seconds, *_bounds(rc.ENV_CLEANUP_TIME_BUDGET_SECONDS)
+            ),
+            cleanup_duty_cycle_percent=reader.integer(
+                "cleanupDutyCyclePercent", cls.cleanup_duty_cycle_percent, *_bounds(rc.ENV_CLEANUP_DUTY_CYCLE_PERCENT)
+            ),
+            database_statement_timeout_ms=reader.integer(
+                "databaseStatementTimeoutMs", cls.database_statement_timeout_ms, *_bounds(rc.ENV_DB_STATEMENT_TIMEOUT_MS)
+            ),
+            database_pooler=reader.choice(
+                "databasePooler", cls.database_pooler, tuple(_SHARED[rc.ENV_DB_POOLER]["choices"]), str
+            ),
         )
         settings._check_combinations()
         return settings
 
     def _check_combinations(self) -> None:
         """Reject settings that are valid alone but not together."""
+        self._check_runtime_budgets()
         if (self.subnet_ids or self.security_group_ids) and not self.vpc_id:
             raise SettingsError("subnetIds/securityGroupIds need vpcId: set vpcId to the VPC those ids belong to")
         if self.vpc_id and not self.subnet_ids:
@@ -348,6 +408,28 @@ class StackSettings:
             raise SettingsError("connectTokenSecretArn is set but connectTokens is 'disabled': remove one of them")
         self._check_database_budget()
         self._check_proxy()
+        self._check_database_admission()
+
+    def _check_database_admission(self) -> None:
+        """An existing database in a VPC must admit the stack's functions (or proxy) from the first deploy.
+
+        A security group created in the same deploy cannot be admitted in advance, so the deploy-time
+        migration would time out, the rollback delete the group, and every retry get a new group id.
+        """
+        if self.database_security_group_id and not self.vpc_id:
+            raise SettingsError("databaseSecurityGroupId needs vpcId and subnetIds: the VPC of the database and the functions")
+        if self.database != "existing" or self.bring_your_own_function:
+            return
+        if not (self.proxy_enabled or self.vpc_id) or self.database_security_group_id or self.security_group_ids:
+            return
+        reaches = "the RDS Proxy the stack creates" if self.proxy_enabled else "functions in vpcId"
+        raise SettingsError(
+            f"{'databaseProxy=create' if self.proxy_enabled else 'database=existing with vpcId'} needs "
+            "databaseSecurityGroupId or securityGroupIds: the database's security group must admit "
+            f"{reaches} before the deploy-time migration runs. Set databaseSecurityGroupId=sg-... (the "
+            "database's security group: the stack adds the inbound rule on the database port) or "
+            "securityGroupIds=sg-... (groups the database already admits)"
+        )
 
     def _check_database_budget(self) -> None:
         """Instances can never outnumber the database connections reserved for them.
@@ -428,6 +510,7 @@ class StackSettings:
             "databaseSecretArn": self.database_secret_arn, "databaseSecretKmsKeyArn": self.database_secret_kms_key_arn,
             "databaseHost": self.database_host, "databasePort": self.database_port, "databaseName": self.database_name,
             "vpcId": self.vpc_id, "databaseClusterIdentifier": self.database_cluster_identifier,
+            "databaseSecurityGroupId": self.database_security_group_id,
             "databaseInstanceIdentifier": self.database_instance_identifier,
         }
         given = [key for key, value in existing_only.items() if value is not None]
@@ -481,6 +564,16 @@ def _database_mode(reader: "_Reader") -> str:
     """``database``, defaulting to ``existing`` when databaseSecretArn is set and ``create`` otherwise."""
     default = "existing" if reader.present("databaseSecretArn") else "create"
     return reader.choice("database", default, DATABASE_MODES, str)
+
+
+class _MappingContext:
+    """A :class:`ContextReader` over a mapping (what ``node.try_get_context`` answers in an App)."""
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self._context = dict(context)
+
+    def try_get_context(self, key: str) -> Any:
+        return self._context.get(key)
 
 
 class _Reader:

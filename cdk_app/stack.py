@@ -6,6 +6,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -16,12 +17,13 @@ from cdk_app.cleanup import CleanupSchedule
 from cdk_app.dashboard import OperationsDashboard
 from cdk_app.database import RESUME_CONNECT_TIMEOUT_SECONDS, NotificationDatabase
 from cdk_app.domain import CustomDomain
+from cdk_app.encryption import DataEncryptionKey
 from cdk_app.gateway import WebSocketGateway
 from cdk_app.handler_function import NotificationFunction
 from cdk_app.monitoring import Monitoring, database_connections_metric
 from cdk_app.network import NotificationNetwork
 from cdk_app.parameters import MANAGEMENT_ENDPOINT_PARAMETER, EndpointPublication
-from cdk_app.proxy import DatabaseProxy, imported_target
+from cdk_app.proxy import POSTGRES_PORT, DatabaseProxy, imported_target
 from cdk_app.schema import SchemaMigration
 from cdk_app.schema_registry import NotifySchemaRegistry
 from cdk_app.secrets import NotificationSecrets
@@ -36,7 +38,9 @@ EPHEMERAL_STORE_WARNING = (
 EXISTING_VPC_INFO = (
     "vpcId is given by id, so synth cannot see its routes: the subnets in subnetIds need a route to the internet "
     "(a NAT gateway or NAT instance). Posting to @connections has no VPC endpoint; Secrets Manager and the "
-    "CloudFormation response (S3) need one or the NAT too"
+    "CloudFormation response (S3) need one or the NAT too. An execute-api interface VPC endpoint with private DNS "
+    "in that VPC makes every @connections call answer 403 (public APIs cannot be reached through it): turn its "
+    "private DNS off, or run the functions in a VPC without one (`wsctl preflight` checks)"
 )
 TOKENS_DISABLED_WARNING = (
     "connectTokens is 'disabled': anyone who knows an e-mail address can open a connection and receive its "
@@ -76,7 +80,8 @@ class WebSocketNotificationStack(cdk.Stack):
         self.database: NotificationDatabase | None = None
         if settings.creates_database:
             self.network = NotificationNetwork(
-                self, "Network", egress=settings.vpc_egress, log_retention=settings.log_retention
+                self, "Network", egress=settings.vpc_egress, log_retention=settings.log_retention,
+                nat_instance_image_id=settings.nat_instance_image_id,
             )
             self.database = NotificationDatabase(
                 self,
@@ -85,6 +90,7 @@ class WebSocketNotificationStack(cdk.Stack):
                 subnets=self.network.private_subnets,
                 min_capacity=settings.database_min_capacity,
                 max_capacity=settings.database_max_capacity,
+                log_retention=settings.log_retention,
             )
         self.secrets = NotificationSecrets(
             self,
@@ -111,7 +117,9 @@ class WebSocketNotificationStack(cdk.Stack):
                 database_max_connections=settings.database_max_connections,
                 database_reserved_connections=settings.database_reserved_connections,
                 borrow_timeout_seconds=settings.database_proxy_borrow_timeout_seconds,
+                extra_security_group_ids=settings.security_group_ids,
             )
+            self.secrets.grant_decrypt_database_secret(self.database_proxy.role)
         self.bundled_function: NotificationFunction | None = None
         """The ops function (notify, cleanup, migrate), when bundled."""
         self.route_function: NotificationFunction | None = None
@@ -171,6 +179,7 @@ class WebSocketNotificationStack(cdk.Stack):
             )
             self.gateway.stage.node.add_dependency(self.account_logging.registration)
         self._grant()
+        self.database_admission = self._admit_to_database()
         self.cleanup = CleanupSchedule(self, "Cleanup", handler=self.handler, schedule_expression=settings.cleanup_schedule)
         functions, reserved = self._watched_functions()
         database_connections = (
@@ -239,10 +248,21 @@ class WebSocketNotificationStack(cdk.Stack):
             )
             # Clients can only connect once the stage exists: make it wait for the table.
             self.gateway.stage.node.add_dependency(self.schema_migration)
+            # The first cleanup must find the table: the schedule starts after the migration.
+            self.cleanup.rule.node.add_dependency(self.schema_migration)
+            if self.database_admission is not None:
+                # The migration is the first client of the database: admitted before it runs.
+                self.schema_migration.node.add_dependency(self.database_admission)
+            if self.database_proxy is not None:
+                # ...and goes through the proxy: wait for its target group (the database registered).
+                self.schema_migration.node.add_dependency(self.database_proxy)
             if self.database is not None and self.network is not None:
                 # The migration needs the database up and the NAT route (to answer CloudFormation).
                 self.schema_migration.node.add_dependency(self.database, self.network)
         self._warn_about_demo_settings()
+        data_key = self.node.try_find_child(DataEncryptionKey.CONSTRUCT_ID)
+        if isinstance(data_key, DataEncryptionKey):
+            data_key.use_partition_endpoints_in_via_service()
 
     def _bundled_function(
         self,
@@ -280,6 +300,26 @@ class WebSocketNotificationStack(cdk.Stack):
         if self.database is not None:
             self.database.cluster.connections.allow_default_port_from(bundled.function, f"The {construct_id} function")
         return bundled
+
+    def _admit_to_database(self) -> ec2.ISecurityGroup | None:
+        """With ``databaseSecurityGroupId``: an inbound rule on the database's security group, on the
+        database port, from the proxy's security group (with the proxy) or the functions' (without).
+
+        None when the setting is absent (``database=create`` admits its functions itself).
+        """
+        s = self.settings
+        if not s.database_security_group_id or self.bundled_function is None:
+            return None
+        database_group = ec2.SecurityGroup.from_security_group_id(
+            self, "DatabaseSecurityGroup", s.database_security_group_id, mutable=True, allow_all_outbound=False
+        )
+        port = ec2.Port.tcp(s.database_port or POSTGRES_PORT)
+        if self.database_proxy is not None:
+            database_group.connections.allow_from(self.database_proxy.security_group, port, "RDS Proxy of the WebSocket notification functions")
+        else:
+            for bundled in self._bundled_functions():
+                database_group.connections.allow_from(bundled.function, port, f"WebSocket notification function {bundled.node.id}")
+        return database_group
 
     def _bundled_functions(self) -> list[NotificationFunction]:
         return [f for f in (self.route_function, self.bundled_function) if f is not None]
@@ -333,6 +373,12 @@ class WebSocketNotificationStack(cdk.Stack):
             rc.ENV_METRICS_NAMESPACE: s.metrics_namespace,
             rc.ENV_LOG_LEVEL: s.log_level,
             rc.ENV_MANAGEMENT_API_METHODS: ",".join(s.management_api_methods),
+            rc.ENV_INACTIVE_RETENTION_HOURS: str(s.inactive_retention_hours),
+            rc.ENV_CLEANUP_BATCH_SIZE: str(s.cleanup_batch_size),
+            rc.ENV_CLEANUP_TIME_BUDGET_SECONDS: str(s.cleanup_time_budget_seconds),
+            rc.ENV_CLEANUP_DUTY_CYCLE_PERCENT: str(s.cleanup_duty_cycle_percent),
+            rc.ENV_DB_STATEMENT_TIMEOUT_MS: str(s.database_statement_timeout_ms),
+            rc.ENV_DB_POOLER: s.database_pooler,
             rc.ENV_REPLAY_WINDOW_MINUTES: str(s.replay_window_minutes),
             rc.ENV_REPLAY_WITHOUT_TOKENS: "true" if s.replay_without_tokens else "false",
         }

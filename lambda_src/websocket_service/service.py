@@ -31,7 +31,7 @@ from .messenger import ManagementEndpointError, Messenger, check_payload_size
 from .secrets import get_secret_string
 from .store.base import MIGRATION_TIMEOUT_MS, ConnectionStore, KeptMessage, NewConnection, NewMessage, StoreError
 from .tokens import read_token_secret
-from .validation import normalize_email, validate_connection_type
+from .validation import ValidationError, normalize_email, validate_connection_type
 
 EMAIL_VERIFICATION_TYPE = "email-verification"
 EMAIL_VERIFIED_MESSAGE_TYPE = "email-verified"
@@ -129,12 +129,20 @@ class ReplayReport:
 
 
 def encode_message(message: Any) -> bytes:
-    """A message as sent on the wire: strings as UTF-8, anything else as compact JSON."""
+    """A message as sent on the wire: strings as UTF-8, anything else as compact JSON.
+
+    Raises :class:`~websocket_service.validation.ValidationError` (``invalid_message``, a client
+    error) for a message nested too deeply to encode (about 1,000 levels exhaust the encoder's stack).
+    """
     if isinstance(message, bytes):
         return message
     if isinstance(message, str):
         return message.encode("utf-8")
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ValidationError("invalid_message", "message nests JSON arrays/objects too deeply; "
+                              "send a flatter message") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,6 +501,22 @@ def reset_service() -> None:
         _local.service = None
 
 
+def default_notify_message(email: str, connection_type: str) -> dict[str, str]:
+    """The message a notify without one sends: ``{"type": "email-verified", "email": ...}`` for
+    the ``email-verification`` type; any other type has no default and needs a message.
+
+    The one rule for every notify front end (``wsctl notify``, the local console's Notify).
+    :raises ValidationError: ``connection_type`` is not ``email-verification``.
+    """
+    if connection_type != EMAIL_VERIFICATION_TYPE:
+        raise ValidationError(
+            "message_required",
+            f"a message is required for type {connection_type!r} (only {EMAIL_VERIFICATION_TYPE} has a default, "
+            f'{{"type": "{EMAIL_VERIFIED_MESSAGE_TYPE}", "email": ...}})',
+        )
+    return {"type": EMAIL_VERIFIED_MESSAGE_TYPE, "email": email}
+
+
 def send_email_verification_notification(email: str, *, deadline: float | None = None) -> DeliveryReport:
     """Tell every open verification dialog of ``email`` that the address is verified.
 
@@ -501,5 +525,5 @@ def send_email_verification_notification(email: str, *, deadline: float | None =
     connections of that address.
     """
     normalised = normalize_email(email)
-    message = {"type": EMAIL_VERIFIED_MESSAGE_TYPE, "email": normalised}
+    message = default_notify_message(normalised, EMAIL_VERIFICATION_TYPE)
     return get_service().notify(normalised, EMAIL_VERIFICATION_TYPE, message, deadline=deadline)

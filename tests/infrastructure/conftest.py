@@ -71,6 +71,8 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "managementApiMethods": "POST,GET,DELETE",
         "databaseMaxConnections": "100", "databaseReservedConnections": "50", "databaseClusterIdentifier": "ws-aurora",
         "database": "existing", "databaseSecretArn": DATABASE_SECRET_ARN,
+        "inactiveRetentionHours": "48", "cleanupBatchSize": "50", "cleanupTimeBudgetSeconds": "300",
+        "cleanupDutyCyclePercent": "10", "databaseStatementTimeoutMs": "3000", "databasePooler": "pgbouncer",
     },
     "proxy": {
         "vpcId": "vpc-0abc1234",
@@ -81,6 +83,8 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "databaseProxyBorrowTimeoutSeconds": "4",
         "reservedConcurrency": "500",  # more than the database's connections: the proxy multiplexes
         "managementApiMethods": ["POST"],
+        "databaseSecurityGroupId": "sg-0ddd4444",
+        "databaseSecretKmsKeyArn": KMS_KEY_ARN,
     },
 }
 

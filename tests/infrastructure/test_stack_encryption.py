@@ -24,7 +24,8 @@ def key_ref(synthesis: Synthesis) -> dict[str, Any]:
 def test_default_has_one_rotating_retained_data_key(default: Synthesis) -> None:
     _, key = data_key(default)
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == "Retain"  # the retained access log group stays readable
+    # Kept on update and stack delete (the retained log groups stay readable); removed if its own creation rolls back.
+    assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGURATIONS))

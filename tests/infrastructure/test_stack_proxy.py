@@ -11,7 +11,7 @@ from aws_cdk.assertions import Template
 from cdk_app import runtime_contract as rc
 from cdk_app.proxy import DatabaseProxy, imported_target, pool_percent
 
-from .conftest import DATABASE_SECRET_ARN, SynthFn, Synthesis
+from .conftest import DATABASE_SECRET_ARN, KMS_KEY_ARN, SynthFn, Synthesis
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_without_a_proxy_the_functions_leave_db_pooler_to_its_default(synth: Syn
         assert rc.ENV_DATABASE_SECRET_ARN in env and rc.ENV_DB_POOLER not in env  # auto: detected from the host
 
 
-def test_proxy_role_may_only_read_the_database_secret(proxy: Synthesis) -> None:
+def test_proxy_role_may_only_read_the_database_secret_and_decrypt_it_through_secrets_manager(proxy: Synthesis) -> None:
     _, props = only(proxy, "AWS::RDS::DBProxy")
     role_id = props["RoleArn"]["Fn::GetAtt"][0]
     role = proxy.template_json["Resources"][role_id]["Properties"]
@@ -96,8 +96,14 @@ def test_proxy_role_may_only_read_the_database_secret(proxy: Synthesis) -> None:
         s for p in proxy.resources("AWS::IAM::Policy").values() if p["Properties"]["Roles"] == [{"Ref": role_id}]
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
-    assert statements == [{"Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
-                           "Effect": "Allow", "Resource": DATABASE_SECRET_ARN}]
+    via_secrets_manager = {"Fn::Join": ["", ["secretsmanager.", {"Ref": "AWS::Region"}, ".", {"Ref": "AWS::URLSuffix"}]]}
+    assert statements == [
+        {"Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], "Effect": "Allow",
+         "Resource": DATABASE_SECRET_ARN},
+        # databaseSecretKmsKeyArn: the proxy reads the same customer-managed-key secret as the functions.
+        {"Action": "kms:Decrypt", "Condition": {"StringEquals": {"kms:ViaService": via_secrets_manager}},
+         "Effect": "Allow", "Resource": KMS_KEY_ARN},
+    ]
 
 
 def test_proxy_security_group_admits_only_the_functions_on_postgres(proxy: Synthesis) -> None:

@@ -469,11 +469,14 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         return int(self._run(operation, lambda s: s.rows(sql, params))[0][0])
 
 
+MIGRATE_ACTION_HINT = 'the migrate action first ({"action": "migrate"})'
+"""How :func:`missing_schema_hint` says to migrate; ``wsctl`` replaces it with its own command."""
+
+
 def missing_schema_hint(message: str, names: Sequence[str] = (TABLE,)) -> str:
     """An extra hint when ``message`` says that one of ``names`` (tables or functions that the
     migrations create) does not exist yet."""
     for name in names:
         if name in message and ("does not exist" in message or "no such table" in message):
-            action = '{"action": "migrate"}'
-            return f" The migrations have not created {name} yet: run the migrate action first ({action})."
+            return f" The migrations have not created {name} yet: run {MIGRATE_ACTION_HINT}."
     return ""
