@@ -218,17 +218,3 @@ def test_page_refused_token_shows_still_waiting_words_and_a_retry_button(gateway
     assert after_click in ("connecting", "reconnecting")  # trying again at once
     assert gateway.open_connection_ids == []
 
-
-def test_page_ignores_a_ws_parameter_on_another_host(gateways: Gateways, chromium: Any) -> None:
-    """``?ws=`` may only name the page's own host: the page never sends an email and token elsewhere."""
-    gateway = gateways.current
-    assert gateway is not None
-    email = "own.host@example.com"
-    token = mint_token(SECRET, email, TYPE, ttl_seconds=MAX_TTL_SECONDS)
-    url = page_url(gateway, email, token) + "&ws=" + quote("ws://127.0.0.2:9/prod")
-
-    async def scenario(page: DevToolsPage) -> dict[str, str]:
-        return await page.wait_for_state("waiting")
-
-    waiting = run_page(chromium, url, scenario)
-    assert waiting["socket"] == "open" and len(gateway.open_connection_ids) == 1  # it connected to its own host
