@@ -5,7 +5,7 @@
 // push (bench/bare_server.py) measured in the same run. Prints ONE JSON line with the figures.
 //
 //   node clients/js/chaos/run.js [--clients 200] [--browser 5] [--notifies 1000] [--seconds 30]
-//        [--idle-timeout 3] [--deletes-per-second 2] [--drain-seconds 30]
+//        [--idle-timeout 3] [--deletes-per-second 2] [--drain-seconds 30] [--bare-samples 200 | --bare-only]
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,6 +31,7 @@ const { values: opts } = parseArgs({
     "deletes-per-second": { type: "string", default: "2" },
     "drain-seconds": { type: "string", default: "30" },
     "bare-samples": { type: "string", default: "200" },
+    "bare-only": { type: "boolean", default: false },
   },
 });
 const N = Number(opts.clients);
@@ -138,8 +139,12 @@ const BROWSER_SETUP = (moduleUrl, url, emails, tokens) => `(async () => {
 
 // --- the run ----------------------------------------------------------------------------------------
 async function main() {
-  const bare = await bareBaseline(Number(opts["bare-samples"]));
-  log(`bare push p99 ${percentile(bare, 99).toFixed(2)} ms`);
+  const bare = Number(opts["bare-samples"]) > 0 ? await bareBaseline(Number(opts["bare-samples"])) : [];
+  if (bare.length) log(`bare push p99 ${percentile(bare, 99).toFixed(2)} ms`);
+  if (opts["bare-only"]) {
+    process.stdout.write(`${JSON.stringify({ p99BareMs: percentile(bare, 99), p50BareMs: percentile(bare, 50) })}\n`);
+    return;
+  }
   const local = await startLocal({ idleTimeout: IDLE, secret: SECRET });
   const clients = [];
   const received = new Map(); // email -> [{seq, at}]
