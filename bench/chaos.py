@@ -70,7 +70,7 @@ def run(size: Size) -> Section:
     markdown = "\n".join([
         f"{r['clients']} JS clients in Node + {r['browserClients']} in headless Chromium, {r['seconds']} s, "
         f"idle timeout {r['idleTimeoutSeconds']} s, {r['deletes']} connections deleted, gateway restarted once "
-        f"(down {r['restartMs']} ms; every client back within {r['backAfterRestartMs']} ms of its start), "
+        f"(down {r['restartMs']} ms; every client back within {r['backAfterRestartMs']} ms of its start, null if one never came back), "
         f"{r['reconnects']} reconnects (last of {len(runs)} runs). Messages sent while a client was away wait for "
         "it: notify -> app p99 counts that wait, the 'after the client is back' row does not.",
         "",

@@ -212,7 +212,7 @@ async function main() {
           restarting = local.restart().finally(() => { restarting = null; });
           await restarting;
           restartMs = Date.now() - began;
-          restartedAt = Date.now();
+          restartedAt = began;
           log(`gateway restarted in ${restartMs} ms`);
           continue;
         }
@@ -285,7 +285,8 @@ async function main() {
       keptWhileAway: sent.filter((s) => s.live === 0).length,
       browserSent: sent.filter((s) => browserEmails.includes(s.email)).length, browserDelivered: browserLatencies.length,
       deletes, restarted, restartMs, reconnects, slowSample: slow.slice(0, 4),
-      backAfterRestartMs: percentile([...opens.values()].map((list) => (list.find((t) => t >= restartedAt) ?? Infinity) - restartedAt), 100),
+      // from the start of the restart until the last client had opened again (null: one never did)
+      backAfterRestartMs: percentile([...opens.values()].map((list) => (list.find((t) => t > restartedAt) ?? Infinity) - restartedAt), 100),
       p50NotifyToAppMs: percentile(latencies, 50), p99NotifyToAppMs: percentile(latencies, 99),
       p99AfterBackMs: percentile(afterBack, 99), maxAfterBackMs: afterBack.length ? Math.max(...afterBack) : null,
       p99BareMs: percentile(bare, 99), p50BareMs: percentile(bare, 50),
