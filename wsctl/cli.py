@@ -527,7 +527,8 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     else:
         verb = ("would expire", "would purge") if report.dry_run else ("expired", "purged")
         more = "" if report.complete else "; more left for the next run"
-        print(f"{verb[0]} {report.expired} idle connection(s), {verb[1]} {report.purged} old row(s){more}")
+        print(f"{verb[0]} {report.expired} idle connection(s), {verb[1]} {report.purged} old row(s) "
+              f"and {report.purged_messages} expired replay message(s){more}")
     return 0
 
 
