@@ -26,9 +26,6 @@ CREATE INDEX websocket_messages_expires_idx
 -- one (email, type) commit in id order: a replay "after" id N can never miss a message with a
 -- smaller id that commits later. (A bare identity insert gives no such order across concurrent
 -- transactions.) tests/contract/test_migrations.py checks the INSERT matches KEEP_MESSAGE.
--- The insert commits without waiting for the WAL flush (synchronous_commit off, transaction-local,
--- as cleanup batches do): notify no longer waits a fsync per message before it pushes. A database
--- crash may lose the last fraction of a second of kept messages; their live pushes went out anyway.
 CREATE FUNCTION ws_keep_message(
     p_user_email      text,
     p_connection_type text,
@@ -43,7 +40,6 @@ DECLARE
     kept_id bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(1465078321, hashtext(p_user_email || ' ' || p_connection_type));
-    PERFORM set_config('synchronous_commit', 'off', true);  -- this transaction only: see above
     INSERT INTO websocket_messages (user_email, connection_type, body, is_json, created_at, expires_at)
     VALUES (p_user_email, p_connection_type, p_body, p_is_json, p_created_at, p_expires_at)
     RETURNING id INTO kept_id;
