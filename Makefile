@@ -13,7 +13,7 @@ CDK_ARGS ?=
 SMOKE_OUTPUTS ?= cdk-outputs.json
 SMOKE_ARGS ?=
 
-.PHONY: setup tools audit synth bootstrap deploy destroy smoke frontend-config test test-fast local bench clean postgres browser pgbouncer
+.PHONY: setup tools audit synth bootstrap deploy destroy smoke frontend-config test test-fast local bench clean postgres browser pgbouncer jdk
 
 setup: $(VENV)/.stamp-python node_modules/.stamp-node
 
@@ -35,6 +35,7 @@ $(TOOLS)/.stamp-tools: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
 	touch $@
 
+## node_modules: the CDK CLI, the Node test clients and Pyodide, the CPython 3.14 that compiles the asset's bytecode.
 node_modules/.stamp-node: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -73,15 +74,17 @@ smoke: setup
 	$(BIN)/wsctl smoke --outputs $(SMOKE_OUTPUTS) $(SMOKE_ARGS)
 
 ## frontend-config: the frontend's settings (wss URL, API id, stage) from cdk-outputs.json.
+## Local gateway: wsctl local --outputs-file local.json, then make frontend-config OUTPUTS=local.json
+OUTPUTS ?= cdk-outputs.json
 frontend-config: setup
-	$(BIN)/python -m cdk_app.frontend_config cdk-outputs.json -o frontend-config.json
+	$(BIN)/python -m cdk_app.frontend_config $(OUTPUTS) -o frontend-config.json
 
 ## test: every test, against the real PostgreSQL, real sockets, real synth and headless Chromium.
-test: setup tools postgres browser pgbouncer
+test: setup tools postgres browser pgbouncer jdk
 	$(BIN)/pytest
 
 ## test-fast: the same suite without the slow bundling and browser tests (for the edit loop).
-test-fast: setup tools postgres pgbouncer
+test-fast: setup tools postgres pgbouncer jdk
 	$(BIN)/pytest -m "not bundling and not e2e"
 
 ## audit: pip-audit of every installed dependency of requirements.txt and lambda_src/requirements.txt
@@ -96,6 +99,10 @@ postgres:
 ## browser: Debian's chromium for the end-to-end test of the verification page.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## jdk: a JDK (javac + java) for the Java token minter's vector test (clients/java).
+jdk:
+	@command -v javac >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jdk-headless >/dev/null; }
 
 ## pgbouncer: Debian's pgbouncer, the transaction pooler (RDS Proxy stand-in) the pooling tests and
 ## the storm benchmark put in front of their throwaway PostgreSQL cluster.

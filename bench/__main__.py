@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from . import cleanup_load, cold_start, fanout, gateway_load, storm, synth, warm_path
+from . import chaos, cleanup_load, cold_start, cold_start_asset, fanout, gateway_load, storm, synth, warm_path
 from .figures import SIZES, Section, Size, summary_table, write_results
 
 BENCHMARKS: dict[str, Callable[[Size], Section]] = {
@@ -28,6 +28,8 @@ BENCHMARKS: dict[str, Callable[[Size], Section]] = {
     "gateway": gateway_load.run,
     "storm": storm.run,
     "synth": synth.run,
+    "chaos": chaos.run,
+    "cold_start_asset": cold_start_asset.run,
 }
 """Benchmark name -> its run function, in the order they run and are reported."""
 OUT_DIR = Path(__file__).resolve().parent

@@ -2,8 +2,9 @@
 
 Figure ``cold_connect_postgres``: a new process imports the handler and handles one ``$connect``
 on PostgreSQL, against a new process doing the least that job needs: ``import psycopg``, connect,
-one INSERT of the same row shape (target ratio <= 1.15). Samples of the two alternate, so a burst
-of load from another process on this shared machine hits both. RESULTS.md also shows the SQLite
+one INSERT of the same row shape (target ratio <= 1.15). The two alternate round by round
+(:func:`~bench.figures.alternate`), so a burst of load from another process on this shared machine
+hits both. RESULTS.md also shows the SQLite
 cold path, an empty interpreter and ``import boto3`` (which ``$connect`` must never pay for).
 """
 from __future__ import annotations
@@ -16,12 +17,13 @@ import tempfile
 from pathlib import Path
 
 from . import pg
-from .figures import Figure, Section, Size, Target, trim_profile
+from .figures import Figure, Section, Size, Target, alternate, trim_profile
+from .procs import PRODUCTION_LOG_LEVEL
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENT = ROOT / "tests" / "events" / "connect.json"
-SIZES = {"tiny": 2, "full": 11}
-"""Fresh processes per case."""
+SIZES = {"tiny": 5, "full": 11}
+"""Fresh processes per case (rounds of the figure; at least :data:`~bench.figures.MIN_ROUNDS`)."""
 PG_SCHEMA = "bench_cold"
 PROBE_TIMEOUT_S = 60
 
@@ -107,7 +109,7 @@ def _run(size: Size, pg_url: str) -> Section:
             store.migrate()
             store.close()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CONNECT_TOKEN"))}
-        env.update(LOG_LEVEL="ERROR", PYTHONDONTWRITEBYTECODE="1")
+        env.update(LOG_LEVEL=PRODUCTION_LOG_LEVEL, PYTHONDONTWRITEBYTECODE="1")
         connect = _CONNECT.format(event=str(EVENT))
         cases = {  # (probe body, DATABASE_URL)
             "empty interpreter": ("pass", sqlite_url),
@@ -117,14 +119,19 @@ def _run(size: Size, pg_url: str) -> Section:
             "cold $connect, PostgreSQL store": (connect, pg_url),
         }
         results: dict[str, list[dict]] = {name: [] for name in cases}
-        for _ in range(repeats):  # alternate the cases sample by sample
-            for name, (body, url) in cases.items():
-                results[name].append(_sample(body, {**env, "DATABASE_URL": url}))
-        figure = Figure(
-            "cold_connect_postgres",
-            _median(results["cold $connect, PostgreSQL store"], "ms"), "ms (median, new process)",
-            _median(results["bare psycopg: import + connect + INSERT (baseline)"], "ms"), Target(1.15),
-        )
+        names = list(cases)
+        ours, bare = names[2:3] + names[4:], names[:2] + names[3:4]  # each side ends with its figure's case
+
+        def side(case_names: list[str]):
+            def measure(_: int) -> float:
+                for name in case_names:
+                    body, url = cases[name]
+                    results[name].append(_sample(body, {**env, "DATABASE_URL": url}))
+                return results[case_names[-1]][-1]["ms"]
+            return measure
+
+        figure = Figure("cold_connect_postgres", "ms (new process)", alternate(side(ours), side(bare), rounds=repeats),
+                        Target(1.15))
         profiles = {} if figure.met else {figure.name: _profile(connect, {**env, "DATABASE_URL": pg_url})}
 
     base_rss = _median(results["empty interpreter"], "rss_kb")
@@ -132,7 +139,7 @@ def _run(size: Size, pg_url: str) -> Section:
     lines = [
         "## Cold start (`bench/cold_start.py`)",
         "",
-        f"Median of {repeats} fresh processes per case, cases alternating. Time is measured inside the process "
+        f"Median of {repeats} fresh processes per case, in alternating rounds. Time is measured inside the process "
         "from before the first import; RSS is the resident set (VmRSS) right after.",
         "",
         "| case | median ms | ratio to bare psycopg | RSS MiB after | RSS vs empty interpreter | boto3 loaded |",

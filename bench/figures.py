@@ -1,8 +1,11 @@
 """What a benchmark produces: figures (value against a same-run baseline and a target) and report text.
 
-Every figure is a ratio of two numbers measured in the same run, so a slow or busy machine moves
-both sides. ``results.json`` holds ``{"machine", "date", "figures": [...]}`` with one object per
-:class:`Figure` (``name, value, unit, baseline, ratio, target, met``); ``RESULTS.md`` holds the
+Every figure is a ratio of two numbers measured in the same run, in at least :data:`MIN_ROUNDS`
+rounds whose order alternates (:func:`alternate`, the one round API every benchmark uses), so a
+slow or busy machine moves both sides and a burst of load skews one round, not the verdict.
+``results.json`` holds ``{"machine", "date", "figures": [...]}`` with one object per
+:class:`Figure` (``name, value, unit, baseline, ratio, ratio_min, ratio_max, rounds, target, met,
+per_round``: ``ratio`` is the median round's, and decides ``met``); ``RESULTS.md`` holds the
 sections each benchmark writes, plus a profile wherever a target is missed.
 """
 from __future__ import annotations
@@ -13,15 +16,20 @@ import json
 import math
 import platform
 import pstats
+import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
 Size = Literal["tiny", "full"]
 SIZES: tuple[Size, ...] = ("tiny", "full")
 PROFILE_TOP = 15
 """Entries shown from a cProfile run (sorted by own time) when a target is missed."""
+MIN_ROUNDS = 5
+"""Every figure is measured in at least this many alternating rounds."""
+ROUNDS = MIN_ROUNDS
+"""Rounds :func:`alternate` runs unless told otherwise."""
 
 
 @dataclass(frozen=True)
@@ -40,35 +48,117 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Figure:
-    """One measured figure: ``value`` against ``baseline`` (same unit), ``ratio`` = value / baseline.
+class Round:
+    """One round of a figure: both sides measured back to back, ``baseline_first`` saying which ran first."""
 
-    ``extra_ok`` is a further condition the target needs (e.g. zero failed invocations); a figure
-    with ``extra_ok`` false is not met whatever its ratio.
+    value: float
+    baseline: float
+    baseline_first: bool
+
+    @property
+    def ratio(self) -> float:
+        """``value / baseline`` of this round."""
+        return self.value / self.baseline
+
+    def to_json(self) -> dict[str, Any]:
+        """The round as stored in ``results.json`` (``per_round``)."""
+        return {"first": "baseline" if self.baseline_first else "value", "value": round(self.value, 6),
+                "baseline": round(self.baseline, 6), "ratio": round(self.ratio, 4)}
+
+
+Measure = Callable[[int], float]
+"""One side of a round: given the round number, measure and return one number (in the figure's unit)."""
+MeasureMany = Callable[[int], Mapping[str, float]]
+"""One side of a round that measures several figures at once: figure name -> number."""
+
+
+def alternate_each(value: MeasureMany, baseline: MeasureMany, *, rounds: int = ROUNDS) -> dict[str, tuple[Round, ...]]:
+    """THE round API: run ``rounds`` rounds of both sides, the order swapped each round (round 0 runs
+    ``value`` first, round 1 ``baseline`` first, ...), so drift and bursts of load from other
+    processes hit both sides alike. Each side returns figure name -> number; both sides must name
+    the same figures. Returns figure name -> its rounds, for :class:`Figure`."""
+    if rounds < MIN_ROUNDS:
+        raise ValueError(f"a figure needs at least {MIN_ROUNDS} rounds, asked for {rounds}")
+    out: dict[str, list[Round]] = {}
+    for index in range(rounds):
+        baseline_first = index % 2 == 1
+        if baseline_first:
+            base = dict(baseline(index))
+            ours = dict(value(index))
+        else:
+            ours = dict(value(index))
+            base = dict(baseline(index))
+        if set(ours) != set(base):
+            raise ValueError(f"round {index}: the sides measured different figures: {sorted(ours)} vs {sorted(base)}")
+        for name in ours:
+            out.setdefault(name, []).append(Round(float(ours[name]), float(base[name]), baseline_first))
+    return {name: tuple(found) for name, found in out.items()}
+
+
+def alternate(value: Measure, baseline: Measure, *, rounds: int = ROUNDS) -> tuple[Round, ...]:
+    """:func:`alternate_each` for one figure: each side returns one number."""
+    return alternate_each(lambda i: {"": value(i)}, lambda i: {"": baseline(i)}, rounds=rounds)[""]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure over its alternating :class:`Round` s (from :func:`alternate`).
+
+    ``ratio`` is the median of the rounds' ratios (``ratio_min``/``ratio_max`` the extremes);
+    ``value`` and ``baseline`` are the medians of each side. The figure is met only when the MEDIAN
+    ratio meets the target, and it has at least :data:`MIN_ROUNDS` alternating rounds. ``extra_ok``
+    is a further condition the target needs (e.g. zero failed invocations); a figure with
+    ``extra_ok`` false is not met whatever its ratio.
     """
 
     name: str
-    value: float
     unit: str
-    baseline: float
+    rounds: tuple[Round, ...]
     target: Target
     extra_ok: bool = True
     note: str = ""
 
     def __post_init__(self) -> None:
-        if not self.baseline > 0:
-            raise ValueError(f"{self.name}: baseline must be a positive measurement, got {self.baseline!r}")
-        if not self.value >= 0:
-            raise ValueError(f"{self.name}: value must be a non-negative measurement, got {self.value!r}")
+        if len(self.rounds) < MIN_ROUNDS:
+            raise ValueError(f"{self.name}: {len(self.rounds)} rounds; every figure needs at least {MIN_ROUNDS}")
+        for index, r in enumerate(self.rounds):
+            if not r.baseline > 0:
+                raise ValueError(f"{self.name}: baseline must be a positive measurement, got {r.baseline!r} "
+                                 f"(round {index})")
+            if not r.value >= 0:
+                raise ValueError(f"{self.name}: value must be a non-negative measurement, got {r.value!r} "
+                                 f"(round {index})")
+            if r.baseline_first != (index % 2 == 1):
+                raise ValueError(f"{self.name}: round {index} is not alternated (measure with figures.alternate)")
+
+    @property
+    def value(self) -> float:
+        """Median of the rounds' values."""
+        return statistics.median(r.value for r in self.rounds)
+
+    @property
+    def baseline(self) -> float:
+        """Median of the rounds' baselines."""
+        return statistics.median(r.baseline for r in self.rounds)
 
     @property
     def ratio(self) -> float:
-        """``value / baseline``."""
-        return self.value / self.baseline
+        """Median of the rounds' ``value / baseline``: what the target is judged on."""
+        return statistics.median(r.ratio for r in self.rounds)
+
+    @property
+    def ratio_min(self) -> float:
+        """The lowest round ratio."""
+        return min(r.ratio for r in self.rounds)
+
+    @property
+    def ratio_max(self) -> float:
+        """The highest round ratio."""
+        return max(r.ratio for r in self.rounds)
 
     @property
     def met(self) -> bool:
-        """Whether the ratio is within the target (and ``extra_ok`` holds)."""
+        """Whether the median ratio is within the target (and ``extra_ok`` holds)."""
         return self.extra_ok and self.target.met(self.ratio)
 
     def to_json(self) -> dict[str, Any]:
@@ -79,8 +169,12 @@ class Figure:
             "unit": self.unit,
             "baseline": round(self.baseline, 6),
             "ratio": round(self.ratio, 4),
+            "ratio_min": round(self.ratio_min, 4),
+            "ratio_max": round(self.ratio_max, 4),
+            "rounds": len(self.rounds),
             "target": str(self.target),
             "met": self.met,
+            "per_round": [r.to_json() for r in self.rounds],
         }
 
 
@@ -135,15 +229,15 @@ def results_document(sections: list[Section], *, size: Size, date: datetime | No
 
 
 def summary_table(figures: list[Figure]) -> str:
-    """Markdown table of every figure."""
+    """Markdown table of every figure (median ratio, and the range over its rounds)."""
     lines = [
-        "| figure | value | baseline | unit | ratio | target | met |",
-        "| --- | ---: | ---: | --- | ---: | --- | --- |",
+        "| figure | value | baseline | unit | ratio (median) | rounds: min-max | target | met |",
+        "| --- | ---: | ---: | --- | ---: | --- | --- | --- |",
     ]
     for f in figures:
         lines.append(
-            f"| `{f.name}` | {f.value:.4g} | {f.baseline:.4g} | {f.unit} | {f.ratio:.2f} | {f.target} | "
-            f"{'yes' if f.met else '**no**'} |"
+            f"| `{f.name}` | {f.value:.4g} | {f.baseline:.4g} | {f.unit} | {f.ratio:.2f} | "
+            f"{len(f.rounds)}: {f.ratio_min:.2f}-{f.ratio_max:.2f} | {f.target} | {'yes' if f.met else '**no**'} |"
         )
     return "\n".join(lines)
 

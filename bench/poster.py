@@ -16,7 +16,8 @@ TIMEOUT_S = 5.0
 class RawPoster:
     """Posts to ``{endpoint}/@connections/{id}``; ``post`` returns the HTTP status."""
 
-    def __init__(self, endpoint: str, *, region: str = "us-east-1") -> None:
+    def __init__(self, endpoint: str, *, region: str = "us-east-1", pool_size: int = POOL_SIZE) -> None:
+        """``pool_size``: keep-alive connections (as many as the threads that post concurrently)."""
         import urllib3
         from botocore.auth import SigV4Auth
         from botocore.credentials import Credentials
@@ -30,7 +31,7 @@ class RawPoster:
             region,
         )
         pool_class = urllib3.HTTPSConnectionPool if parts.scheme == "https" else urllib3.HTTPConnectionPool
-        self._pool = pool_class(parts.hostname, parts.port, maxsize=POOL_SIZE, block=True,
+        self._pool = pool_class(parts.hostname, parts.port, maxsize=pool_size, block=True,
                                 timeout=urllib3.Timeout(total=TIMEOUT_S), retries=False)
 
     def post(self, connection_id: str, payload: bytes) -> int:

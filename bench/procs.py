@@ -168,6 +168,8 @@ def emit(**document: Any) -> None:
 
 WSCTL = Path(sys.executable).with_name("wsctl")
 GATEWAY_START_TIMEOUT_S = 60
+PRODUCTION_LOG_LEVEL = "INFO"
+"""The handler's log level in the stack (its default): benchmarks run the handler at it, so its log lines are paid for."""
 BENCH_AWS_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
 """Dummy credentials: boto3 signs requests even to the local gateway, which does not check them."""
 
@@ -176,14 +178,18 @@ class LocalGatewayChild(Child):
     """``wsctl local`` on a free port in a process of its own, with its URLs read from its banner."""
 
     def __init__(self, *, database_url: str, latency_ms: float = 0, env: Mapping[str, str] | None = None,
-                 profile_path: Path | None = None) -> None:
-        """``profile_path``: run under cProfile and write its stats there when stopped (SIGINT)."""
+                 profile_path: Path | None = None, handler: str | None = None) -> None:
+        """``profile_path``: run under cProfile and write its stats there when stopped (SIGINT);
+        ``handler``: ``--handler`` (a ``bench.`` module is importable: the repository is on PYTHONPATH)."""
         full_env = {**os.environ, **BENCH_AWS_ENV, "LOG_LEVEL": "ERROR", "PYTHONUNBUFFERED": "1", **(env or {})}
+        if handler:
+            full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH", "")]))
         profiler = [sys.executable, "-m", "cProfile", "-o", str(profile_path)] if profile_path else []
         self._stop_signal = signal.SIGINT if profile_path else signal.SIGTERM
         super().__init__(
             [*profiler, str(WSCTL), "local", "--port", "0", "--database-url", database_url,
-             "--management-latency-ms", str(latency_ms), "--log-level", "ERROR"],
+             "--management-latency-ms", str(latency_ms), "--log-level", "ERROR",
+             *(["--handler", handler] if handler else [])],
             env=full_env, name="wsctl local",
         )
         try:

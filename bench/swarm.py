@@ -9,6 +9,8 @@ it receives. Commands:
 
 ``recv N``  wait (at most ``--timeout`` s) until N messages were received in total since start;
             answers ``{"event": "received", "total", "ok"}``.
+``stamps``  the ``time.monotonic()`` instant of every message received since the last ``stamps``
+            (system-wide clock: comparable with the driver's); answers ``{"event": "stamps", "stamps"}``.
 ``ping``    one WebSocket ping round trip per connection; answers ``{"event": "pinged", "count",
             "p50_ms", "p99_ms", "samples_ms"}``.
 ``close``   close every connection and exit (``{"event": "closed"}``).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from urllib.parse import quote
@@ -41,12 +44,14 @@ class Swarm:
         self.args = args
         self.connections: list[ClientConnection] = []
         self.received = 0
+        self.stamps: list[float] = []
         self._changed = asyncio.Event()
         self._readers: list[asyncio.Task[None]] = []
 
     async def _read(self, ws: ClientConnection) -> None:
         try:
             async for _ in ws:
+                self.stamps.append(time.monotonic())
                 self.received += 1
                 self._changed.set()
         except Exception:  # noqa: BLE001 - a dropped client shows up as missing messages
@@ -108,6 +113,8 @@ class Swarm:
 
 
 async def main(args: argparse.Namespace) -> None:
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
     swarm = Swarm(args)
     if args.wait_go:
         emit(event="ready")
@@ -118,6 +125,9 @@ async def main(args: argparse.Namespace) -> None:
         command, _, argument = line.partition(" ")
         if command == "recv":
             await swarm.wait_received(int(argument))
+        elif command == "stamps":
+            stamps, swarm.stamps = swarm.stamps, []
+            emit(event="stamps", stamps=stamps)
         elif command == "ping":
             await swarm.ping_all()
         elif command in ("close", ""):  # "" is end of input: the driver went away
@@ -138,6 +148,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--wait-go", action="store_true", help="print ready, then wait for a 'go' line")
+    parser.add_argument("--cpu", type=int, default=None,
+                        help="pin this process to that CPU (os.sched_setaffinity), away from the server measured")
     return parser.parse_args(argv)
 
 

@@ -1,30 +1,31 @@
 """``cdk synth`` of our stack against a minimal stack with the same three routes and function.
 
 Both run through the pinned CDK CLI (``npx --no-install cdk synth --quiet``) into temporary output
-folders, alternating, so both pay the same CLI and jsii start-up. Our stack is synthesized with
+folders, in alternating rounds (:func:`~bench.figures.alternate`), so both pay the same CLI and
+jsii start-up. Our stack is synthesized with
 its defaults except ``bundle=false`` (bundling runs pip, which measures pip and the disk, not the
 app); the minimal stack (:mod:`bench.minimal_stack`) ships the same source folder unbundled.
-Figure ``synth``: median seconds ours / minimal, target <= 3.
-
-At ``tiny`` size (the smoke test) both apps are synthesized in ONE Python process instead, after a
-warm-up synth, so the jsii start-up (seconds) is paid once: ``python -m bench.synth`` does that.
+Figure ``synth``: the median round's seconds ours / minimal, target <= 3. Beside it RESULTS.md
+shows both apps synthesized in ONE Python process after a warm-up synth (``python -m bench.synth``,
+also alternating rounds), so the jsii start-up (seconds) is paid once: the app's own cost. At
+``tiny`` size (the smoke test) the figure itself is that in-process measurement.
 """
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from .figures import Figure, Section, Size, Target, profile_call
+from .figures import Figure, Round, Section, Size, Target, alternate, profile_call
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZES = {"tiny": 1, "full": 3}
-"""Synths per app."""
+SIZES = {"tiny": 5, "full": 5}
+"""Rounds (one synth of each app per round)."""
 TIMEOUT_S = 300
 
 
@@ -68,59 +69,56 @@ def _in_process(*, profile: bool) -> None:
         build(app)
         app.synth()
 
-    timings: dict[str, float] = {}
+    def timed(synth: Any, out_dir: str) -> float:
+        started = time.perf_counter()
+        synth(out_dir)
+        return time.perf_counter() - started
+
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         minimal(f"{tmp}/warm-up")
         if profile:
             print(profile_call(lambda: ours(f"{tmp}/profiled")))
             return
-        for name, synth in (("ours", ours), ("minimal", minimal)):
-            started = time.perf_counter()
-            synth(f"{tmp}/{name}")
-            timings[name] = time.perf_counter() - started
-    print(json.dumps(timings))
+        rounds = alternate(lambda i: timed(ours, f"{tmp}/ours{i}"), lambda i: timed(minimal, f"{tmp}/minimal{i}"),
+                           rounds=SIZES["full"])
+    print(json.dumps([[r.value, r.baseline, r.baseline_first] for r in rounds]))
 
 
-def _in_process_note() -> str:
-    """Both apps once more in one process: the app's own synth cost, without the CLI and jsii start-up
-    that dominate a CLI run on this machine."""
-    timings = json.loads(_python().strip().splitlines()[-1])
-    return (f"Without the CLI and jsii start-up (both apps in one Python process after a warm-up synth): "
-            f"ours {timings['ours']:.2f} s, minimal {timings['minimal']:.2f} s, "
-            f"{timings['ours'] / timings['minimal']:.1f}x.")
+def _in_process_rounds() -> tuple[Round, ...]:
+    """Both apps in one Python process (``python -m bench.synth``), alternating rounds."""
+    return tuple(Round(*r) for r in json.loads(_python().strip().splitlines()[-1]))
 
 
 def run(size: Size) -> Section:
     """Measure both synths; see the module docstring."""
-    ours, minimal = [], []
+    in_process = Figure("synth_in_process", "s (synth in one process)", _in_process_rounds(), Target(3.0))
     if size == "tiny":
-        timings = json.loads(_python().strip().splitlines()[-1])
-        ours, minimal = [timings["ours"]], [timings["minimal"]]
+        figure = Figure("synth", "s (synth in one process)", in_process.rounds, Target(3.0))
         how = "in one Python process after a warm-up (tiny size)"
     else:
         with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
-            for i in range(SIZES[size]):
-                ours.append(_synth(["-c", "bundle=false"], f"{tmp}/ours{i}"))
-                minimal.append(_synth(["--app", f"{Path(sys.executable)} bench/minimal_stack.py"],
-                                      f"{tmp}/minimal{i}"))
-        how = "through the pinned CLI (`cdk synth --quiet`), alternating"
-    figure = Figure("synth", statistics.median(ours), "s (cdk synth)", statistics.median(minimal), Target(3.0))
-    in_process = "" if size == "tiny" else _in_process_note()
+            figure = Figure("synth", "s (cdk synth)", alternate(
+                lambda i: _synth(["-c", "bundle=false"], f"{tmp}/ours{i}"),
+                lambda i: _synth(["--app", f"{Path(sys.executable)} bench/minimal_stack.py"], f"{tmp}/minimal{i}"),
+                rounds=SIZES[size]), Target(3.0))
+        how = "through the pinned CLI (`cdk synth --quiet`)"
     profiles = {}
     if not figure.met:
         profiles[figure.name] = "our stack's synth in one process (after a warm-up synth):\n" + _python("--profile")
     markdown = "\n".join([
         "## Synth (`bench/synth.py`)",
         "",
-        f"{len(ours)} synth(s) each, {how}: our stack (defaults, `bundle=false`) against "
-        "`bench/minimal_stack.py` (the same three routes and function, nothing else).",
+        f"{len(figure.rounds)} alternating rounds, {how}: our stack (defaults, `bundle=false`) against "
+        "`bench/minimal_stack.py` (the same three routes and function, nothing else). Beside it, both apps in "
+        "one Python process after a warm-up synth: the app's own cost, without the CLI and jsii start-up.",
         "",
-        "| app | median s | runs |",
-        "| --- | ---: | --- |",
-        f"| our stack | {figure.value:.2f} | {', '.join(f'{s:.2f}' for s in ours)} |",
-        f"| minimal stack | {figure.baseline:.2f} | {', '.join(f'{s:.2f}' for s in minimal)} |",
+        "| case | ours median s | minimal median s | median ratio | rounds' ratios |",
+        "| --- | ---: | ---: | ---: | --- |",
+        *(f"| {label} | {f.value:.2f} | {f.baseline:.2f} | {f.ratio:.2f} | "
+          f"{', '.join(f'{r.ratio:.2f}' for r in f.rounds)} |"
+          for label, f in (("`cdk synth` (the figure)", figure), ("in one process", in_process))
+          if size != "tiny" or f is figure),
         "",
-        *([in_process, ""] if in_process else []),
     ])
     return Section("synth", [figure], markdown, profiles)
 

@@ -3,23 +3,29 @@
     python -m cdk_app.frontend_config cdk-outputs.json                       # JSON on stdout
     python -m cdk_app.frontend_config cdk-outputs.json --format dart-define  # flutter run/build flags
     python -m cdk_app.frontend_config cdk-outputs.json -o frontend-config.json
+    python -m cdk_app.frontend_config local-outputs.json   # from wsctl local --outputs-file: "local": true
 
 Only what a browser or app may see goes out: the ``wss://`` URL, the API id and the stage. The
-management endpoint stays with the backend. This module must not import aws_cdk (it runs in CI
+management endpoint stays with the backend. A ``ws://`` URL is accepted only on a loopback host
+(the local gateway); the configuration then says ``"local": true`` (``WEBSOCKET_LOCAL=true``). This module must not import aws_cdk (it runs in CI
 and on laptops without the CDK installed).
 """
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+from urllib.parse import urlsplit
 
 REQUIRED_OUTPUTS = ("WebSocketUrl", "ApiId", "StageName")
-DART_DEFINE_NAMES = {"websocketUrl": "WEBSOCKET_URL", "apiId": "WEBSOCKET_API_ID", "stageName": "WEBSOCKET_STAGE"}
+DART_DEFINE_NAMES = {
+    "websocketUrl": "WEBSOCKET_URL", "apiId": "WEBSOCKET_API_ID", "stageName": "WEBSOCKET_STAGE", "local": "WEBSOCKET_LOCAL",
+}
 FORMATS = ("json", "dart-define")
 
 
@@ -34,6 +40,8 @@ class FrontendConfig:
     websocket_url: str
     api_id: str
     stage_name: str
+    local: bool = False
+    """True for the local gateway (``ws://`` on a loopback host): never ship it in a release build."""
 
     def as_json(self) -> str:
         """The configuration as a JSON document (camelCase keys)."""
@@ -41,7 +49,8 @@ class FrontendConfig:
 
     def as_dart_defines(self) -> str:
         """``--dart-define=NAME=value`` flags for ``flutter run`` / ``flutter build``, one line."""
-        flags = [f"--dart-define={DART_DEFINE_NAMES[key]}={value}" for key, value in self._fields().items()]
+        flags = [f"--dart-define={DART_DEFINE_NAMES[key]}={str(value).lower() if value is True else value}"
+                 for key, value in self._fields().items()]
         return " ".join(shlex.quote(flag) for flag in flags) + "\n"
 
     def render(self, output_format: str) -> str:
@@ -52,8 +61,11 @@ class FrontendConfig:
             return self.as_dart_defines()
         raise FrontendConfigError(f"unknown format {output_format!r}; expected one of {', '.join(FORMATS)}")
 
-    def _fields(self) -> dict[str, str]:
-        return {"websocketUrl": self.websocket_url, "apiId": self.api_id, "stageName": self.stage_name}
+    def _fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {"websocketUrl": self.websocket_url, "apiId": self.api_id, "stageName": self.stage_name}
+        if self.local:
+            fields["local"] = True
+        return fields
 
 
 def config_from_outputs(outputs: Mapping[str, Any], *, stack_name: str | None = None) -> FrontendConfig:
@@ -81,9 +93,27 @@ def config_from_outputs(outputs: Mapping[str, Any], *, stack_name: str | None = 
     if missing:
         raise FrontendConfigError(f"outputs missing: {', '.join(missing)}; was the file written by cdk deploy --outputs-file?")
     url = str(stack_outputs["WebSocketUrl"])
-    if not url.startswith("wss://"):
-        raise FrontendConfigError(f"WebSocketUrl {url!r} is not a wss:// URL")
-    return FrontendConfig(websocket_url=url, api_id=str(stack_outputs["ApiId"]), stage_name=str(stack_outputs["StageName"]))
+    local = url.startswith("ws://") and _is_loopback(url)
+    if not (url.startswith("wss://") or local):
+        raise FrontendConfigError(
+            f"WebSocketUrl {url!r} is not a wss:// URL (ws:// is accepted only on a loopback host: the local gateway)"
+        )
+    return FrontendConfig(websocket_url=url, api_id=str(stack_outputs["ApiId"]),
+                          stage_name=str(stack_outputs["StageName"]), local=local)
+
+
+def _is_loopback(url: str) -> bool:
+    """True when the URL's host is ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,10 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise FrontendConfigError(f"cannot read {args.outputs_file}: {error.strerror}") from None
         except json.JSONDecodeError as error:
             raise FrontendConfigError(f"{args.outputs_file} is not JSON: {error.msg} (line {error.lineno})") from None
-        text = config_from_outputs(document, stack_name=args.stack).render(args.format)
+        config = config_from_outputs(document, stack_name=args.stack)
+        text = config.render(args.format)
     except FrontendConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if config.local:
+        print(f"note: a local configuration ({config.websocket_url}, the local gateway); not for a deployed frontend",
+              file=sys.stderr)
     if args.output is None:
         sys.stdout.write(text)
     else:

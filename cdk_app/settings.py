@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from aws_cdk import aws_logs as logs
 
@@ -169,6 +169,36 @@ class StackSettings:
     certificate_arn: str | None = None
     hosted_zone_id: str | None = None
     hosted_zone_name: str | None = None
+    inactive_retention_hours: int = _SHARED[rc.ENV_INACTIVE_RETENTION_HOURS]["default"]
+    cleanup_batch_size: int = _SHARED[rc.ENV_CLEANUP_BATCH_SIZE]["default"]
+    cleanup_time_budget_seconds: int = _SHARED[rc.ENV_CLEANUP_TIME_BUDGET_SECONDS]["default"]
+    cleanup_duty_cycle_percent: int = _SHARED[rc.ENV_CLEANUP_DUTY_CYCLE_PERCENT]["default"]
+    database_statement_timeout_ms: int = _SHARED[rc.ENV_DB_STATEMENT_TIMEOUT_MS]["default"]
+    database_pooler: str = _SHARED[rc.ENV_DB_POOLER]["default"]
+    replay_window_minutes: int = _SHARED[rc.ENV_REPLAY_WINDOW_MINUTES]["default"]
+    replay_without_tokens: bool = _SHARED[rc.ENV_REPLAY_WITHOUT_TOKENS]["default"]
+
+    def _check_runtime_budgets(self) -> None:
+        """Runtime settings must fit in the functions' timeouts; the pooler must not contradict the proxy."""
+        route_ms = self.route_function_timeout_seconds * 1000
+        if self.database_statement_timeout_ms >= route_ms:
+            raise SettingsError(
+                f"databaseStatementTimeoutMs={self.database_statement_timeout_ms} must be under "
+                f"routeFunctionTimeoutSeconds={self.route_function_timeout_seconds} ({route_ms} ms): PostgreSQL must "
+                "cancel a statement before the route function times out; lower it or raise the function timeout"
+            )
+        if self.cleanup_time_budget_seconds >= self.ops_function_timeout_seconds:
+            raise SettingsError(
+                f"cleanupTimeBudgetSeconds={self.cleanup_time_budget_seconds} must be under opsFunctionTimeoutSeconds="
+                f"{self.ops_function_timeout_seconds}: a cleanup run must end and report before the ops function "
+                "times out; lower the budget or raise the function timeout"
+            )
+        if self.proxy_enabled and self.database_pooler not in ("auto", rc.RDS_PROXY_POOLER):
+            raise SettingsError(
+                f"databasePooler={self.database_pooler} contradicts databaseProxy=create (the functions connect "
+                f"through RDS Proxy: DB_POOLER={rc.RDS_PROXY_POOLER}); leave databasePooler at auto or set "
+                f"{rc.RDS_PROXY_POOLER}"
+            )
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -199,6 +229,12 @@ class StackSettings:
     def creates_database(self) -> bool:
         """True when the stack stands up its own Aurora Serverless v2 PostgreSQL (and VPC)."""
         return self.database == "create" and not self.bring_your_own_function
+
+    @classmethod
+    def from_mapping(cls, context: Mapping[str, Any]) -> "StackSettings":
+        """The same settings from a plain context mapping (``cdk.json``'s ``"context"`` with ``-c``
+        values applied), outside an App: ``wsctl preflight`` reads them this way."""
+        return cls.from_context(_MappingContext(context))
 
     @classmethod
     def from_context(cls, node: ContextReader) -> "StackSettings":
@@ -297,6 +333,10 @@ class StackSettings:
             ),
             ops_function_memory_mb=reader.integer("opsFunctionMemoryMb", cls.ops_function_memory_mb, *LAMBDA_MEMORY_MB),
             database_proxy=reader.choice("databaseProxy", cls.database_proxy, DATABASE_PROXY_MODES, str),
+            replay_window_minutes=reader.integer(
+                "replayWindowMinutes", cls.replay_window_minutes, *_bounds(rc.ENV_REPLAY_WINDOW_MINUTES)
+            ),
+            replay_without_tokens=reader.boolean("replayWithoutTokens", cls.replay_without_tokens),
             database_proxy_borrow_timeout_seconds=reader.integer(
                 "databaseProxyBorrowTimeoutSeconds", cls.database_proxy_borrow_timeout_seconds, 1,
                 API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS - 2,
@@ -315,12 +355,29 @@ class StackSettings:
             ),
             hosted_zone_id=reader.optional_pattern("hostedZoneId", _HOSTED_ZONE_ID, "a Route 53 hosted zone id like Z0123456789ABC"),
             hosted_zone_name=reader.optional_pattern("hostedZoneName", _DOMAIN_NAME, "the hosted zone's domain like example.com"),
+            inactive_retention_hours=reader.integer(
+                "inactiveRetentionHours", cls.inactive_retention_hours, *_bounds(rc.ENV_INACTIVE_RETENTION_HOURS)
+            ),
+            cleanup_batch_size=reader.integer("cleanupBatchSize", cls.cleanup_batch_size, *_bounds(rc.ENV_CLEANUP_BATCH_SIZE)),
+            cleanup_time_budget_seconds=reader.integer(
+                "cleanupTimeBudgetSeconds", cls.cleanup_time_budget_seconds, *_bounds(rc.ENV_CLEANUP_TIME_BUDGET_SECONDS)
+            ),
+            cleanup_duty_cycle_percent=reader.integer(
+                "cleanupDutyCyclePercent", cls.cleanup_duty_cycle_percent, *_bounds(rc.ENV_CLEANUP_DUTY_CYCLE_PERCENT)
+            ),
+            database_statement_timeout_ms=reader.integer(
+                "databaseStatementTimeoutMs", cls.database_statement_timeout_ms, *_bounds(rc.ENV_DB_STATEMENT_TIMEOUT_MS)
+            ),
+            database_pooler=reader.choice(
+                "databasePooler", cls.database_pooler, tuple(_SHARED[rc.ENV_DB_POOLER]["choices"]), str
+            ),
         )
         settings._check_combinations()
         return settings
 
     def _check_combinations(self) -> None:
         """Reject settings that are valid alone but not together."""
+        self._check_runtime_budgets()
         if (self.subnet_ids or self.security_group_ids) and not self.vpc_id:
             raise SettingsError("subnetIds/securityGroupIds need vpcId: set vpcId to the VPC those ids belong to")
         if self.vpc_id and not self.subnet_ids:
@@ -512,6 +569,16 @@ def _database_mode(reader: "_Reader") -> str:
     """``database``, defaulting to ``existing`` when databaseSecretArn is set and ``create`` otherwise."""
     default = "existing" if reader.present("databaseSecretArn") else "create"
     return reader.choice("database", default, DATABASE_MODES, str)
+
+
+class _MappingContext:
+    """A :class:`ContextReader` over a mapping (what ``node.try_get_context`` answers in an App)."""
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self._context = dict(context)
+
+    def try_get_context(self, key: str) -> Any:
+        return self._context.get(key)
 
 
 class _Reader:

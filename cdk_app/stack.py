@@ -25,6 +25,7 @@ from cdk_app.network import NotificationNetwork
 from cdk_app.parameters import MANAGEMENT_ENDPOINT_PARAMETER, EndpointPublication
 from cdk_app.proxy import POSTGRES_PORT, DatabaseProxy, imported_target
 from cdk_app.schema import SchemaMigration
+from cdk_app.schema_registry import NotifySchemaRegistry
 from cdk_app.secrets import NotificationSecrets
 from cdk_app.settings import StackSettings
 
@@ -229,6 +230,9 @@ class WebSocketNotificationStack(cdk.Stack):
             token_secret_arn=self.secrets.token_secret.secret_arn if self.secrets.token_secret else None,
             domain_name_target=self.domain.target if self.domain and self.domain.record is None else None,
         )
+        self.notify_schema = NotifySchemaRegistry(
+            self, "NotifySchema", allowed_connection_types=settings.allowed_connection_types
+        )
         self.schema_migration: SchemaMigration | None = None
         if self.bundled_function is None:
             # An existing function's environment is not ours: it reads the endpoint from SSM.
@@ -369,6 +373,14 @@ class WebSocketNotificationStack(cdk.Stack):
             rc.ENV_METRICS_NAMESPACE: s.metrics_namespace,
             rc.ENV_LOG_LEVEL: s.log_level,
             rc.ENV_MANAGEMENT_API_METHODS: ",".join(s.management_api_methods),
+            rc.ENV_INACTIVE_RETENTION_HOURS: str(s.inactive_retention_hours),
+            rc.ENV_CLEANUP_BATCH_SIZE: str(s.cleanup_batch_size),
+            rc.ENV_CLEANUP_TIME_BUDGET_SECONDS: str(s.cleanup_time_budget_seconds),
+            rc.ENV_CLEANUP_DUTY_CYCLE_PERCENT: str(s.cleanup_duty_cycle_percent),
+            rc.ENV_DB_STATEMENT_TIMEOUT_MS: str(s.database_statement_timeout_ms),
+            rc.ENV_DB_POOLER: s.database_pooler,
+            rc.ENV_REPLAY_WINDOW_MINUTES: str(s.replay_window_minutes),
+            rc.ENV_REPLAY_WITHOUT_TOKENS: "true" if s.replay_without_tokens else "false",
         }
         if self.secrets.database_secret is not None:
             environment[rc.ENV_DATABASE_SECRET_ARN] = self.secrets.database_secret.secret_arn

@@ -11,24 +11,44 @@ the same connection, through the gateway's :class:`~local_gateway.http.HttpRoute
 websockets' own ``open_timeout`` is disabled by the gateway (it would also end idle keep-alive
 connections); :meth:`GatewayConnection.handshake` applies :attr:`open_timeout_s` to the opening
 handshake itself and :attr:`keep_alive_timeout_s` between HTTP requests.
+
+Memory per plain HTTP connection is bounded: at most :data:`MAX_PIPELINED_REQUESTS` parsed
+requests wait (then the socket is not read until answers go out), each answer is written only
+after the previous one drained to the client (write backpressure), a body keeps at most
+:func:`body_limit_for` bytes, and a request must be complete within :data:`REQUEST_TIMEOUT_S`
+(else 408). A request that cannot be parsed gets a one-line 400 and the connection closes.
 """
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any, Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
 from . import lambda_api, responses
+from .logs import get_logger
 from .events import ConnectionInfo
-from .http import HttpProtocolError, HttpRequest, HttpRoutes, RequestReader, serialize
+from .http import DEFAULT_BODY_LIMIT, HttpProtocolError, HttpRequest, HttpRoutes, RequestReader, serialize
 
-logger = logging.getLogger("local_gateway")
+logger = get_logger("local_gateway")
 
 DEFAULT_KEEP_ALIVE_TIMEOUT_S = 60.0
 """An idle plain-HTTP connection is closed after this long (SDK pools reconnect transparently)."""
+REQUEST_TIMEOUT_S = 10.0
+"""A request whose head and body have not all arrived this long after its first byte gets 408
+and the connection is closed (a slow body cannot hold its buffer for long)."""
+MAX_PIPELINED_REQUESTS = 8
+"""Parsed requests waiting for their turn on one connection; beyond this the gateway stops
+reading from the socket until answers are written (pipelined requests cannot pile up)."""
+
+
+def body_limit_for(request: HttpRequest) -> int:
+    """Bytes of body kept for ``request``: Lambda's 6 MB Invoke payload on the Invoke API,
+    the management API's 131,072 bytes everywhere else (longer bodies are counted, not kept)."""
+    if lambda_api.LambdaInvokeApi.handles(request.target):
+        return lambda_api.MAX_PAYLOAD_BYTES
+    return DEFAULT_BODY_LIMIT
 
 _WEBSOCKET = "websocket"
 _HTTP = "http"
@@ -45,9 +65,8 @@ class GatewayConnection(ServerConnection):
     client vanished between ``$connect`` and the end of the handshake).
     """
 
-    body_limit = lambda_api.MAX_PAYLOAD_BYTES
-    """Bytes of a request body kept: Lambda's 6 MB Invoke payload (the management API refuses more
-    than 131,072 itself, from the declared length)."""
+    request_timeout_s = REQUEST_TIMEOUT_S
+    max_pipelined = MAX_PIPELINED_REQUESTS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,12 +79,15 @@ class GatewayConnection(ServerConnection):
         self.query: dict[str, str] = {}
         self.session_started = False
         self.on_lost_before_open: Callable[[ConnectionInfo], None] | None = None
-        self._reader: RequestReader | None = RequestReader(self.body_limit)
+        self._reader: RequestReader | None = RequestReader(limit_for=body_limit_for)
+        self._request_timer: asyncio.TimerHandle | None = None
+        self._reading_paused = False
         self._kind: asyncio.Future[str] = self.loop.create_future()
         self._requests: asyncio.Queue[HttpRequest | None] = asyncio.Queue()
 
     # --- asyncio.Protocol callbacks --------------------------------------------------------
     def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_request_timer()
         super().connection_lost(exc)
         if not self._kind.done():
             self._kind.set_result(_LOST)
@@ -77,12 +99,16 @@ class GatewayConnection(ServerConnection):
         if self._reader is None:
             super().data_received(data)
             return
+        self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        """Feed the reader; queue the requests it completes, no more than the queue has room for."""
+        assert self._reader is not None  # nosec B101 # type narrowing: only called while plain HTTP is read
+        room = max(self.max_pipelined - self._requests.qsize(), 0)
         try:
-            requests = self._reader.feed(data)
-        except HttpProtocolError as exc:
-            self._reader = None
-            self._write(responses.text_response(400, f"Bad request: {exc}\n"), keep_alive=False)
-            self.transport.close()
+            requests = self._reader.feed(data, limit=room)
+        except (HttpProtocolError, ValueError, LookupError) as exc:  # LookupError: a header given twice
+            self._refuse(400, f"Bad request: {exc}")
             return
         if self._reader.continue_needed:
             self._reader.continue_needed = False
@@ -91,12 +117,55 @@ class GatewayConnection(ServerConnection):
             self._set_kind(_HTTP)
             self._requests.put_nowait(request)
         upgrade = self._reader.upgrade
-        if upgrade is not None:
+        if upgrade is None:
+            self._flow_control()
+        else:
+            self._stop_request_timer()
             self._reader = None
             if self._set_kind(_WEBSOCKET):
                 super().data_received(upgrade)
             else:  # an upgrade after plain requests on a keep-alive connection: not supported
                 self._requests.put_nowait(None)
+
+    def _refuse(self, status: int, reason: str) -> None:
+        """Answer ``status`` with a one-line reason and close (the request cannot be served)."""
+        self._reader = None
+        self._stop_request_timer()
+        logger.warning("HTTP %s from %s: %s", status, self.remote_address[0] if self.remote_address else "?", reason)
+        self._write(responses.text_response(status, f"{reason}\n"), keep_alive=False)
+        self.transport.close()
+        self._set_kind(_HTTP)
+        self._requests.put_nowait(None)
+
+    def _flow_control(self) -> None:
+        """Stop reading while answers are owed (resumed by :meth:`_serve_http`); time partial requests."""
+        assert self._reader is not None  # nosec B101 # type narrowing: called right after a feed
+        if self._requests.qsize() >= self.max_pipelined and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        if self._reader.idle or self._reading_paused:
+            self._stop_request_timer()
+        elif self._request_timer is None:
+            self._request_timer = self.loop.call_later(self.request_timeout_s, self._request_timed_out)
+
+    def _request_timed_out(self) -> None:
+        self._request_timer = None
+        self._refuse(408, f"Request Timeout: the request was not complete within {self.request_timeout_s:g} s")
+
+    def _stop_request_timer(self) -> None:
+        if self._request_timer is not None:
+            self._request_timer.cancel()
+            self._request_timer = None
+
+    def _resume_reading(self) -> None:
+        if not self._reading_paused or self.transport.is_closing() or self._requests.qsize() >= self.max_pipelined:
+            return
+        if self._reader is not None:
+            self._parse(b"")  # requests already buffered come first (may fill the queue again)
+        if self._reader is not None and self._requests.qsize() < self.max_pipelined:
+            self._reading_paused = False
+            self.transport.resume_reading()
+            self._flow_control()
 
     def _set_kind(self, kind: str) -> bool:
         if not self._kind.done():
@@ -135,6 +204,7 @@ class GatewayConnection(ServerConnection):
                     break
                 if request is None or self.transport.is_closing():
                     break
+                self._resume_reading()
                 assert self.routes is not None  # nosec B101 # type narrowing: the gateway sets routes on every connection it creates
                 try:
                     response = await self.routes.dispatch(request)
@@ -145,11 +215,15 @@ class GatewayConnection(ServerConnection):
                 self._write(response, keep_alive=keep_alive)
                 if not keep_alive:
                     break
+                await self.drain()  # write backpressure: a client that does not read gets no more answers
         finally:
             if self.on_http_close is not None:
                 self.on_http_close(self)
             self.transport.close()
 
     def close_idle_http(self) -> None:
-        """End a plain HTTP connection after its current answer (gateway shutdown)."""
+        """End a plain HTTP connection after its current answer (gateway shutdown); at once when
+        its client is not reading its answers."""
         self._requests.put_nowait(None)
+        if self.paused or self._reading_paused:
+            self.transport.abort()

@@ -7,9 +7,9 @@ and offers two buttons per connection group: *Notify* (``POST /console/api/notif
 management API) and *Disconnect* (``POST /console/api/connections/{id}/disconnect``, the same
 server-side close as ``DELETE @connections/{id}``; ``$disconnect`` follows).
 
-The POST routes accept only ``Content-Type: application/json``: a web page on another origin
-cannot send that without a CORS preflight, which the console does not answer, so other sites
-open in the developer's browser cannot push or disconnect through it.
+The POST routes accept only ``Content-Type: application/json``, and the gateway refuses every
+console API request from another site's page (``Origin`` / ``Sec-Fetch-Site``) or for another Host
+(DNS rebinding) before it gets here (:mod:`local_gateway.guard`); the page cannot be framed.
 """
 from __future__ import annotations
 
@@ -36,12 +36,13 @@ CONSOLE_PATH = "/console"
 
 def _json_body(request: HttpRequest) -> dict[str, Any] | Response:
     """The request's JSON object, or the 4xx answer that says what is wrong with it."""
-    if request.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
+    content_types = request.headers.get_all("Content-Type")
+    if len(content_types) != 1 or content_types[0].split(";")[0].strip().lower() != "application/json":
         return responses.json_response(415, {"message": "send Content-Type: application/json"})
     try:
         body = json.loads(request.body or b"{}")
-    except ValueError:
-        return responses.json_response(400, {"message": "the body is not JSON"})
+    except (ValueError, RecursionError):
+        return responses.json_response(400, {"message": "the body is not JSON (or nests too deeply)"})
     if not isinstance(body, dict):
         return responses.json_response(400, {"message": "the body must be a JSON object"})
     return body
@@ -83,7 +84,7 @@ class Console:
 
     def register(self, routes: HttpRoutes) -> None:
         """Add the console's routes to ``routes``."""
-        routes.add(CONSOLE_PATH + "/?", self._page_route)
+        routes.add(CONSOLE_PATH + "/?", self._page_route, page=True)
         routes.add(CONSOLE_PATH + "/api/connections", self._connections)
         routes.add(CONSOLE_PATH + "/api/notify", self._notify)
         routes.add(CONSOLE_PATH + r"/api/connections/(?P<connection_id>[^/]+)/disconnect", self._disconnect)
@@ -145,10 +146,10 @@ class Console:
         email, connection_type = body.get("email"), body.get("type")
         if not isinstance(email, str) or not isinstance(connection_type, str):
             return responses.json_response(400, {"message": "send {\"email\": ..., \"type\": ..., \"message\": ...}"})
-        message = body.get("message", {"type": "email-verified", "email": email})
-        from websocket_service.service import get_service
+        from websocket_service.service import default_notify_message, get_service
 
         def notify() -> dict[str, int]:
+            message = body["message"] if body.get("message") is not None else default_notify_message(email, connection_type)
             return get_service().notify(email, connection_type, message).to_dict()
 
         try:

@@ -21,6 +21,7 @@ from typing import Awaitable, Callable
 from urllib.parse import unquote, urlsplit
 
 from websockets.datastructures import Headers
+from websockets.exceptions import InvalidHeader
 from websockets.http11 import Response
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -29,6 +30,13 @@ DEFAULT_BODY_LIMIT = 131_072
 """Bytes of a body kept in memory; the rest is counted (``body_length``) and discarded."""
 
 _HEAD_END = b"\r\n\r\n"
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+SINGLETON_HEADERS = frozenset({
+    "host", "content-length", "content-type", "transfer-encoding", "upgrade", "origin", "sec-fetch-site",
+    "expect", "x-amz-invocation-type", "sec-websocket-key", "sec-websocket-version",
+})
+"""Headers a request may carry at most once: a second copy (request smuggling, a confused
+parser) is refused with 400, never resolved by guessing which one counts."""
 
 
 class HttpProtocolError(ValueError):
@@ -63,7 +71,7 @@ class HttpRequest:
     @property
     def keep_alive(self) -> bool:
         """Whether the client allows the connection to stay open after the answer."""
-        tokens = {t.strip().lower() for t in self.headers.get("Connection", "").split(",")}
+        tokens = {t.strip().lower() for value in self.headers.get_all("Connection") for t in value.split(",")}
         if self.version == "HTTP/1.0":
             return "keep-alive" in tokens
         return "close" not in tokens
@@ -101,7 +109,12 @@ def parse_head(head: bytes) -> HttpRequest:
         name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip():
             raise HttpProtocolError(f"malformed header line {line[:80]!r}")
-        headers[name] = value.strip()
+        if name.lower() in SINGLETON_HEADERS and name in headers:
+            raise HttpProtocolError(f"duplicate {name} header")
+        try:
+            headers[name] = value.strip()
+        except InvalidHeader:  # a value websockets refuses (control characters)
+            raise HttpProtocolError(f"invalid {name[:40]} header value") from None
     return HttpRequest(method=method, target=target, headers=headers, version=version)
 
 
@@ -114,8 +127,12 @@ class RequestReader:
     :attr:`upgrade` holds the raw bytes from that head on (for ``websockets``).
     """
 
-    def __init__(self, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+    def __init__(self, body_limit: int = DEFAULT_BODY_LIMIT,
+                 limit_for: Callable[[HttpRequest], int] | None = None) -> None:
         self.body_limit = body_limit
+        self.limit_for = limit_for
+        """Bytes of body kept for a given request head (e.g. by path); default ``body_limit``."""
+        self._limit = body_limit
         self.continue_needed = False
         self.upgrade: bytes | None = None
         self._buffer = bytearray()
@@ -124,11 +141,17 @@ class RequestReader:
         self._body = bytearray()
         self._remaining = 0
 
-    def feed(self, data: bytes) -> list[HttpRequest]:
-        """Consume ``data``; return the requests it completed (in order)."""
+    @property
+    def idle(self) -> bool:
+        """True between requests: no partial head or body is buffered."""
+        return self._state is _State.HEAD and not self._buffer
+
+    def feed(self, data: bytes, limit: int | None = None) -> list[HttpRequest]:
+        """Consume ``data``; return the requests it completed (in order), at most ``limit`` of them
+        (the bytes of the rest stay buffered: ``feed(b"", ...)`` continues)."""
         self._buffer += data
         done: list[HttpRequest] = []
-        while self.upgrade is None and self._step(done):
+        while self.upgrade is None and (limit is None or len(done) < limit) and self._step(done):
             pass
         return done
 
@@ -163,12 +186,9 @@ class RequestReader:
                     self._finish(done)
             else:
                 size_text = line.split(b";", 1)[0].strip()
-                try:
-                    size = int(size_text, 16)
-                except ValueError:
-                    raise HttpProtocolError(f"malformed chunk size {size_text[:20]!r}") from None
-                if size < 0:
-                    raise HttpProtocolError("negative chunk size")
+                if not _CHUNK_SIZE.fullmatch(size_text):
+                    raise HttpProtocolError(f"malformed chunk size {size_text[:20]!r}")
+                size = int(size_text, 16)
                 self._remaining = size
                 self._state = _State.CHUNK_DATA if size else _State.TRAILER
             return True
@@ -200,13 +220,16 @@ class RequestReader:
         del self._buffer[: end + len(_HEAD_END)]
         self._request = request
         self._body.clear()
+        self._limit = self.limit_for(request) if self.limit_for is not None else self.body_limit
         request.body_length = 0
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         length_text = request.headers.get("Content-Length")
+        if chunked and length_text is not None:
+            raise HttpProtocolError("both Content-Length and Transfer-Encoding: chunked")
         if chunked:
             self._state = _State.CHUNK_SIZE
         elif length_text is not None:
-            if not length_text.isdigit():
+            if not (length_text.isascii() and length_text.isdigit()):  # not '²' or other Unicode digits
                 raise HttpProtocolError(f"malformed Content-Length {length_text[:20]!r}")
             self._remaining = int(length_text)
             self._state = _State.BODY
@@ -220,7 +243,7 @@ class RequestReader:
     def _keep(self, data: bytes | bytearray) -> None:
         assert self._request is not None  # nosec B101 # type narrowing: only called while a request's body is read
         self._request.body_length += len(data)
-        room = self.body_limit + 1 - len(self._body)
+        room = self._limit + 1 - len(self._body)
         if room > 0:
             self._body += data[:room]
 
@@ -248,27 +271,36 @@ def serialize(response: Response, *, keep_alive: bool) -> bytes:
 
 
 Handler = Callable[[HttpRequest, "re.Match[str]"], Awaitable[Response]]
+Check = Callable[[HttpRequest, bool], "Response | None"]
+"""Called before every route with the request and whether the route is a page; a response
+refuses the request (Host and cross-site checks, :mod:`local_gateway.guard`)."""
 
 
 @dataclass
 class HttpRoutes:
-    """An ordered dispatch table: ``(compiled path pattern, handler)``; the first full match wins.
+    """An ordered dispatch table: ``(compiled path pattern, handler, is a page)``; the first full
+    match wins.
 
-    Patterns match the percent-decoded path; ``fallback`` answers anything unmatched.
+    Patterns match the percent-decoded path; ``fallback`` answers anything unmatched. ``check``
+    (when set) sees every request first, with ``page=True`` for routes added as pages (HTML a
+    browser may navigate to from another site) and for the fallback.
     """
 
     fallback: Callable[[HttpRequest], Awaitable[Response]]
-    routes: list[tuple[re.Pattern[str], Handler]] = field(default_factory=list)
+    routes: list[tuple[re.Pattern[str], Handler, bool]] = field(default_factory=list)
+    check: Check | None = None
 
-    def add(self, pattern: str, handler: Handler) -> None:
+    def add(self, pattern: str, handler: Handler, *, page: bool = False) -> None:
         """Append a route (``pattern`` must match the whole decoded path)."""
-        self.routes.append((re.compile(pattern), handler))
+        self.routes.append((re.compile(pattern), handler, page))
 
     async def dispatch(self, request: HttpRequest) -> Response:
         """The response of the first matching route, else of ``fallback``."""
         path = unquote(request.path)
-        for pattern, handler in self.routes:
+        for pattern, handler, page in self.routes:
             match = pattern.fullmatch(path)
             if match is not None:
-                return await handler(request, match)
-        return await self.fallback(request)
+                refusal = self.check(request, page) if self.check is not None else None
+                return refusal if refusal is not None else await handler(request, match)
+        refusal = self.check(request, True) if self.check is not None else None
+        return refusal if refusal is not None else await self.fallback(request)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import traceback
 from typing import Any, Callable, Coroutine, Mapping
@@ -35,8 +34,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from websockets.http11 import Response
 
 from . import responses
+from .logs import get_logger
 
-logger = logging.getLogger("local_gateway.lambda")
+logger = get_logger("local_gateway.lambda")
 
 INVOKE_PATH_PREFIX = "/2015-03-31/functions/"
 INVOKE_PATH_SUFFIX = "/invocations"
@@ -132,6 +132,9 @@ class LambdaInvokeApi:
             event = json.loads(body) if body.strip() else {}
         except ValueError as exc:
             return _lambda_error(400, "InvalidRequestContentException", f"Could not parse request body into json: {exc}")
+        except RecursionError:  # ~1,000 nested arrays/objects exhaust the decoder's stack
+            return _lambda_error(400, "InvalidRequestContentException",
+                                 "Could not parse request body into json: nested too deeply")
         invocation_type = headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation_type == "DryRun":
             return responses.http_response(204)

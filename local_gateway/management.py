@@ -17,7 +17,6 @@ as in the stack). IAM signatures are not verified: any credentials are accepted.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Mapping
@@ -29,10 +28,11 @@ from websockets.http11 import Response
 from websocket_service.config import DEFAULT_MANAGEMENT_API_METHODS, parse_management_api_methods
 
 from . import responses
+from .logs import get_logger
 from .http import HttpRequest, HttpRoutes
 from .session import Session
 
-logger = logging.getLogger("local_gateway")
+logger = get_logger("local_gateway")
 
 MANAGEMENT_SEGMENT = "@connections"
 MAX_POST_BYTES = 131_072

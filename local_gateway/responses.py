@@ -35,7 +35,8 @@ def http_response(
     extra_headers: dict[str, str] | None = None,
 ) -> Response:
     """A complete HTTP/1.1 response with ``Date``, ``x-amzn-RequestId`` and ``Content-Length``."""
-    headers = Headers([("Date", email.utils.formatdate(usegmt=True)), ("x-amzn-RequestId", new_id())])
+    headers = Headers([("Date", email.utils.formatdate(usegmt=True)), ("x-amzn-RequestId", new_id()),
+                       ("X-Content-Type-Options", "nosniff")])
     if status not in (204, 304):
         headers["Content-Length"] = str(len(body))
         if content_type:
@@ -71,8 +72,23 @@ def text_response(status: int, text: str) -> Response:
     return http_response(status, text.encode(), content_type="text/plain; charset=utf-8")
 
 
+PAGE_SECURITY_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+"""On every HTML page: no other site may frame it (a framed click on the console's Disconnect),
+and its URL (which may carry a connect token) is not sent as a referrer."""
+
+
 def html_response(html: str) -> Response:
-    """A 200 HTML page that browsers must not cache."""
+    """A 200 HTML page that browsers must not cache, frame or sniff (:data:`PAGE_SECURITY_HEADERS`)."""
     return http_response(
-        200, html.encode(), content_type="text/html; charset=utf-8", extra_headers={"Cache-Control": "no-store"}
+        200, html.encode(), content_type="text/html; charset=utf-8",
+        extra_headers={"Cache-Control": "no-store", **PAGE_SECURITY_HEADERS},
     )
+
+
+def refused(status: int, message: str) -> Response:
+    """A refusal by the gateway itself (Host, cross-site): one line of JSON, ``{"message": ...}``."""
+    return json_response(status, {"message": message}, extra_headers={"x-amzn-ErrorType": "ForbiddenException"})

@@ -27,12 +27,13 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import logging
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any, Callable, Coroutine, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
@@ -44,8 +45,10 @@ from websockets.http11 import Request, Response
 from websocket_service.config import DEFAULT_MANAGEMENT_API_METHODS, ENV_DATABASE_URL, ENV_MANAGEMENT_ENDPOINT
 
 from . import lambda_api, responses
+from .logs import get_logger
 from .connection import GatewayConnection
 from .console import Console
+from .guard import Guard
 from .http import HttpRequest, HttpRoutes
 from .management import ManagementApi, forbidden
 from .session import Session
@@ -60,7 +63,7 @@ from .events import (
     select_route,
 )
 
-logger = logging.getLogger("local_gateway")
+logger = get_logger("local_gateway")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -75,6 +78,11 @@ DUMMY_AWS_ENV = {
 }
 """Set for the in-process handler only when absent: boto3 signs requests even to localhost."""
 PAGE_PATH = "/verify"
+PAGE_SCRIPT_PATH = "/verify.js"
+"""The verification page's script (``static/verify.js``), a module importing the client below."""
+CLIENT_MODULE_PATH = "/clients/js/index.js"
+"""The JS client (``clients/js/index.js`` of this repository), served as is for the page."""
+CLIENT_MODULE_FILE = Path(__file__).resolve().parent.parent / "clients" / "js" / "index.js"
 SHUTDOWN_REASON = "Going away"
 """``disconnectReason`` of the connections closed (1001) because the gateway stops."""
 BINARY_FRAME_REASON = "Binary frames are not supported"
@@ -98,9 +106,13 @@ class GatewayLimits:
     max_frame_bytes: int = 32 * 1024
     max_message_bytes: int = 128 * 1024
     integration_timeout_s: float = 29.0
+    max_in_flight_per_connection: int = 4
+    """Handler invocations one WebSocket connection may have running or queued; its further
+    frames wait unread (backpressure), so one client's flood cannot starve other clients."""
 
     def __post_init__(self) -> None:
-        for name in ("idle_timeout_s", "max_duration_s", "max_frame_bytes", "max_message_bytes", "integration_timeout_s"):
+        for name in ("idle_timeout_s", "max_duration_s", "max_frame_bytes", "max_message_bytes", "integration_timeout_s",
+                     "max_in_flight_per_connection"):
             if getattr(self, name) <= 0:
                 raise GatewayError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.max_frame_bytes > self.max_message_bytes:
@@ -221,6 +233,9 @@ class LocalGateway:
             network round trip to API Gateway (benchmarks and demos); default 0.
         management_methods: the ``@connections`` methods served, as the deployed function's role
             is granted them (``MANAGEMENT_API_METHODS``); default POST and GET.
+        allowed_origins: origins (``http://localhost:3000``) whose pages may open WebSocket
+            connections besides the gateway's own; default none. Handshakes without ``Origin``
+            (non-browser clients) are always accepted; see :mod:`local_gateway.guard`.
 
     Attributes:
         http: the plain-HTTP dispatch table; add routes before :meth:`start`.
@@ -243,6 +258,7 @@ class LocalGateway:
         memory_mb: int = 256,
         management_latency_s: float = 0.0,
         management_methods: Iterable[str] = DEFAULT_MANAGEMENT_API_METHODS,
+        allowed_origins: Iterable[str] = (),
     ) -> None:
         if not stage or "/" in stage or stage.startswith("@"):
             raise GatewayError(f"stage {stage!r} must be a single path segment such as 'prod'")
@@ -258,6 +274,10 @@ class LocalGateway:
             )
         if not 0 <= management_latency_s <= 10:
             raise GatewayError(f"management latency {management_latency_s} s is out of range; expected 0..10 seconds")
+        try:
+            self.guard = Guard(host, allowed_origins)
+        except ValueError as exc:
+            raise GatewayError(f"allowed origins: {exc}") from None
         self.host = host
         self.port = port
         self.stage = stage
@@ -274,7 +294,7 @@ class LocalGateway:
         self._page: str | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._http_connections: set[GatewayConnection] = set()
-        self.http = HttpRoutes(fallback=self._not_found)
+        self.http = HttpRoutes(fallback=self._not_found, check=self._check_request)
         try:
             self.management = ManagementApi(
                 stage=stage, sessions=self._sessions, close=self._close, methods=management_methods,
@@ -292,8 +312,10 @@ class LocalGateway:
             spawn=self._spawn,
         )
         self.http.add(lambda_api.INVOKE_PATH_PATTERN, self._lambda_invoke)
-        self.http.add(PAGE_PATH, self._verify_page)
-        self.http.add("/", self._summary)
+        self.http.add(PAGE_PATH, self._verify_page, page=True)
+        self.http.add(re.escape(PAGE_SCRIPT_PATH), self._script(lambda: resources.files("local_gateway").joinpath("static/verify.js")))
+        self.http.add(re.escape(CLIENT_MODULE_PATH), self._script(lambda: CLIENT_MODULE_FILE))
+        self.http.add("/", self._summary, page=True)
 
     @property
     def management_latency_s(self) -> float:
@@ -378,6 +400,7 @@ class LocalGateway:
         except OSError as exc:
             raise GatewayError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
         self.port = self._server.sockets[0].getsockname()[1]
+        self.guard.port = self.port
         self._prepare_handler_environment()
 
     def _prepare_handler_environment(self) -> None:
@@ -444,9 +467,35 @@ class LocalGateway:
         return Invocation(request_id, result=result)
 
     # --- plain HTTP routes ------------------------------------------------------------------
+    def _check_request(self, request: HttpRequest, page: bool) -> Response | None:
+        """Refuse another Host (DNS rebinding: 421) and, on the APIs, another site's page (403)."""
+        host = request.headers.get("Host")
+        if not self.guard.host_allowed(host):
+            logger.warning("%s %s -> 421: Host %r is not this gateway's", request.method, request.path, host)
+            return responses.refused(421, f"Host {host!r} is not this gateway; use {self._authority}")
+        if page:
+            return None
+        reason = self.guard.cross_site_reason(request.headers)
+        if reason is not None:
+            logger.warning("%s %s -> 403: %s", request.method, request.path, reason)
+            return responses.refused(403, reason)
+        return None
+
     async def _verify_page(self, request: HttpRequest, match: Any) -> Response:
         assert self._page is not None  # nosec B101 # the page is read in start(), before any request is served
         return responses.html_response(self._page.replace(_STAGE_PLACEHOLDER, self.stage))
+
+    @staticmethod
+    def _script(source: Callable[[], Any]) -> Callable[[HttpRequest, Any], Coroutine[Any, Any, Response]]:
+        """A route serving a JavaScript module read from ``source()`` at each request (a path)."""
+        async def route(request: HttpRequest, match: Any) -> Response:
+            try:
+                text = source().read_text("utf-8")
+            except OSError:
+                return responses.text_response(404, "Not found: this installation has no clients/js/ folder\n")
+            return responses.http_response(200, text.encode(), content_type="text/javascript; charset=utf-8",
+                                           extra_headers={"Cache-Control": "no-store"})
+        return route
 
     async def _summary(self, request: HttpRequest, match: Any) -> Response:
         return responses.text_response(
@@ -469,6 +518,18 @@ class LocalGateway:
 
     # --- WebSocket handshake ----------------------------------------------------------------
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        hosts, origins = request.headers.get_all("Host"), request.headers.get_all("Origin")
+        if len(hosts) > 1 or len(origins) > 1:
+            return responses.text_response(400, "Bad request: duplicate Host or Origin header\n")
+        host = hosts[0] if hosts else None
+        if not self.guard.host_allowed(host):
+            logger.warning("handshake -> 421: Host %r is not this gateway's", host)
+            return responses.text_response(421, f"Misdirected Request: Host {host!r} is not this gateway\n")
+        origin = origins[0] if origins else None
+        if not self.guard.websocket_origin_allowed(origin):
+            logger.warning("handshake -> 403: Origin %r is not allowed (wsctl local --allowed-origins)", origin)
+            return responses.text_response(403, f"Forbidden: Origin {origin!r} is not allowed "
+                                                 "(wsctl local --allowed-origins)\n")
         path = urlsplit(request.path).path
         if path in (f"/{self.stage}", f"/{self.stage}/"):
             return None  # websockets validates the upgrade; $connect runs in _process_response
@@ -546,8 +607,10 @@ class LocalGateway:
         self._sessions[info.connection_id] = session
         watchdog = loop.create_task(self._enforce_time_limits(session))
         pending: set[asyncio.Task[None]] = set()
+        slots = asyncio.Semaphore(self.limits.max_in_flight_per_connection)
         try:
             async for data in connection:
+                await slots.acquire()  # backpressure: this client's next frames wait unread
                 session.touch(loop.time())
                 session.record("in", data)
                 if isinstance(data, bytes):  # API Gateway refuses binary frames: close 1003
@@ -556,6 +619,7 @@ class LocalGateway:
                 task = loop.create_task(self._on_message(session, data))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
+                task.add_done_callback(lambda _: slots.release())
         except ConnectionClosed:
             pass  # an abnormal or oversize close; the status code is read below
         finally:

@@ -175,8 +175,8 @@ def cluster_admin(throwaway_cluster: Any) -> Iterator[Any]:
     import psycopg
 
     with psycopg.connect(throwaway_cluster.url, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS websocket_connections, schema_migrations CASCADE")
-        conn.execute("DROP FUNCTION IF EXISTS ws_add_connection CASCADE")
+        conn.execute("DROP TABLE IF EXISTS websocket_connections, websocket_messages, schema_migrations CASCADE")
+        conn.execute("DROP FUNCTION IF EXISTS ws_add_connection, ws_keep_message CASCADE")
         store = open_store(throwaway_cluster.url)
         try:
             store.migrate()

@@ -10,13 +10,16 @@ Subcommands::
     wsctl token        mint a signed connect token
     wsctl cost         monthly cost estimate
     wsctl smoke        prove a deployed stack (or wsctl local) end to end from its outputs
+    wsctl preflight    check the AWS account against the stack's settings before a deploy
 
 The ops subcommands call the Lambda package directly (``websocket_service``): the store named by
 ``--database-url`` / ``DATABASE_URL`` (or ``DATABASE_SECRET_ARN``), and for ``notify`` the
 management endpoint ``--endpoint`` / ``AWS_WEBSOCKET_API_GATEWAY_ENDPOINT`` -- the local gateway
 by default, ``https://{api}.execute-api.{region}.amazonaws.com/{stage}`` with AWS credentials for
-a deployed stack. Output is human-readable; ``--json`` prints one JSON document. Errors print one
-line on stderr and exit with status 1 (2 for usage errors, such as a number out of range).
+a deployed stack. Output is human-readable; ``--json`` prints one JSON document on stdout and
+nothing on stderr but real warnings. Errors print one line on stderr and exit with status 1 (2 for
+usage errors, such as a number out of range); Ctrl+C exits 130 and a closed pipe (``wsctl ... |
+head``) exits quietly with 141, as a shell tool killed by SIGINT or SIGPIPE does.
 """
 from __future__ import annotations
 
@@ -28,10 +31,12 @@ import io
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 from datetime import datetime
 from typing import Any, Callable, Sequence, TypeVar
+from importlib import metadata
 from urllib.parse import quote, urlsplit
 
 from websocket_service.config import (
@@ -42,6 +47,9 @@ from websocket_service.config import (
     ENV_CONNECT_TOKEN_SECRET_ARN,
     ENV_DATABASE_URL,
     ENV_MANAGEMENT_ENDPOINT,
+    ENV_REPLAY_WINDOW_MINUTES,
+    ENV_REPLAY_WITHOUT_TOKENS,
+    SHARED_DEFAULTS,
     ConfigError,
     Settings,
     parse_management_api_methods,
@@ -52,11 +60,13 @@ from websocket_service.messenger import (
     validate_management_endpoint,
 )
 from websocket_service.secrets import SecretFetchError
+from websocket_service.store import SQLITE_PREFIX
 from websocket_service.store.base import Connection, StoreError
+from websocket_service.store.sql import MIGRATE_ACTION_HINT
 from websocket_service.tokens import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
 from websocket_service.validation import ValidationError, normalize_email, validate_connection_type
 
-from . import cost, smoke
+from . import cost, preflight, smoke
 from .argtypes import float_range, int_range
 from local_gateway.events import DEFAULT_ROUTE
 from local_gateway.server import (
@@ -77,6 +87,11 @@ DEFAULT_MIGRATE_TIMEOUT_S = 600
 MAX_MIGRATE_TIMEOUT_S = 86_400
 """Upper bound of ``--timeout`` (PostgreSQL's timeouts are int32 milliseconds, about 24 days)."""
 EXAMPLE_EMAIL = "you@example.com"
+EXIT_BROKEN_PIPE = 141
+"""Exit status when stdout's reader went away (``wsctl ... | head``): 128 + SIGPIPE, as a shell
+tool killed by the signal reports it (``set -o pipefail`` sees it, a plain pipeline does not)."""
+DISTRIBUTION = "websocket-notifications"
+"""The installed distribution whose version ``wsctl --version`` prints."""
 T = TypeVar("T")
 
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
@@ -102,23 +117,24 @@ def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if getattr(args, "database_url", None):
         overrides.update(database_url=args.database_url, database_secret_arn=None)
+    if settings.database_url or overrides.get("database_url"):
+        check_sqlite_folder(overrides.get("database_url") or settings.database_url or "")
     if hasattr(args, "endpoint"):
         overrides["management_endpoint"] = args.endpoint or settings.management_endpoint or DEFAULT_LOCAL_ENDPOINT
     return dataclasses.replace(settings, **overrides)
 
 
-def _with_service(settings: Settings, operation: Callable[[Any], T], *, raw_logs: bool = True, **open_options: Any) -> T:
+def _with_service(settings: Settings, operation: Callable[[Any], T], **open_options: Any) -> T:
     """Run ``operation(service)`` on a freshly opened service (``open_service(settings,
     **open_options)``), then close it.
 
-    The service logs JSON lines and EMF metrics on stdout (CloudWatch's convention). With
-    ``raw_logs`` they go to stderr as they are, so stdout carries only the command's output (one
-    JSON document with ``--json``); otherwise EMF records are dropped and each WARNING or ERROR
-    log becomes one human line on stderr.
+    The service logs JSON lines and EMF metrics on stdout (CloudWatch's convention). They are
+    captured, so stdout carries only the command's output (one JSON document with ``--json``):
+    EMF and INFO records are dropped and each WARNING or ERROR log becomes one human line on stderr.
     """
     from websocket_service.service import open_service
 
-    captured = sys.stderr if raw_logs else io.StringIO()
+    captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured):
             service = open_service(settings, **open_options)
@@ -127,9 +143,8 @@ def _with_service(settings: Settings, operation: Callable[[Any], T], *, raw_logs
             finally:
                 service.close()
     finally:
-        if isinstance(captured, io.StringIO):
-            for line in _human_log_lines(captured.getvalue()):
-                print(line, file=sys.stderr)
+        for line in _human_log_lines(captured.getvalue()):
+            print(line, file=sys.stderr)
 
 
 def _human_log_lines(output: str) -> list[str]:
@@ -150,12 +165,47 @@ def _human_log_lines(output: str) -> list[str]:
 
 
 def _masked_url(url: str) -> str:
-    """A database URL with its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
-    return url
+    """A database URL with its password replaced by ``***``: in the user part
+    (``postgresql://user:***@host/db``) and in a ``password=`` query parameter."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL we can take apart: show its scheme only
+        return url.split(":", 1)[0] + ":***"
+    masked = parts
+    if password:
+        user_info, _, host = parts.netloc.rpartition("@")
+        masked = masked._replace(netloc=f"{user_info.split(':', 1)[0]}:***@{host}")
+    if parts.query:
+        masked = masked._replace(query="&".join(
+            f"{name}=***" if name.lower() in ("password", "sslpassword") else f"{name}{sep}{value}"
+            for name, sep, value in (item.partition("=") for item in parts.query.split("&"))
+        ))
+    return url if masked == parts else masked.geturl()  # geturl() would drop sqlite:///'s empty host
+
+
+def check_sqlite_folder(database_url: str) -> None:
+    """Refuse a ``sqlite:///`` URL whose folder does not exist (the store would create it: a typo
+    in the path would silently start an empty database somewhere else). ``:memory:`` and other
+    schemes pass; the deployed function's ``/tmp`` demo never comes through here."""
+    url = database_url.strip()
+    if not url.lower().startswith(SQLITE_PREFIX):
+        return
+    path = url[len(SQLITE_PREFIX):]
+    if not path or path == ":memory:" or "?" in path:
+        return  # open_store names what is wrong with these
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CommandError(
+            f"the folder of the SQLite database does not exist: {folder} (from --database-url / {ENV_DATABASE_URL}); "
+            "create it first, or fix the path (sqlite:///relative/path.db, sqlite:////absolute/path.db)"
+        )
+
+
+def _hint_database_url(database_url: str) -> str:
+    """``database_url`` as a printed command shows it: shell-quoted, its password masked (the
+    banner then says to put it back). The one place where a hint's URL is rendered."""
+    return shlex.quote(_masked_url(database_url))
 
 
 def _is_local_endpoint(endpoint: str) -> bool:
@@ -185,6 +235,8 @@ def _iso(value: datetime | None) -> str:
 def cmd_local(args: argparse.Namespace) -> int:
     """Run the gateway until interrupted."""
     database_url = args.database_url or os.environ.get(ENV_DATABASE_URL) or Settings().database_url
+    check_sqlite_folder(database_url)
+    os.environ.update(replay_environment(args))  # the in-process handler reads its settings from there
     gateway = LocalGateway(
         host=args.host,
         port=args.port,
@@ -197,6 +249,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         database_url=database_url,
         management_latency_s=args.management_latency_ms / 1000,
         management_methods=args.management_methods or _env_management_methods(),
+        allowed_origins=args.allowed_origins,
     )
     from websocket_service.store import open_store
 
@@ -208,6 +261,17 @@ def cmd_local(args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     asyncio.run(_serve_local(gateway, database_url, applied, args.outputs_file))
     return 0
+
+
+def replay_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The handler settings ``wsctl local --replay-window/--replay-without-tokens`` ask for (none
+    given: nothing, the environment's own values apply)."""
+    environment = {}
+    if args.replay_window is not None:
+        environment[ENV_REPLAY_WINDOW_MINUTES] = str(args.replay_window)
+    if args.replay_without_tokens:
+        environment[ENV_REPLAY_WITHOUT_TOKENS] = "true"
+    return environment
 
 
 def _env_management_methods() -> tuple[str, ...]:
@@ -312,15 +376,18 @@ def write_outputs_file(gateway: LocalGateway, path: str) -> None:
 def _banner(gateway: LocalGateway, database_url: str, applied: list[int], outputs_file: str | None = None) -> str:
     query = f"email={quote(EXAMPLE_EMAIL)}&type=email-verification"
     token_hint = ""  # nosec B105 # an empty URL fragment, not a password
+    page_token, token_note = "", ""
     if os.environ.get(ENV_CONNECT_TOKEN_SECRET) or os.environ.get(ENV_CONNECT_TOKEN_SECRET_ARN):
         token_hint = f"&token=$(wsctl token --email {EXAMPLE_EMAIL} --type email-verification)"
+        page_token, token_note = _page_token()
+    store_option = "" if database_url == Settings().database_url else f" --database-url {_hint_database_url(database_url)}"
     migrations = f"applied migrations {applied}" if applied else "schema up to date"
     return "\n".join(
         [
             f"Local WebSocket gateway, stage '{gateway.stage}', store {_masked_url(database_url)} ({migrations})",
             f"  WebSocket URL:        {gateway.url}",
             f"  Management endpoint:  {gateway.management_endpoint}",
-            f"  Verification page:    {gateway.page_url}?email={quote(EXAMPLE_EMAIL)}",
+            f"  Verification page:    {gateway.page_url}?email={quote(EXAMPLE_EMAIL)}{page_token}{token_note}",
             f"  Console:              {gateway.console_url}",
             f"  @connections methods: {', '.join(gateway.management.methods)} (as the deployed role is granted)",
             f"  Lambda Invoke API:    {urlsplit(gateway.management_endpoint)._replace(path='').geturl()}"
@@ -328,24 +395,51 @@ def _banner(gateway: LocalGateway, database_url: str, applied: list[int], output
             *([f"  Outputs file:         {outputs_file} (wsctl smoke --outputs {outputs_file})"] if outputs_file else []),
             "Try it:",
             f"  {sys.executable} -m websockets \"{gateway.url}?{query}{token_hint}\"",
-            f"  wsctl notify --email {EXAMPLE_EMAIL} --endpoint {gateway.management_endpoint}",
+            f"  wsctl notify --email {EXAMPLE_EMAIL} --endpoint {gateway.management_endpoint}{store_option}",
+            f"  wsctl connections --active{store_option}",
+            *(["  (the hints show the database password as ***: put yours back)"] if "***" in store_option else []),
             "Press Ctrl+C to stop.",
         ]
     )
 
 
+def _page_token() -> tuple[str, str]:
+    """``&token=...`` minted for the banner's verification page (the longest TTL the function
+    accepts) and a note saying how long it lasts; a note alone when the secret cannot be read."""
+    from websocket_service.tokens import mint_token, read_token_secret
+
+    try:
+        secret = read_token_secret(Settings.from_env())
+        token = mint_token(secret or "", EXAMPLE_EMAIL, "email-verification", ttl_seconds=MAX_TTL_SECONDS)
+    except (ConfigError, SecretFetchError, ValueError) as exc:
+        return "", f" (needs &token=: cannot mint one here: {exc})"
+    return f"&token={quote(token)}", f"  (token valid {MAX_TTL_SECONDS // 60} min; wsctl token mints another)"
+
+
 # --- notify ---------------------------------------------------------------------------------
 def _message(args: argparse.Namespace, email: str, connection_type: str) -> Any:
-    from websocket_service.service import EMAIL_VERIFICATION_TYPE, EMAIL_VERIFIED_MESSAGE_TYPE
+    from websocket_service.service import default_notify_message
 
     if args.message is None:
-        if connection_type != EMAIL_VERIFICATION_TYPE:
-            raise CommandError(f"--message is required for type {connection_type!r} (only email-verification has a default)")
-        return {"type": EMAIL_VERIFIED_MESSAGE_TYPE, "email": email}
+        try:
+            return default_notify_message(email, connection_type)
+        except ValidationError as exc:
+            raise CommandError(f"--message is required: {exc}") from None
     try:
         return json.loads(args.message)
     except ValueError:
-        return args.message  # plain text is sent as is
+        return args.message  # plain text is sent as is (_message_option refused broken JSON)
+
+
+def _message_option(text: str) -> str:
+    """``--message``: text, or JSON when it starts with ``{`` or ``[`` (then it must parse: a typo
+    in a JSON message is refused, not sent as text)."""
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"starts like JSON but is not valid JSON: {exc}") from None
+    return text
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
@@ -356,7 +450,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     if _is_local_endpoint(settings.management_endpoint or ""):
         for name, value in DUMMY_AWS_ENV.items():  # the local gateway accepts any credentials
             os.environ.setdefault(name, value)
-    report = _with_service(settings, lambda service: service.notify(email, connection_type, message), raw_logs=args.json)
+    report = _with_service(settings, lambda service: service.notify(email, connection_type, message))
     if args.json:
         _print_json({"ok": report.failed == 0, **report.to_dict(), "endpoint": settings.management_endpoint})
     elif report.sent + report.gone + report.failed == 0:
@@ -365,6 +459,10 @@ def cmd_notify(args: argparse.Namespace) -> int:
         print(_notify_line(report, email, connection_type, settings.management_endpoint or ""))
     if report.failed:
         print(f"wsctl: {report.failed} deliveries failed; is {settings.management_endpoint} the right endpoint?", file=sys.stderr)
+        return 1
+    if args.require_delivery and report.sent == 0:
+        print(f"wsctl notify: nothing delivered to {email} ({connection_type}) and --require-delivery was given",
+              file=sys.stderr)
         return 1
     return 0
 
@@ -533,9 +631,26 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+def _version() -> str:
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
+def _origins_option(text: str) -> tuple[str, ...]:
+    from local_gateway.guard import normalize_origin
+
+    try:
+        return tuple(normalize_origin(item) for item in text.split(",") if item.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``wsctl`` argument parser."""
     parser = argparse.ArgumentParser(prog="wsctl", description="Local WebSocket gateway and operations tool.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     local = sub.add_parser("local", help="run the local gateway", description=cmd_local.__doc__)
@@ -557,6 +672,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"@connections methods to serve, as the deployed function's role is granted them "
                             f"(default: ${ENV_MANAGEMENT_API_METHODS}, else {','.join(DEFAULT_MANAGEMENT_API_METHODS)}); "
                             f"others answer 403 like AWS")
+    local.add_argument("--allowed-origins", type=_origins_option, default=(), metavar="ORIGIN,...",
+                       help="web origins (http://localhost:3000) whose pages may open WebSocket connections; "
+                            "default: only the gateway's own pages (clients without Origin, such as SDKs, always may)")
+    window = SHARED_DEFAULTS[ENV_REPLAY_WINDOW_MINUTES]
+    local.add_argument("--replay-window", type=int_range(window["minimum"], window["maximum"]), metavar="MINUTES",
+                       help=f"how long notify keeps messages for replay (default: ${ENV_REPLAY_WINDOW_MINUTES}, "
+                            f"else {window['default']}; 0 turns replay off)")
+    local.add_argument("--replay-without-tokens", action="store_true",
+                       help=f"allow replay on connections no token verified (sets {ENV_REPLAY_WITHOUT_TOKENS}=true; "
+                            "for tokens-off local runs: anyone could read any email's recent messages)")
     local.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     local.add_argument("--outputs-file", metavar="FILE",
                        help="write the gateway's URLs as cdk-outputs.json-shaped JSON (for wsctl smoke --outputs FILE)")
@@ -565,7 +690,11 @@ def build_parser() -> argparse.ArgumentParser:
     notify = sub.add_parser("notify", help="push a message to an email's connections", description=cmd_notify.__doc__)
     notify.add_argument("--email", required=True)
     notify.add_argument("--type", default="email-verification", help="connection type (default %(default)s)")
-    notify.add_argument("--message", help='JSON or text; default for email-verification: {"type":"email-verified",...}')
+    notify.add_argument("--message", type=_message_option,
+                        help='JSON or text (text starting with { or [ must be valid JSON); '
+                             'default for email-verification: {"type":"email-verified",...}')
+    notify.add_argument("--require-delivery", action="store_true",
+                        help="exit 1 when no connection received the message (default: nothing to send is exit 0)")
     notify.add_argument("--endpoint", help=f"management endpoint (default: ${ENV_MANAGEMENT_ENDPOINT}, else {DEFAULT_LOCAL_ENDPOINT})")
     _store_options(notify)
     notify.set_defaults(func=cmd_notify)
@@ -637,6 +766,8 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="SECONDS", help="deadline of each step (default %(default)s)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(func=cmd_smoke)
+
+    preflight.add_parser(sub)
     return parser
 
 
@@ -645,9 +776,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command: Callable[[argparse.Namespace], int] = args.func
     try:
-        return command(args)
+        status = command(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit as "Exception ignored"
+        return status
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
     except (CommandError, *EXPECTED_ERRORS) as exc:
-        print(f"wsctl {args.command}: error: {exc}", file=sys.stderr)
+        print(f"wsctl {args.command}: error: {_cli_hints(str(exc))}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, never a traceback
         print(f"wsctl {args.command}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -655,6 +791,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl+C during any command: the shell's convention, no traceback
         print(f"wsctl {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null: the reader is gone, and the interpreter's final flush would
+    otherwise print ``Exception ignored ... BrokenPipeError`` (Python's documented recipe)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _cli_hints(message: str) -> str:
+    """The service's error text with its hints said the CLI way (``wsctl migrate``, not the
+    function's ``{"action": "migrate"}`` invoke)."""
+    return message.replace(MIGRATE_ACTION_HINT, "`wsctl migrate` (same --database-url)")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ index-ordered, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so it never waits for a 
 cleanup or a ``$connect`` holds, committed with ``synchronous_commit`` off so ``$connect`` commits
 do not queue behind a WAL fsync per batch; a batch lost in a crash is redone by the next run): (1) mark active connections idle for longer than
 ``CONNECTION_TTL_MINUTES`` inactive (``$disconnect`` is best effort, so some never arrive);
-(2) delete inactive rows disconnected more than ``INACTIVE_RETENTION_HOURS`` ago.
+(2) delete inactive rows disconnected more than ``INACTIVE_RETENTION_HOURS`` ago; (3) delete messages
+kept for replay whose window (``REPLAY_WINDOW_MINUTES``) has ended.
 
 A run is bounded by TIME, not by a row count: batches continue while the time spent plus the
 longest batch so far fits in ``CLEANUP_TIME_BUDGET_SECONDS`` (shared by both phases; purging gets
@@ -31,13 +32,14 @@ from .store.base import ConnectionStore
 
 @dataclass(frozen=True, slots=True)
 class CleanupReport:
-    """Rows expired (marked inactive) and purged (deleted), or that would be in a dry run; how many
-    batches ran, the longest one, the run's duration and how much of it was pacing pauses (zero
-    for dry runs)."""
+    """Rows expired (marked inactive) and purged (deleted), replay messages purged, or that would
+    be in a dry run; how many batches ran, the longest one, the run's duration and how much of it
+    was pacing pauses (zero for dry runs)."""
 
     expired: int
     purged: int
     dry_run: bool
+    purged_messages: int = 0
     complete: bool = True
     batches: int = 0
     longest_batch_ms: float = 0.0
@@ -106,6 +108,7 @@ def run_cleanup(
             expired=store.count_idle(idle_before=idle_before),
             purged=store.count_purgeable(disconnected_before=disconnected_before),
             dry_run=True,
+            purged_messages=store.count_expired_messages(expired_before=now),
         )
     size = settings.cleanup_batch_size
     budget = _Budget(
@@ -120,11 +123,15 @@ def run_cleanup(
     purged, purge_done = budget.drain(
         lambda: store.purge_inactive(disconnected_before=disconnected_before, batch_size=size), size
     )
+    purged_messages, messages_done = budget.drain(
+        lambda: store.purge_expired_messages(expired_before=now, batch_size=size), size
+    )
     return CleanupReport(
         expired=expired,
         purged=purged,
         dry_run=False,
-        complete=expire_done and purge_done,
+        purged_messages=purged_messages,
+        complete=expire_done and purge_done and messages_done,
         batches=budget.batches,
         longest_batch_ms=round(budget.longest_s * 1000, 1),
         elapsed_ms=round((monotonic() - budget.started) * 1000, 1),

@@ -38,6 +38,8 @@ ENV_CLEANUP_TIME_BUDGET_SECONDS = "CLEANUP_TIME_BUDGET_SECONDS"
 ENV_CLEANUP_DUTY_CYCLE_PERCENT = "CLEANUP_DUTY_CYCLE_PERCENT"
 ENV_MANAGEMENT_API_METHODS = "MANAGEMENT_API_METHODS"
 ENV_DB_POOLER = "DB_POOLER"
+ENV_REPLAY_WINDOW_MINUTES = "REPLAY_WINDOW_MINUTES"
+ENV_REPLAY_WITHOUT_TOKENS = "REPLAY_WITHOUT_TOKENS"
 
 ALL_ENV_NAMES = frozenset(v for k, v in dict(globals()).items() if k.startswith("ENV_"))
 
@@ -75,6 +77,10 @@ REQUIRED_MANAGEMENT_API_METHODS: tuple[str, ...] = tuple(SHARED_DEFAULTS[ENV_MAN
 DEFAULT_DB_POOLER: str = SHARED_DEFAULTS[ENV_DB_POOLER]["default"]
 """``auto``: a URL on port 6432 (pgbouncer) or an RDS Proxy endpoint is pooled, anything else direct."""
 DB_POOLERS: tuple[str, ...] = tuple(SHARED_DEFAULTS[ENV_DB_POOLER]["choices"])
+DEFAULT_REPLAY_WINDOW_MINUTES: int = SHARED_DEFAULTS[ENV_REPLAY_WINDOW_MINUTES]["default"]
+"""How long notify keeps each message for ``{"action": "replay"}`` (0: nothing is kept, replay is off)."""
+DEFAULT_REPLAY_WITHOUT_TOKENS: bool = SHARED_DEFAULTS[ENV_REPLAY_WITHOUT_TOKENS]["default"]
+"""Replay needs token-verified connections: with connect tokens off it is off unless this is true."""
 FAILED_DELIVERIES_METRIC = "FailedDeliveries"
 """Name of the EMF metric the function emits; the CDK monitoring construct alarms on it."""
 SERVICE_FAILURES_METRIC = "ServiceFailures"
@@ -194,6 +200,11 @@ class Settings:
     """What sits between the function and PostgreSQL (``DB_POOLER``): ``none`` (direct: session
     statement timeout, prepared statements), ``pgbouncer`` or ``rds-proxy`` (transaction pooling:
     no session state, no prepared statements), or ``auto`` (detected from the URL)."""
+    replay_window_minutes: int = DEFAULT_REPLAY_WINDOW_MINUTES
+    """Minutes notify keeps each message for replay (``REPLAY_WINDOW_MINUTES``; 0: off)."""
+    replay_without_tokens: bool = DEFAULT_REPLAY_WITHOUT_TOKENS
+    """Allow replay on connections no token verified (``REPLAY_WITHOUT_TOKENS``): anyone who knows
+    an email could then read its recent messages, so only for tokens-off demos and tests."""
     auto_migrate: bool = False
     """Apply migrations when the container opens its store. Only for stores that live and die with
     one container (the stack's demo-only SQLite file in /tmp); shared databases use ``migrate``."""
@@ -242,5 +253,7 @@ class Settings:
             cleanup_duty_cycle_percent=_shared_int(env, ENV_CLEANUP_DUTY_CYCLE_PERCENT),
             management_api_methods=_methods(env),
             db_pooler=db_pooler,
+            replay_window_minutes=_shared_int(env, ENV_REPLAY_WINDOW_MINUTES),
+            replay_without_tokens=_bool(env, ENV_REPLAY_WITHOUT_TOKENS),
             auto_migrate=_bool(env, ENV_AUTO_MIGRATE),
         )

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import traceback
 from typing import Any, Callable, Mapping
@@ -191,7 +192,8 @@ def _cleanup(dry_run: Any) -> Result:
     service = get_service()
     report = run_cleanup(service.store, service.settings, now=service.clock(), dry_run=dry_run)
     result: Result = {"ok": True, "action": "cleanup", "expired": report.expired, "purged": report.purged,
-                      "dry_run": report.dry_run, "complete": report.complete}
+                      "purged_messages": report.purged_messages, "dry_run": report.dry_run,
+                      "complete": report.complete}
     if not dry_run:  # a real run also says how it was paced (a dry run only counts)
         result.update(batches=report.batches, longest_batch_ms=report.longest_batch_ms,
                       paused_ms=report.paused_ms, elapsed_ms=report.elapsed_ms)
@@ -255,8 +257,8 @@ def send_cfn_response(event: Mapping[str, Any], status: str, reason: str, physic
                       data: Mapping[str, Any]) -> None:
     """PUT the custom-resource response to the pre-signed ``ResponseURL``.
 
-    Raises :class:`CfnResponseError` when ``ResponseURL`` is not an https URL (http only to a
-    loopback host, for local runs) or the PUT cannot be delivered (unreachable, refused, a broken
+    Raises :class:`CfnResponseError` when ``ResponseURL`` is not on CloudFormation's response hosts
+    (:func:`_response_url`) or the PUT cannot be delivered (unreachable, refused, a broken
     HTTP answer, a timeout); never anything else.
     """
     url = _response_url(event.get("ResponseURL"))
@@ -284,8 +286,24 @@ def send_cfn_response(event: Mapping[str, Any], status: str, reason: str, physic
         raise CfnResponseError(f"could not PUT the response to ResponseURL: {type(error).__name__}: {error}") from None
 
 
+CFN_RESPONSE_HOST = re.compile(
+    r"cloudformation-custom-resource-response-[a-z0-9]+"  # the bucket: the Region without dashes (uswest2)
+    r"\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?"  # s3 / s3-us-west-2 / s3.cn-north-1 ... .com(.cn)
+)
+"""The hosts of CloudFormation's pre-signed ``ResponseURL``: virtual-hosted URLs of its AWS-owned
+buckets ``cloudformation-custom-resource-response-<RegionWithoutDashes>`` ("Setting up VPC endpoints
+for CloudFormation", https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cfn-vpce-bucketnames.html),
+in every partition: ``...-useast1.s3.amazonaws.com``, ``...-uswest2.s3-us-west-2.amazonaws.com``,
+``...-euwest1.s3.eu-west-1.amazonaws.com``, ``...-usgovwest1.s3-us-gov-west-1.amazonaws.com``,
+``...-cnnorth1.s3.cn-north-1.amazonaws.com.cn``."""
+CFN_LOOPBACK_ENV = "CFN_RESPONSE_ALLOW_LOOPBACK"
+"""Local and test runs only (the stack never sets it): ``true`` also accepts an http(s)
+``ResponseURL`` on a loopback host, where tests run a stand-in for CloudFormation's bucket."""
+
+
 def _response_url(value: Any) -> str:
-    """``ResponseURL`` checked before any request: an absolute https URL (http for loopback)."""
+    """``ResponseURL`` checked before any request: https on CloudFormation's response hosts
+    (:data:`CFN_RESPONSE_HOST`); a loopback host only with :data:`CFN_LOOPBACK_ENV` set."""
     from urllib.parse import urlsplit
 
     from .messenger import is_loopback_host
@@ -295,14 +313,19 @@ def _response_url(value: Any) -> str:
     try:
         parts = urlsplit(value.strip())
         host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
         raise CfnResponseError("ResponseURL is not a valid URL; CloudFormation sends a pre-signed https URL") from None
-    if not host or not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(host))):
-        raise CfnResponseError(
-            f"ResponseURL must be an https:// URL with a host (got scheme {parts.scheme or 'none'!r}); "
-            "CloudFormation sends a pre-signed https URL"
-        )
-    return value.strip()
+    if parts.scheme == "https" and CFN_RESPONSE_HOST.fullmatch(host) and not parts.username and not parts.password:
+        return value.strip()
+    loopback_allowed = os.environ.get(CFN_LOOPBACK_ENV, "").strip().lower() == "true"
+    if loopback_allowed and parts.scheme in ("http", "https") and host and is_loopback_host(host):
+        return value.strip()
+    raise CfnResponseError(
+        f"ResponseURL must be an https:// URL on CloudFormation's response bucket "
+        f"(cloudformation-custom-resource-response-<region>.s3...amazonaws.com), got scheme "
+        f"{parts.scheme or 'none'!r} and host {host[:80]!r}; CloudFormation sends a pre-signed https URL"
+    )
 
 
 def _cfn_operation(event: Mapping[str, Any]) -> Result:
@@ -322,11 +345,11 @@ def _cfn_operation(event: Mapping[str, Any]) -> Result:
 def _custom_resource(event: Mapping[str, Any], context: Any, request_id: str | None, started: float) -> Result:
     request_type = event.get("RequestType")
     route = f"cloudformation:{request_type if request_type in ('Create', 'Update', 'Delete') else 'other'}"
-    try:  # no answer can reach CloudFormation: say so and do nothing (the stack operation times out)
+    try:  # not CloudFormation's URL: a forged or misdirected event; refuse it, run nothing, PUT nothing
         _response_url(event.get("ResponseURL"))
     except CfnResponseError as error:
-        _log(route, "cfn_response_failed", started, request_id, level="ERROR", error_message=str(error))
-        return _error("cfn_response_failed", str(error))
+        _log(route, "cfn_response_refused", started, request_id, level="WARNING", error_message=str(error))
+        return _error("cfn_response_refused", str(error))
     result = _run(route, lambda: _cfn_operation(event), started, request_id, custom_resource=True)
     physical_id = event.get("PhysicalResourceId") or f"websocket-migrations-{event.get('LogicalResourceId', 'db')}"
     reason = result.get("message") or f"See CloudWatch log stream {getattr(context, 'log_stream_name', None)}"

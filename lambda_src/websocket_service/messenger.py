@@ -1,10 +1,13 @@
 """Posting to connected clients through the API Gateway Management API (``@connections``).
 
 Each post is one SigV4-signed ``POST {endpoint}/@connections/{id}`` (the id URL-encoded: ids such
-as ``BFHPhfCWIAMCKlQ=`` contain ``=``) sent on a keep-alive urllib3 connection pool, signed by
-botocore's own signer (``botocore.auth.SigV4Auth``) with credentials from botocore's default chain.
-This replaces a boto3 client: the same request and signature for about a third of the CPU per post
-(botocore's client machinery -- user agent, parameter validation, event hooks -- was ~70 % of it).
+as ``BFHPhfCWIAMCKlQ=`` contain ``=``) sent on a keep-alive urllib3 connection pool, with
+credentials from botocore's default chain. The request has one fixed shape (no query string, the
+same signed headers every time), so :class:`ConnectionsSigner` builds its SigV4 signature directly
+and keeps the day's signing key (four HMACs) until the date or the secret changes; its signatures
+equal botocore's ``SigV4Auth`` for the same request (tests/unit/test_messenger_signer.py). This
+replaces a boto3 client (whose machinery was ~70 % of a post's CPU) and then botocore's generic
+``AWSRequest`` + ``SigV4Auth`` (75-95 us per post).
 botocore and urllib3 are imported on the first post only, so ``$connect``/``$disconnect`` cold
 starts pay for neither; boto3 is never imported.
 
@@ -21,6 +24,8 @@ came first: the post was not attempted, or its timeout -- cut to the deadline --
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import random
 import threading
@@ -36,7 +41,35 @@ from .errors import ClientError, ServiceError
 MAX_PAYLOAD_BYTES = 131_072
 """API Gateway's limit for one message / one management API POST body (128 KB)."""
 MAX_PARALLEL_POSTS = 16
-"""Threads used by parallel posts; also the size of the keep-alive connection pool."""
+"""Posts in flight (threads, and keep-alive connections) when the instance's size is unknown (local runs)."""
+LAMBDA_MB_PER_VCPU = 1769
+"""Lambda gives a function one vCPU per 1,769 MB of memory (proportionally less below)."""
+POSTS_IN_FLIGHT_PER_VCPU = 64
+"""Posts in flight per vCPU of the function's CPU share: a post costs ~0.2-0.3 ms of CPU per 20 ms round
+trip, so a full vCPU keeps ~64 busy; more threads on a fraction of a vCPU only contend for it."""
+MIN_PARALLEL_POSTS = 16
+"""Measured at 256 MB (a seventh of a vCPU, 20 ms round trip): 16 and 32 in flight tie, 4-8 are 1.1-1.5x slower."""
+CAP_PARALLEL_POSTS = 64
+ENV_FUNCTION_MEMORY = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+"""Set by Lambda in every function: its memory size in MB."""
+
+
+def parallel_posts(memory_mb: int | None) -> int:
+    """Posts a fan-out keeps in flight on an instance with ``memory_mb`` of memory (its CPU share is
+    ``memory_mb / LAMBDA_MB_PER_VCPU`` vCPU): :data:`POSTS_IN_FLIGHT_PER_VCPU` per vCPU, within
+    :data:`MIN_PARALLEL_POSTS`..:data:`CAP_PARALLEL_POSTS`; :data:`MAX_PARALLEL_POSTS` when unknown."""
+    if memory_mb is None:
+        return MAX_PARALLEL_POSTS
+    wanted = round(memory_mb / LAMBDA_MB_PER_VCPU * POSTS_IN_FLIGHT_PER_VCPU)
+    return max(MIN_PARALLEL_POSTS, min(CAP_PARALLEL_POSTS, wanted))
+
+
+def instance_parallel_posts(env: Any = None) -> int:
+    """:func:`parallel_posts` for this instance (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``; unset locally)."""
+    import os
+
+    raw = (os.environ if env is None else env).get(ENV_FUNCTION_MEMORY, "")
+    return parallel_posts(int(raw) if raw.strip().isdigit() and int(raw) > 0 else None)
 DEFAULT_CONNECT_TIMEOUT_S = 3.0
 """Bound of one post's TCP/TLS connect (cut further to the caller's deadline)."""
 DEFAULT_READ_TIMEOUT_S = 5.0
@@ -125,14 +158,86 @@ def region_of(endpoint: str) -> str:
     return DEFAULT_REGION
 
 
+SIGNING_SERVICE = "execute-api"
+"""The SigV4 service name of the API Gateway Management API."""
+
+
+class ConnectionsSigner:
+    """AWS Signature Version 4 for the Management API's one request shape.
+
+    ``{METHOD} {path}`` with no query string, signed headers ``host;x-amz-date`` (plus
+    ``x-amz-security-token`` with temporary credentials), the body's SHA-256 as payload hash:
+    exactly what ``botocore.auth.SigV4Auth`` signs for such a request (no other headers are set
+    before signing). The signing key is derived once per day and secret (it only depends on
+    the date, region and service) and reused; the cache is one immutable tuple, so threads can
+    share a signer.
+    """
+
+    def __init__(self, host: str, region: str, service: str = SIGNING_SERVICE) -> None:
+        """``host`` as the Host header carries it: lowercase, with ``:port`` unless the scheme's default."""
+        self.host = host
+        self.region = region
+        self.service = service
+        self._scope_tail = f"/{region}/{service}/aws4_request"
+        self._key: tuple[str, str, bytes] = ("", "", b"")
+
+    def signing_key(self, secret_key: str, date: str) -> bytes:
+        """The SigV4 signing key for ``date`` (``YYYYMMDD``), cached until the date or secret changes."""
+        cached_secret, cached_date, key = self._key
+        if cached_date == date and cached_secret == secret_key and key:
+            return key
+        key = hmac.new(f"AWS4{secret_key}".encode(), date.encode(), hashlib.sha256).digest()
+        for part in (self.region, self.service, "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        self._key = (secret_key, date, key)
+        return key
+
+    def headers(self, method: str, path: str, payload: bytes, *, access_key: str, secret_key: str,
+                token: str | None = None, timestamp: str | None = None) -> dict[str, str]:
+        """The headers that sign ``method path`` with ``payload``: ``X-Amz-Date``, the session token if
+        any, and ``Authorization``. ``path`` is the request path as sent (already URL-encoded);
+        ``timestamp`` (``YYYYMMDDTHHMMSSZ``, UTC) defaults to now."""
+        from botocore.utils import normalize_url_path  # already loaded with the credential chain
+
+        if timestamp is None:
+            timestamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        date = timestamp[:8]
+        if token:
+            canonical_headers = f"host:{self.host}\nx-amz-date:{timestamp}\nx-amz-security-token:{token}\n"
+            signed = "host;x-amz-date;x-amz-security-token"
+        else:
+            canonical_headers = f"host:{self.host}\nx-amz-date:{timestamp}\n"
+            signed = "host;x-amz-date"
+        canonical = (f"{method}\n{quote(normalize_url_path(path), safe='/~')}\n\n{canonical_headers}\n{signed}\n"
+                     f"{hashlib.sha256(payload).hexdigest()}")
+        scope = date + self._scope_tail
+        to_sign = f"AWS4-HMAC-SHA256\n{timestamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        signature = hmac.new(self.signing_key(secret_key, date), to_sign.encode(), hashlib.sha256).hexdigest()
+        headers = {"X-Amz-Date": timestamp}
+        if token:
+            headers["X-Amz-Security-Token"] = token
+        headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, "
+                                    f"Signature={signature}")
+        return headers
+
+
+def host_header(endpoint: str) -> str:
+    """The Host header value for ``endpoint``: lowercase host, ``:port`` only when not the scheme's default."""
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None and parts.port != {"http": 80, "https": 443}.get(parts.scheme):
+        host = f"{host}:{parts.port}"
+    return host
+
+
 class _SignedPoster:
-    """One keep-alive connection pool to the endpoint plus botocore's SigV4 signer."""
+    """One keep-alive connection pool to the endpoint plus a :class:`ConnectionsSigner`."""
 
     def __init__(self, endpoint: str, region: str, pool_size: int) -> None:
         import botocore.session
         import urllib3
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
         from botocore.httpsession import get_cert_path
 
         credentials = botocore.session.Session().get_credentials()
@@ -140,13 +245,10 @@ class _SignedPoster:
             raise CredentialsError("no AWS credentials found to sign Management API posts (the function role "
                                    "provides them in Lambda; locally set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
         self._credentials = credentials
-        self._signer_class = SigV4Auth
-        self._request_class = AWSRequest
-        self._region = region
+        self._signer = ConnectionsSigner(host_header(endpoint), region)
         self._timeout_class = urllib3.Timeout
         self.errors = urllib3.exceptions
         parts = urlsplit(endpoint)
-        self._base_url = f"{parts.scheme}://{parts.netloc}"
         self._stage_path = parts.path
         extra = {"ca_certs": get_cert_path(True)} if parts.scheme == "https" else {}
         self._pool = urllib3.connection_from_url(endpoint, maxsize=pool_size, block=False, **extra)
@@ -157,10 +259,11 @@ class _SignedPoster:
         name or ""). Raises urllib3 errors for connect/read failures and timeouts (no retries, no
         redirects)."""
         path = f"{self._stage_path}/@connections/{quote(connection_id, safe='')}"
-        request = self._request_class(method=method, url=self._base_url + path, data=payload)
-        self._signer_class(self._credentials.get_frozen_credentials(), "execute-api", self._region).add_auth(request)
+        frozen = self._credentials.get_frozen_credentials()
+        headers = self._signer.headers(method, path, payload, access_key=frozen.access_key,
+                                       secret_key=frozen.secret_key, token=frozen.token)
         response = self._pool.urlopen(
-            method, path, body=payload or None, headers=dict(request.headers.items()), retries=False, redirect=False,
+            method, path, body=payload or None, headers=headers, retries=False, redirect=False,
             timeout=self._timeout_class(connect=connect_s, read=read_s), preload_content=True,
         )
         return response.status, (response.headers.get("x-amzn-ErrorType") or "").split(":")[0]
@@ -177,7 +280,8 @@ class Messenger:
     """Posts messages to connections through one management endpoint.
 
     ``max_attempts``/``base_delay_s``/``max_delay_s`` bound the 429 retries; ``sleep`` is the wait
-    function; ``connect_timeout_s``/``read_timeout_s`` bound each attempt. The signer, connection
+    function; ``connect_timeout_s``/``read_timeout_s`` bound each attempt; ``max_parallel`` posts
+    are in flight at most (default: :func:`instance_parallel_posts`, sized to the function's CPU share). The signer, connection
     pool and thread pool are created on first use (thread-safe) and reused until :meth:`close`.
     """
 
@@ -191,9 +295,13 @@ class Messenger:
         sleep: Callable[[float], None] = time.sleep,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        max_parallel: int | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        self.max_parallel = instance_parallel_posts() if max_parallel is None else max_parallel
+        if self.max_parallel < 1:
+            raise ValueError("max_parallel must be at least 1")
         self.endpoint = validate_management_endpoint(endpoint)
         self.max_attempts = max_attempts
         self.base_delay_s = base_delay_s
@@ -208,7 +316,7 @@ class Messenger:
     def _get_poster(self) -> _SignedPoster:
         with self._lock:
             if self._poster is None:
-                self._poster = _SignedPoster(self.endpoint, region_of(self.endpoint), MAX_PARALLEL_POSTS)
+                self._poster = _SignedPoster(self.endpoint, region_of(self.endpoint), self.max_parallel)
             return self._poster
 
     def _get_executor(self) -> Any:
@@ -216,7 +324,7 @@ class Messenger:
             if self._executor is None:
                 from concurrent.futures import ThreadPoolExecutor  # deferred: only fan-out needs threads
 
-                self._executor = ThreadPoolExecutor(max_workers=MAX_PARALLEL_POSTS, thread_name_prefix="post")
+                self._executor = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="post")
             return self._executor
 
     def _backoff(self, attempt: int) -> float:

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from . import budget
 from .errors import ClientError
 from .events import WebSocketEvent
 from .service import Service
@@ -125,6 +126,40 @@ def whoami(request: ActionRequest) -> Mapping[str, Any]:
     (direct invoke ``connection_status``) whether its row went inactive after the close.
     """
     return {"type": "whoami", "connectionId": request.connection_id}
+
+
+REPLAY_DISABLED = "replay_disabled"
+"""Error code of a ``replay`` the service does not offer (window 0, or tokens off; see the protocol)."""
+
+
+@actions.register("replay")
+def replay(request: ActionRequest) -> Mapping[str, Any]:
+    """``{"action": "replay", "after": "<messageId>"}`` (``after`` optional): post to the sender the
+    messages kept for ITS email and type newer than ``after`` (all in the window without one; an
+    unknown, expired or foreign ``after`` counts as none), oldest first, each exactly as notify
+    pushed it, through the Management API within the invocation's budget; then answer
+    ``{"type": "replay-complete", "count": n, "lastMessageId": id | null, "complete": bool}``.
+
+    Off (``{"ok": false, "error": "replay_disabled", ...}``) when the replay window is 0, or when
+    connect tokens are off and ``REPLAY_WITHOUT_TOKENS`` is not set: without a token anyone may open
+    a connection for any email, so replay would hand out other people's messages. The connection's
+    email and type are the ones its ``$connect`` recorded (token-verified whenever tokens are on).
+    """
+    service = request.service
+    reason = service.replay_disabled_reason()
+    if reason is not None:
+        return {"type": "error", "ok": False, "error": REPLAY_DISABLED, "message": reason}
+    after = request.payload.get("after")
+    if after is not None and not isinstance(after, str):
+        raise ActionError("invalid_after", '"after" must be a messageId string, or left out to replay the whole window')
+    connection = service.store.get(request.connection_id)
+    if connection is None:
+        raise ActionError("unknown_connection", "this connection is not recorded; reconnect, then replay",
+                          status_code=404)
+    report = service.replay(request.connection_id, connection.user_email, connection.connection_type, after,
+                            deadline=budget.deadline())
+    return {"type": "replay-complete", "count": report.count, "lastMessageId": report.last_message_id,
+            "complete": report.complete}
 
 
 # --- routes -------------------------------------------------------------------------------------

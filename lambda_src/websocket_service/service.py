@@ -21,17 +21,17 @@ import contextlib
 import json
 import threading
 from collections import deque
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Mapping
 
 from . import observability as obs
 from .config import FAILED_DELIVERIES_METRIC, Settings
 from .messenger import ManagementEndpointError, Messenger, check_payload_size
 from .secrets import get_secret_string
-from .store.base import MIGRATION_TIMEOUT_MS, ConnectionStore, NewConnection, StoreError
+from .store.base import MIGRATION_TIMEOUT_MS, ConnectionStore, KeptMessage, NewConnection, NewMessage, StoreError
 from .tokens import read_token_secret
-from .validation import normalize_email, validate_connection_type
+from .validation import ValidationError, normalize_email, validate_connection_type
 
 EMAIL_VERIFICATION_TYPE = "email-verification"
 EMAIL_VERIFIED_MESSAGE_TYPE = "email-verified"
@@ -44,34 +44,105 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+MESSAGE_ID_FIELD = "messageId"
+"""Key notify adds to a JSON-object push (and to the notify answer): the kept message's id."""
+MESSAGE_ID_DIGITS = 12
+"""Message ids are the store's sequence number, zero-padded to this many digits (so they also sort
+as text); clients treat them as opaque strings."""
+MAX_REPLAY_MESSAGES = 100
+"""At most this many messages are posted by one ``replay`` (oldest first); the answer then says
+``complete: false`` and the client asks again after ``lastMessageId``."""
+_MAX_ID_TEXT = "9" * 20  # longer than any formatted id: sizes a JSON push before its id exists
+
+
+def format_message_id(number: int) -> str:
+    """The wire form of a kept message's store id (``42`` -> ``"000000000042"``)."""
+    return f"{number:0{MESSAGE_ID_DIGITS}d}"
+
+
+def parse_message_id(text: Any) -> int | None:
+    """The store id a message id names, or None when ``text`` is not one (never raises)."""
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if number > 0 else None
+
+
+def message_body(message: Any) -> tuple[str, bool] | None:
+    """How notify keeps ``message``: ``(text, True)`` for a JSON object (its text WITHOUT any
+    ``messageId`` key: the service's id replaces it), ``(text, False)`` for anything else, sent as
+    is (a string as its text, other JSON values compactly encoded); None for bytes that are not
+    UTF-8 (sent, never kept)."""
+    if isinstance(message, dict):
+        fields = {k: v for k, v in message.items() if k != MESSAGE_ID_FIELD}
+        return encode_message(fields).decode("utf-8"), True
+    try:
+        return encode_message(message).decode("utf-8"), False
+    except UnicodeDecodeError:
+        return None
+
+
+def wire_payload(body: str, is_json: bool, message_id: str) -> bytes:
+    """What is posted for a kept message: a JSON object's text with ``"messageId": message_id``
+    added as its last key; any other body unchanged."""
+    if not is_json:
+        return body.encode("utf-8")
+    separator = "" if body == "{}" else ","
+    return f'{body[:-1]}{separator}"{MESSAGE_ID_FIELD}":{json.dumps(message_id)}}}'.encode("utf-8")
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
     """How a notification went: connections reached, gone (410, now inactive), failed (an error
     answer or a timeout, logged) and undelivered (not attempted or not answered before the
-    deadline). ``complete`` is False when anything is undelivered."""
+    deadline). ``complete`` is False when anything is undelivered. ``message_id`` and ``kept``:
+    the id under which the message is kept for replay (None and False when the replay window is
+    off or the store could not keep it)."""
 
     sent: int = 0
     gone: int = 0
     failed: int = 0
     undelivered: int = 0
+    message_id: str | None = None
+    kept: bool = False
 
     @property
     def complete(self) -> bool:
         """True when every connection got an answer (sent, gone or failed) in time."""
         return self.undelivered == 0
 
-    def to_dict(self) -> dict[str, int | bool]:
-        """The counts and ``complete`` as a plain dict (for handler results)."""
-        return {**asdict(self), "complete": self.complete}
+    def to_dict(self) -> dict[str, int | bool | str | None]:
+        """The counts, ``complete``, ``messageId`` and ``kept`` as a plain dict (handler results)."""
+        return {"sent": self.sent, "gone": self.gone, "failed": self.failed, "undelivered": self.undelivered,
+                "complete": self.complete, MESSAGE_ID_FIELD: self.message_id, "kept": self.kept}
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    """What one ``replay`` posted: ``count`` messages, the last one's id (None when none), and
+    whether everything the window held after ``after`` was posted (False: the post cap, a failed
+    post or the deadline stopped it; the client asks again after ``last_message_id``)."""
+
+    count: int
+    last_message_id: str | None
+    complete: bool
 
 
 def encode_message(message: Any) -> bytes:
-    """A message as sent on the wire: strings as UTF-8, anything else as compact JSON."""
+    """A message as sent on the wire: strings as UTF-8, anything else as compact JSON.
+
+    Raises :class:`~websocket_service.validation.ValidationError` (``invalid_message``, a client
+    error) for a message nested too deeply to encode (about 1,000 levels exhaust the encoder's stack).
+    """
     if isinstance(message, bytes):
         return message
     if isinstance(message, str):
         return message.encode("utf-8")
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ValidationError("invalid_message", "message nests JSON arrays/objects too deeply; "
+                              "send a flatter message") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,18 +315,83 @@ class Service:
         connection_type = validate_connection_type(connection_type, self.settings.allowed_connection_types)
         payload = encode_message(message)
         check_payload_size(payload)
+        kept_form = message_body(message) if self.settings.replay_window_minutes else None
+        if kept_form is not None:
+            check_payload_size(wire_payload(*kept_form, _MAX_ID_TEXT))  # room for the id it will carry
         messenger = self.messenger  # a bad endpoint setting fails every notify, not only busy ones
+        message_id = self._keep(email, connection_type, *kept_form) if kept_form is not None else None
+        if message_id is not None and kept_form is not None:
+            payload = wire_payload(*kept_form, message_id)
         ids = self.store.active_connection_ids(email, connection_type)
         if not ids:
-            return DeliveryReport()
+            return DeliveryReport(message_id=message_id, kept=message_id is not None)
         outcomes = messenger.post_many(ids, payload, deadline=deadline)
         gone = [cid for cid, outcome in zip(ids, outcomes) if outcome == "gone"]
         if gone:
             self._mark_gone(gone)
         report = DeliveryReport(sent=outcomes.count("sent"), gone=len(gone), failed=outcomes.count("failed"),
-                                undelivered=outcomes.count("undelivered"))
+                                undelivered=outcomes.count("undelivered"), message_id=message_id,
+                                kept=message_id is not None)
         obs.emit_metric(self.settings.metrics_namespace, FAILED_DELIVERIES_METRIC, report.failed + report.undelivered)
         return report
+
+    def _keep(self, email: str, connection_type: str, body: str, is_json: bool) -> str | None:
+        """Keep a message for the replay window; its id, or None (logged at WARNING) when the
+        store cannot: the live push still goes out, only replay of this message is lost. (The
+        table may not exist yet while a deploy runs the new code before its migration.)"""
+        now = self.clock()
+        message = NewMessage(email, connection_type, body, is_json, now,
+                             now + timedelta(minutes=self.settings.replay_window_minutes))
+        try:
+            return format_message_id(self.store.keep_message(message))
+        except StoreError as error:
+            obs.log("WARNING", "replay_keep_failed", error_message=str(error))
+            return None
+
+    def replay_disabled_reason(self) -> str | None:
+        """Why ``replay`` is refused on this service, or None when it is allowed."""
+        if not self.settings.replay_window_minutes:
+            return "replay is off: the service keeps no messages (REPLAY_WINDOW_MINUTES is 0)"
+        if not self.token_secret and not self.settings.replay_without_tokens:
+            return ("replay needs token-verified connections and connect tokens are off; the operator can "
+                    "turn tokens on, or allow replay without them (REPLAY_WITHOUT_TOKENS=true)")
+        return None
+
+    def replay(self, connection_id: str, user_email: str, connection_type: str, after: str | None, *,
+               deadline: float | None = None) -> ReplayReport:
+        """Post to ``connection_id`` the kept, unexpired messages of ``user_email`` and
+        ``connection_type`` newer than ``after``, oldest first, exactly as notify pushed them.
+
+        An ``after`` that is not a message id, unknown, expired, or of another email or type counts
+        as no ``after`` (all of the caller's own messages in the window): the answer never tells
+        whether another user's message exists. Posting stops at the first post that is not
+        ``sent`` (a closed connection is marked gone), at :data:`MAX_REPLAY_MESSAGES`, or at
+        ``deadline``; the report is then not ``complete``. The caller checks
+        :meth:`replay_disabled_reason` first.
+        """
+        now = self.clock()
+        after_id = parse_message_id(after) if after is not None else None
+        if after_id is not None:
+            anchor = self.store.get_message(after_id)
+            if not (anchor and anchor.user_email == user_email and anchor.connection_type == connection_type
+                    and anchor.expires_at > now):
+                after_id = None
+        messages = self.store.messages_after(user_email, connection_type, after_id=after_id or 0,
+                                             unexpired_at=now, limit=MAX_REPLAY_MESSAGES + 1)
+        complete = len(messages) <= MAX_REPLAY_MESSAGES
+        sent: list[KeptMessage] = []
+        for message in messages[:MAX_REPLAY_MESSAGES]:
+            message_id = format_message_id(message.id)
+            outcome = self.messenger.post(connection_id, wire_payload(message.body, message.is_json, message_id),
+                                          deadline=deadline)
+            if outcome != "sent":
+                if outcome == "gone":
+                    self._mark_gone([connection_id])
+                complete = False
+                break
+            sent.append(message)
+        return ReplayReport(count=len(sent), last_message_id=format_message_id(sent[-1].id) if sent else None,
+                            complete=complete)
 
     def _mark_gone(self, connection_ids: list[str]) -> None:
         try:
@@ -365,6 +501,22 @@ def reset_service() -> None:
         _local.service = None
 
 
+def default_notify_message(email: str, connection_type: str) -> dict[str, str]:
+    """The message a notify without one sends: ``{"type": "email-verified", "email": ...}`` for
+    the ``email-verification`` type; any other type has no default and needs a message.
+
+    The one rule for every notify front end (``wsctl notify``, the local console's Notify).
+    :raises ValidationError: ``connection_type`` is not ``email-verification``.
+    """
+    if connection_type != EMAIL_VERIFICATION_TYPE:
+        raise ValidationError(
+            "message_required",
+            f"a message is required for type {connection_type!r} (only {EMAIL_VERIFICATION_TYPE} has a default, "
+            f'{{"type": "{EMAIL_VERIFIED_MESSAGE_TYPE}", "email": ...}})',
+        )
+    return {"type": EMAIL_VERIFIED_MESSAGE_TYPE, "email": email}
+
+
 def send_email_verification_notification(email: str, *, deadline: float | None = None) -> DeliveryReport:
     """Tell every open verification dialog of ``email`` that the address is verified.
 
@@ -373,5 +525,5 @@ def send_email_verification_notification(email: str, *, deadline: float | None =
     connections of that address.
     """
     normalised = normalize_email(email)
-    message = {"type": EMAIL_VERIFIED_MESSAGE_TYPE, "email": normalised}
+    message = default_notify_message(normalised, EMAIL_VERIFICATION_TYPE)
     return get_service().notify(normalised, EMAIL_VERIFICATION_TYPE, message, deadline=deadline)

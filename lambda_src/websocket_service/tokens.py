@@ -27,6 +27,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .errors import ClientError
+from .validation import ascii_lower
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -107,7 +108,7 @@ def read_token_secret(settings: "Settings") -> str | None:
 
 
 def _canonical_email(email: str) -> str:
-    return email.strip().lower()
+    return ascii_lower(email.strip())  # the same normalisation as the service's emails
 
 
 def _digest(secret: str, email: str, connection_type: str, exp: int) -> bytes:

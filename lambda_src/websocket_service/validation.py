@@ -97,8 +97,22 @@ def clean_recorded_text(raw: str | None, max_chars: int) -> str | None:
     return text[:max_chars] or None
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """``text`` with only A-Z lower-cased.
+
+    ``str.lower()`` also folds non-ASCII letters, some onto ASCII ones (U+212A KELVIN SIGN becomes
+    ``k``, U+0130 becomes ``i̇``), so ``\u212aate@example.com`` would become kate's address. Emails
+    and tokens use this one normalisation: every other character stays as sent, a different address.
+    """
+    return text.translate(_ASCII_LOWER)
+
+
 def normalize_email(raw: str | None) -> str:
-    """Strip and lower-case an address and check it is plausible; return the normalised form.
+    """Strip and lower-case (A-Z only: :func:`ascii_lower`) an address and check it is plausible;
+    return the normalised form.
 
     Rules: at most 254 characters, exactly one ``@``, a local part of 1..64 characters without
     leading/trailing/double dots, no whitespace, control or format characters or lone surrogates
@@ -107,7 +121,7 @@ def normalize_email(raw: str | None) -> str:
     """
     if raw is None or not raw.strip():
         raise InvalidEmailError("email is required", code="missing_email")
-    email = raw.strip().lower()
+    email = ascii_lower(raw.strip())
     if len(email) > MAX_EMAIL_LENGTH:
         raise InvalidEmailError(f"email is longer than {MAX_EMAIL_LENGTH} characters")
     if _has_space_or_control(email):

@@ -10,9 +10,9 @@ from typing import Any
 import psycopg
 
 from websocket_service.store import open_store
-from websocket_service.store.postgres import ADD_FUNCTION
+from websocket_service.store.postgres import ADD_FUNCTION, KEEP_FUNCTION
 from websocket_service.store.schema import load_migrations
-from websocket_service.store.sql import ADD_CAPPED
+from websocket_service.store.sql import ADD_CAPPED, KEEP_MESSAGE
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _FUNCTION = re.compile(
@@ -67,3 +67,27 @@ def test_the_first_migration_alone_gives_add_everything_it_needs(pg_database_url
     finally:
         store.close()
 
+
+
+def test_keep_message_appears_verbatim_in_the_postgres_keep_function_body() -> None:
+    pattern = re.compile(
+        rf"CREATE (?:OR REPLACE )?FUNCTION {KEEP_FUNCTION}\((?P<params>[^)]*)\).*?AS \$\$(?P<body>.*?)\$\$", re.DOTALL
+    )
+    matches = [m for m in (pattern.search(mig.sql) for mig in load_migrations("postgres")) if m]
+    assert matches, f"no PostgreSQL migration creates {KEEP_FUNCTION}()"
+    function = matches[-1]
+    parameters = {line.split()[0] for line in function["params"].split(",") if line.strip()}
+    placeholders = set(_PLACEHOLDER.findall(KEEP_MESSAGE))
+    assert {f"p_{name}" for name in placeholders} == parameters
+    as_in_function = _normalised(_PLACEHOLDER.sub(r"p_\1", KEEP_MESSAGE))
+    assert as_in_function.startswith("INSERT INTO websocket_messages")
+    assert as_in_function in _normalised(function["body"]), (
+        "sql.KEEP_MESSAGE and the INSERT in ws_keep_message() differ; change them together"
+    )
+
+
+def test_migration_0002_only_adds_objects(pg_database_url: str) -> None:
+    # Expand/contract: code of the release before 0002 keeps working on a database migrated to it.
+    second = load_migrations("postgres")[1]
+    assert second.version == 2
+    assert not re.search(r"\b(DROP|ALTER|RENAME)\b", second.sql.upper())

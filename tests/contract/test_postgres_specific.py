@@ -13,10 +13,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from websocket_service.store import NewConnection, StoreConfigError, StoreConnectError, StoreError, open_store
+from websocket_service.store import NewConnection, NewMessage, StoreConfigError, StoreConnectError, StoreError, open_store
 from websocket_service.store.postgres import (
     _MIGRATION_LOCK_CLASS,
     ADD_FUNCTION,
+    KEEP_FUNCTION,
     MIGRATION_TIMEOUT_MS,
     PostgresConnectionStore,
     connect_kwargs,
@@ -307,6 +308,35 @@ def test_an_add_waiting_for_the_email_lock_counts_the_row_the_holder_commits(
         assert store.active_connection_ids(EMAIL, "general") == ["held"]
     finally:
         store.close()
+
+
+def test_a_keep_waits_for_an_earlier_uncommitted_keep_of_the_same_email_and_type(
+    pg_database_url: str, admin: psycopg.Connection[Any], app_name: str
+) -> None:
+    # Ids must commit in id order per (email, type): a reader that saw id N must never find a
+    # smaller id later (replay "after N" would miss it). A bare identity insert would not wait here.
+    store = open_store(f"{pg_database_url}&application_name={app_name}")
+    store.migrate()
+    message = NewMessage(EMAIL, "general", "m", False, T0, T0 + timedelta(minutes=15))
+    other_store = open_store(pg_database_url)
+    try:
+        with psycopg.connect(pg_database_url) as holder, ThreadPoolExecutor(1) as pool:
+            (held,) = holder.execute(
+                f"SELECT {KEEP_FUNCTION}(%s, 'general', 'held'::bytea, false, %s, %s)",
+                (EMAIL, T0, T0 + timedelta(minutes=15)),
+            ).fetchone()
+            waiting = pool.submit(store.keep_message, message)
+            wait_for_lock_wait(admin, app_name)
+            bob = NewMessage("bob@example.com", "general", "b", False, T0, T0 + timedelta(minutes=1))
+            assert other_store.keep_message(bob) > held  # another email does not wait for that lock
+            assert other_store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=10) == []
+            holder.commit()
+            assert waiting.result() > held
+        assert [m.body for m in store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=10)] == [
+            "held", "m"]
+    finally:
+        store.close()
+        other_store.close()
 
 
 def test_add_before_the_function_exists_says_to_run_migrate(pg_store: Any, pg_database_url: str) -> None:

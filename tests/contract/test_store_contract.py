@@ -19,7 +19,9 @@ from websocket_service.store import (
     IDLE_EXPIRED_REASON,
     Connection,
     ConnectionStore,
+    KeptMessage,
     NewConnection,
+    NewMessage,
     StoreError,
     open_store,
 )
@@ -465,3 +467,100 @@ def test_a_second_store_on_the_same_database_sees_the_writes(store: ConnectionSt
     got = store.get("c1")
     assert got is not None and got.is_active is False
 
+
+
+# --- messages kept for replay (migration 0002) --------------------------------------------------
+def msg(body: str = "hello", *, email: str = EMAIL, kind: str = "general", is_json: bool = False,
+        at: datetime = T0, ttl_minutes: int = 15) -> NewMessage:
+    """A NewMessage kept at ``at`` for ``ttl_minutes``."""
+    return NewMessage(user_email=email, connection_type=kind, body=body, is_json=is_json, created_at=at,
+                      expires_at=at + timedelta(minutes=ttl_minutes))
+
+
+def test_keep_message_round_trips_every_field(store: ConnectionStore) -> None:
+    body = '{"type":"email-verified","note":"ünïcode — ok"}'
+    message_id = store.keep_message(msg(body, is_json=True, at=T0.astimezone(timezone(timedelta(hours=2)))))
+
+    assert isinstance(message_id, int) and message_id > 0
+    assert store.get_message(message_id) == KeptMessage(
+        id=message_id, user_email=EMAIL, connection_type="general", body=body, is_json=True,
+        created_at=T0, expires_at=T0 + timedelta(minutes=15),
+    )
+    assert store.get_message(message_id + 1000) is None
+
+
+def test_a_text_body_with_nul_and_any_code_point_round_trips(store: ConnectionStore) -> None:
+    body = "nul \x00 here, bidi \u202e, emoji 😀, \U0010ffff"
+    got = store.get_message(store.keep_message(msg(body)))
+    assert got is not None and got.body == body and got.is_json is False
+
+
+def test_message_ids_increase_and_are_never_reused_after_a_purge(store: ConnectionStore) -> None:
+    first = store.keep_message(msg("a"))
+    second = store.keep_message(msg("b", email="bob@example.com"))
+    assert second > first
+    assert store.purge_expired_messages(expired_before=T0 + timedelta(hours=1), batch_size=10) == 2
+    third = store.keep_message(msg("c"))
+    assert third > second  # a purged newest id is not handed out again (SQLite: AUTOINCREMENT)
+
+
+def test_messages_after_returns_one_email_and_type_oldest_first(store: ConnectionStore) -> None:
+    ids = [store.keep_message(msg(f"m{i}", at=T0 + timedelta(seconds=i))) for i in range(3)]
+    store.keep_message(msg("other type", kind="email-verification"))
+    store.keep_message(msg("other email", email="eve@example.com"))
+
+    got = store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=10)
+    assert [(m.id, m.body) for m in got] == [(ids[0], "m0"), (ids[1], "m1"), (ids[2], "m2")]
+    after_first = store.messages_after(EMAIL, "general", after_id=ids[0], unexpired_at=T0, limit=10)
+    assert [m.id for m in after_first] == ids[1:]
+    assert store.messages_after(EMAIL, "general", after_id=ids[2], unexpired_at=T0, limit=10) == []
+    assert [m.id for m in store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=2)] == ids[:2]
+
+
+def test_messages_after_leaves_out_expired_messages(store: ConnectionStore) -> None:
+    short = store.keep_message(msg("short", ttl_minutes=1))
+    long = store.keep_message(msg("long", ttl_minutes=30))
+    later = T0 + timedelta(minutes=5)
+
+    assert [m.id for m in store.messages_after(EMAIL, "general", after_id=0, unexpired_at=later, limit=10)] == [long]
+    assert [m.id for m in store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=10)] == [short, long]
+    assert store.get_message(short) is not None  # expired but not purged yet: the service decides
+
+
+def test_purge_expired_messages_deletes_in_batches_only_what_expired(store: ConnectionStore) -> None:
+    expired = [store.keep_message(msg(f"old{i}", ttl_minutes=1)) for i in range(5)]
+    fresh = store.keep_message(msg("fresh", ttl_minutes=60))
+    cutoff = T0 + timedelta(minutes=10)
+
+    assert store.count_expired_messages(expired_before=cutoff) == 5
+    assert store.purge_expired_messages(expired_before=cutoff, batch_size=2) == 2
+    assert store.purge_expired_messages(expired_before=cutoff, batch_size=2) == 2
+    assert store.purge_expired_messages(expired_before=cutoff, batch_size=2) == 1
+    assert store.purge_expired_messages(expired_before=cutoff, batch_size=2) == 0
+    assert store.count_expired_messages(expired_before=cutoff) == 0
+    assert all(store.get_message(i) is None for i in expired)
+    assert store.get_message(fresh) is not None
+
+
+def test_message_arguments_are_checked(store: ConnectionStore) -> None:
+    with pytest.raises(ValueError, match="created_at must be a timezone-aware"):
+        store.keep_message(msg(at=T0.replace(tzinfo=None)))
+    with pytest.raises(ValueError, match="after_id must be an integer >= 0"):
+        store.messages_after(EMAIL, "general", after_id=-1, unexpired_at=T0, limit=10)
+    with pytest.raises(ValueError, match="message_id must be an integer"):
+        store.get_message("1")  # type: ignore[arg-type]
+    assert store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=10) == []
+
+
+def test_concurrent_keeps_get_distinct_ids_in_order_of_commit(store: ConnectionStore, store_url: str, store_options: dict[str, Any]) -> None:
+    stores = [open_store(store_url, **store_options) for _ in range(4)]
+    try:
+        ids = run_concurrently(lambda i: [stores[i].keep_message(msg(f"s{i}-{n}")) for n in range(10)], 4)
+    finally:
+        for s in stores:
+            s.close()
+    flat = [i for per_store in ids for i in per_store]
+    assert len(set(flat)) == 40
+    assert all(per_store == sorted(per_store) for per_store in ids)
+    every = store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=100)
+    assert sorted(m.id for m in every) == sorted(flat)

@@ -22,6 +22,17 @@ class DevToolsPage:
         self._socket = socket
         self._ids = itertools.count(1)
 
+    async def command(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send one DevTools Protocol command and return its ``result`` (an error fails the test)."""
+        call_id = next(self._ids)
+        await self._socket.send(json.dumps({"id": call_id, "method": method, "params": params}))
+        while True:
+            reply = json.loads(await self._socket.recv())
+            if reply.get("id") == call_id:
+                if "error" in reply:
+                    raise AssertionError(f"DevTools error on {method}: {reply['error']}")
+                return reply["result"]
+
     async def evaluate(self, expression: str, *, raise_errors: bool = True) -> Any:
         """``Runtime.evaluate`` the expression and return its value.
 

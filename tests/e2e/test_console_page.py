@@ -58,7 +58,8 @@ def test_console_shows_connections_and_its_buttons_notify_and_disconnect(
                     f"(() => {{ const g = document.querySelector('section[data-email=\"{DIALOG}\"]');"
                     " g.querySelector('input').value = '{\"type\":\"email-verified\"}';"
                     " g.querySelector('[data-action=notify]').click(); })()")
-                assert json.loads(await dialog.recv()) == {"type": "email-verified"}
+                pushed = json.loads(await dialog.recv())
+                assert pushed == {"type": "email-verified", "messageId": pushed["messageId"]}  # kept for replay
                 toast = await page.wait_until("!document.getElementById('toast').hidden && document.getElementById('toast').textContent")
                 assert toast == f"notify {DIALOG} (email-verification): sent 1, gone 0, failed 0"
 
@@ -87,6 +88,39 @@ def test_console_api_refuses_cross_site_form_posts(gateway: LocalGateway) -> Non
         assert (answer.status, json.loads(answer.read())) == (415, {"message": "send Content-Type: application/json"})
     finally:
         conn.close()
+
+
+def test_console_notify_without_a_message_follows_wsctls_rule(gateway: LocalGateway) -> None:
+    """Issue 14: an empty Notify on a ``general`` group sent the email-verified message, while
+    ``wsctl notify --type general`` refuses without --message. One rule now: 400, nothing sent."""
+    import http.client
+
+    from websocket_service.service import default_notify_message
+    from websocket_service.validation import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        default_notify_message(OTHER, "general")
+
+    async def scenario() -> tuple[int, Any, Any]:
+        async with connect(url(gateway, OTHER, "general")) as client:
+            def post() -> tuple[int, Any]:
+                conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+                try:
+                    conn.request("POST", "/console/api/notify", body=json.dumps({"email": OTHER, "type": "general"}),
+                                 headers={"Content-Type": "application/json"})
+                    answer = conn.getresponse()
+                    return answer.status, json.loads(answer.read())
+                finally:
+                    conn.close()
+
+            status, body = await asyncio.to_thread(post)
+            await client.send('{"action":"ping"}')
+            return status, body, await client.recv()  # the pong comes first: nothing was pushed
+
+    status, body, first = asyncio.run(asyncio.wait_for(scenario(), WAIT_S))
+    assert (status, body) == (400, {"message": str(refused.value)})
+    assert "a message is required for type 'general'" in body["message"]
+    assert first == '{"type":"pong"}'
 
 
 def _subprotocol_handler(event: dict[str, Any], context: Any) -> Any:

@@ -8,7 +8,7 @@ import pytest
 
 from websocket_service.cleanup import run_cleanup
 from websocket_service.config import Settings
-from websocket_service.store import NewConnection
+from websocket_service.store import NewConnection, NewMessage
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 SETTINGS = Settings(connection_ttl_minutes=120, inactive_retention_hours=24, cleanup_batch_size=2,
@@ -53,10 +53,27 @@ def test_a_backlog_clears_in_one_run_when_the_budget_allows(store):
         _add(store, f"left{i:03}", 60 * 48)
         store.mark_disconnected(f"left{i:03}", at=NOW - timedelta(hours=30), status_code=1001, reason=None)
     report = run_cleanup(store, settings, now=NOW)  # the default budget; no fixed row ceiling
-    # Expiry: batches of 50, 50, 20 (short: done); purge: 50, 50, 10.
-    assert (report.expired, report.purged, report.complete, report.batches) == (120, 110, True, 6)
+    # Expiry: batches of 50, 50, 20 (short: done); purge: 50, 50, 10; replay messages: 0.
+    assert (report.expired, report.purged, report.complete, report.batches) == (120, 110, True, 7)
     assert store.count_idle(idle_before=NOW) == 0
     assert len(store.list_connections(limit=1000)) == 120  # the expired rows stay for the retention
+
+
+def _keep(store, body: str, *, kept_minutes_ago: int, window_minutes: int = 15) -> int:
+    at = NOW - timedelta(minutes=kept_minutes_ago)
+    return store.keep_message(NewMessage("a@example.com", "general", body, False, at, at + timedelta(minutes=window_minutes)))
+
+
+def test_cleanup_purges_replay_messages_whose_window_has_ended_in_batches(store):
+    ended = [_keep(store, f"old{i}", kept_minutes_ago=16) for i in range(3)]
+    current = _keep(store, "current", kept_minutes_ago=14)
+    assert run_cleanup(store, SETTINGS, now=NOW, dry_run=True).purged_messages == 3
+    report = run_cleanup(store, SETTINGS, now=NOW)
+    # Expiry: 0 (short); purge: 0 (short); messages: 2, 1 (short).
+    assert (report.purged_messages, report.complete, report.batches) == (3, True, 4)
+    assert [store.get_message(i) for i in ended] == [None, None, None]
+    assert store.get_message(current) is not None
+    assert run_cleanup(store, SETTINGS, now=NOW).purged_messages == 0
 
 
 def test_purge_respects_the_retention(store):
@@ -100,8 +117,8 @@ def test_each_full_batch_is_followed_by_a_pause_in_proportion_to_its_duration(st
     sleep = FakeSleep(clock)
     settings = dataclasses.replace(SETTINGS, cleanup_duty_cycle_percent=percent)
     report = run_cleanup(store, settings, now=NOW, time_budget_s=600, monotonic=clock, sleep=sleep)
-    # Expiry: 2, 2, 1 (short: done, no pause); purge: 0 (short). Two full batches, two pauses.
-    assert (report.expired, report.complete, report.batches) == (5, True, 4)
+    # Expiry: 2, 2, 1 (short: done, no pause); purge: 0; messages: 0. Two full batches, two pauses.
+    assert (report.expired, report.complete, report.batches) == (5, True, 5)
     assert sleep.pauses == [pause, pause]
     assert report.paused_ms == 2 * pause * 1000
     assert store.count_idle(idle_before=NOW) == 0
@@ -113,7 +130,7 @@ def test_a_duty_cycle_of_100_percent_never_pauses(store):
     sleep = FakeSleep(clock)
     settings = dataclasses.replace(SETTINGS, cleanup_duty_cycle_percent=100)
     report = run_cleanup(store, settings, now=NOW, time_budget_s=600, monotonic=clock, sleep=sleep)
-    assert (report.expired, report.complete, report.batches, report.paused_ms) == (5, True, 4, 0.0)
+    assert (report.expired, report.complete, report.batches, report.paused_ms) == (5, True, 5, 0.0)
     assert sleep.pauses == []
 
 

@@ -27,6 +27,7 @@ from websocket_service.service import get_service, send_email_verification_notif
 from websocket_service.store import NewConnection, open_store
 
 VERIFIED = {"type": "email-verified", "email": "a@example.com"}
+FIRST_ID = "000000000001"  # the first message a fresh store keeps for replay
 
 
 def _connect_all(*ids: str, email: str = "a@example.com", kind: str = "email-verification") -> None:
@@ -39,9 +40,10 @@ def test_direct_notify_delivers_and_marks_gone(service_env, store, management_ap
     _connect_all("live=", "left=")
     management_api.set("left=", "gone")
     assert invoke(load_event("direct_notify")) == {"ok": True, "action": "notify", "sent": 1, "gone": 1, "failed": 0,
-                                                 "undelivered": 0, "complete": True}
+                                                 "undelivered": 0, "complete": True, "messageId": FIRST_ID,
+                                                 "kept": True}
     (delivered,) = [r for r in management_api.posts_to("live=")]
-    assert json.loads(delivered.body) == VERIFIED
+    assert json.loads(delivered.body) == {**VERIFIED, "messageId": FIRST_ID}
     assert store.get("live=").is_active and not store.get("left=").is_active
 
 
@@ -63,10 +65,14 @@ def test_notify_survives_a_store_failure_after_the_posts_were_sent(monkeypatch, 
         writer.execute("ROLLBACK")
     finally:
         writer.close()
+    # Keeping the message for replay failed the same way: the push still went out, without an id.
     assert result == {"ok": True, "action": "notify", "sent": 1, "gone": 1, "failed": 0,
-                                                 "undelivered": 0, "complete": True}
+                      "undelivered": 0, "complete": True, "messageId": None, "kept": False}
     assert sorted(r.connection_id for r in management_api.requests) == ["left=", "live="]  # each once
+    assert json.loads(management_api.requests[0].body) == VERIFIED
     lines = log_lines(capsys)
+    (kept_warning,) = [line for line in lines if line.get("message") == "replay_keep_failed"]
+    assert kept_warning["level"] == "WARNING" and "keep_message waited 200 ms" in kept_warning["error_message"]
     (warning,) = [line for line in lines if line.get("message") == "mark_gone_failed"]
     assert (warning["level"], warning["gone_connections"]) == ("WARNING", 1)
     assert "waited 200 ms for the write lock" in warning["error_message"]
@@ -78,7 +84,7 @@ def test_notify_survives_a_store_failure_after_the_posts_were_sent(monkeypatch, 
 def test_eventbridge_notify(service_env, store, management_api):
     _connect_all("c1")
     assert invoke(load_event("eventbridge_notify"))["sent"] == 1
-    assert json.loads(management_api.posts_to("c1")[0].body) == VERIFIED
+    assert json.loads(management_api.posts_to("c1")[0].body) == {**VERIFIED, "messageId": FIRST_ID}
 
 
 def test_notify_reports_failures_and_emits_the_metric(service_env, management_api, capsys):
@@ -93,9 +99,9 @@ def test_send_email_verification_notification(service_env, management_api):
     _connect_all("dialog")
     _connect_all("general-tab", kind="general")
     report = send_email_verification_notification(" A@Example.com ")
-    assert (report.sent, report.gone, report.failed) == (1, 0, 0)
+    assert (report.sent, report.gone, report.failed, report.message_id) == (1, 0, 0, FIRST_ID)
     assert [r.connection_id for r in management_api.requests] == ["dialog"]
-    assert json.loads(management_api.requests[0].body) == VERIFIED
+    assert json.loads(management_api.requests[0].body) == {**VERIFIED, "messageId": FIRST_ID}
 
 
 @pytest.mark.parametrize(
@@ -152,7 +158,8 @@ def test_cleanup_dry_run_counts_without_changing(service_env, store):
     _seed_stale_rows(store, idle=3, old_inactive=2)
     _connect_all("fresh")
     result = invoke({"action": "cleanup", "dry_run": True})
-    assert result == {"ok": True, "action": "cleanup", "expired": 3, "purged": 2, "dry_run": True, "complete": True}
+    assert result == {"ok": True, "action": "cleanup", "expired": 3, "purged": 2, "purged_messages": 0,
+                      "dry_run": True, "complete": True}
     assert store.get("idle0").is_active and store.get("gone0") is not None
 
 
@@ -163,7 +170,8 @@ def test_cleanup_expires_and_purges_in_batches(service_env, store):
     result = invoke({"action": "cleanup"})
     assert (result["expired"], result["purged"], result["dry_run"], result["complete"]) == (5, 3, False, True)
     # Expiry 2, 2, 1 and purge 2, 1 rows: five batches; a real run also reports its pacing.
-    assert result["batches"] == 5 and {"longest_batch_ms", "paused_ms", "elapsed_ms"} <= result.keys()
+    # ... and one (empty) batch of expired replay messages.
+    assert result["batches"] == 6 and {"longest_batch_ms", "paused_ms", "elapsed_ms"} <= result.keys()
     assert not store.get("idle4").is_active and store.get("gone2") is None
     assert store.get("fresh").is_active
 
@@ -217,6 +225,13 @@ def test_auto_migrate_lets_a_fresh_container_store_accept_connections(monkeypatc
 
 
 # --- CloudFormation custom resource -------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _cfn_loopback_responder(monkeypatch):
+    """The stand-in for CloudFormation's response bucket listens on loopback: allowed only through
+    the handler's test-only setting (strict by default: tests/security/test_cfn_response_url.py)."""
+    monkeypatch.setenv(handler_module.CFN_LOOPBACK_ENV, "true")
+
+
 def _cfn_event(server: RecordingServer, request_type: str = "Create", **changes) -> dict:
     event = load_event("cfn_create_migrate")
     event["ResponseURL"] = f"{server.base_url}/cfn-response?X-Amz-Signature=abc"
@@ -428,10 +443,10 @@ def test_cfn_response_url_that_is_not_an_https_url_is_refused_before_anything_ru
     event = load_event("cfn_create_migrate")
     event["ResponseURL"] = response_url
     result = invoke(event)
-    assert result["ok"] is False and result["error"] == "cfn_response_failed"
+    assert result["ok"] is False and result["error"] == "cfn_response_refused"
     assert "ResponseURL" in result["message"] and "https" in result["message"]
     (line,) = invocation_lines(log_lines(capsys))
-    assert (line["level"], line["outcome"]) == ("ERROR", "cfn_response_failed")
+    assert (line["level"], line["outcome"]) == ("WARNING", "cfn_response_refused")
 
 
 def test_cfn_response_url_answering_garbage_is_a_clear_outcome(monkeypatch, store_url, capsys):

@@ -32,7 +32,7 @@ def test_no_log_line_carries_an_email_a_token_a_secret_or_a_message_body(service
     management_api.set("c2=", "forbidden")
     notify = {"action": "notify", "email": EMAIL, "type": "email-verification", "message": {"note": NOTIFY_MARKER}}
     assert invoke(notify) == {"ok": True, "action": "notify", "sent": 1, "gone": 0, "failed": 1, "undelivered": 0,
-                             "complete": True}
+                             "complete": True, "messageId": "000000000001", "kept": True}
     assert NOTIFY_MARKER in management_api.posts_to("c1=")[0].body.decode()  # it was really sent
     assert invoke(connect_event("c5=", email=EMAIL, type="email-verification", token="v1.1.bad"))["statusCode"] == 401
     disconnect = message_event("c1=", None)

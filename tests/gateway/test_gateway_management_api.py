@@ -205,9 +205,11 @@ def test_handler_inside_gateway_posts_back_through_boto3(
         backend, _ = await open_client(gateway, recorder, "backend@example.com")
         async with dialog, backend:
             await backend.send(json.dumps({"action": notify_action, "email": "dialog@example.com"}))
-            assert json.loads(await dialog.recv()) == {"type": "email-verified"}
+            pushed = json.loads(await dialog.recv())
+            assert pushed == {"type": "email-verified", "messageId": pushed["messageId"]}  # kept for replay
             assert json.loads(await backend.recv()) == {"type": "notified", "sent": 1, "gone": 0, "failed": 0,
-                                                          "undelivered": 0, "complete": True}
+                                                          "undelivered": 0, "complete": True,
+                                                          "messageId": pushed["messageId"], "kept": True}
 
     run(scenario())
 

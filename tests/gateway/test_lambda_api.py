@@ -38,7 +38,8 @@ def test_invoke_runs_the_handler_like_lambda(gateway: LocalGateway, recorder: Re
     response, result = invoke(gateway, json.dumps({"action": "cleanup", "dry_run": True}))
     assert response["StatusCode"] == 200 and "FunctionError" not in response
     assert response["ExecutedVersion"] == "$LATEST"
-    assert result == {"ok": True, "action": "cleanup", "expired": 0, "purged": 0, "dry_run": True, "complete": True}
+    assert result == {"ok": True, "action": "cleanup", "expired": 0, "purged": 0, "purged_messages": 0, "dry_run": True,
+                      "complete": True}
     assert recorder.events[-1] == {"action": "cleanup", "dry_run": True}
     context = recorder.contexts[-1]
     assert context.function_name == FUNCTION and context.get_remaining_time_in_millis() > 0

@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from gateway_support import WAIT_S, Recorder, run
-from wsctl.cli import build_parser, limits_from_args
+from wsctl.cli import build_parser, limits_from_args, replay_environment
 from local_gateway.server import DUMMY_AWS_ENV, GatewayLimits, LocalGateway
 from websocket_service.store import open_store
 from websocket_service.store.base import ConnectionStore, NewConnection
@@ -193,6 +193,17 @@ def _local_tcp_ports(pid: int) -> list[int]:
     return ports
 
 
+def _as_if_from_a_terminal() -> None:
+    """``preexec_fn``: SIGINT back to its default in the child, as a terminal's foreground job has it.
+
+    A non-interactive shell starts background jobs (``make test &``, CI runners, job wrappers) with
+    SIGINT ignored, the child inherits that, and Python installs no KeyboardInterrupt handler for an
+    ignored signal: the SIGINT the test sends was then silently dropped and the test timed out
+    (it "failed under load" when run in the background, and passed when run alone in a terminal).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_a_command_is_one_line_and_exit_130(pg_database_url: str, postgres_url: str) -> None:
     """Interrupting a blocked migrate (any command but `local`) ends cleanly, like a shell tool."""
     import time
@@ -204,7 +215,8 @@ def test_ctrl_c_during_a_command_is_one_line_and_exit_130(pg_database_url: str, 
     with psycopg.connect(postgres_url) as other_migrator:  # holds the migration lock until rollback
         other_migrator.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_MIGRATION_LOCK_CLASS,))
         process = subprocess.Popen([str(WSCTL), "migrate", "--database-url", pg_database_url, "--timeout", "60"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=_as_if_from_a_terminal)
         try:
             with psycopg.connect(postgres_url, autocommit=True) as observer:
                 deadline = time.monotonic() + 30
@@ -265,10 +277,12 @@ def test_notify_pushes_to_the_dialog(gateway: LocalGateway, sqlite_database_url:
 
     result, pushed = run(scenario())
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {
+    answer = json.loads(result.stdout)
+    assert answer == {
         "ok": True, "sent": 1, "gone": 0, "failed": 0, "undelivered": 0, "complete": True,
-        "endpoint": gateway.management_endpoint}
-    assert pushed == {"type": "email-verified", "email": EMAIL}
+        "messageId": answer["messageId"], "kept": True, "endpoint": gateway.management_endpoint}
+    assert pushed == {"type": "email-verified", "email": EMAIL, "messageId": answer["messageId"]}
+    assert result.stderr == ""  # issue 14: --json writes no EMF or INFO record on stderr, only real warnings
 
 
 def test_notify_prints_one_human_line_without_metric_records(gateway: LocalGateway, sqlite_database_url: str) -> None:
@@ -296,6 +310,15 @@ def test_local_management_methods_option_and_env() -> None:
     assert "argument --management-methods: 'GET' lacks POST; the function needs it to push" in refused.stderr
 
 
+def test_local_replay_options_set_the_handlers_settings() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["local", "--replay-window", "0", "--replay-without-tokens"])
+    assert replay_environment(args) == {"REPLAY_WINDOW_MINUTES": "0", "REPLAY_WITHOUT_TOKENS": "true"}
+    assert replay_environment(parser.parse_args(["local"])) == {}  # the environment's own values apply
+    refused = wsctl("local", "--replay-window", "1441")
+    assert refused.returncode == 2 and "argument --replay-window: 1441 is out of range" in refused.stderr
+
+
 def test_notify_with_message_and_without_listeners(gateway: LocalGateway, sqlite_database_url: str) -> None:
     args = ("--endpoint", gateway.management_endpoint, "--database-url", sqlite_database_url)
     nobody = wsctl("notify", "--email", EMAIL, *args)
@@ -306,6 +329,72 @@ def test_notify_with_message_and_without_listeners(gateway: LocalGateway, sqlite
                        "--type 'bogus'", "email-verification, general")
     assert_clean_error(wsctl("notify", "--email", EMAIL, "--endpoint", "wss://x.example.com/prod",
                              "--database-url", sqlite_database_url), "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT")
+
+
+def test_notify_require_delivery_fails_when_nobody_received_it(gateway: LocalGateway, sqlite_database_url: str) -> None:
+    args = ("notify", "--email", EMAIL, "--endpoint", gateway.management_endpoint, "--database-url", sqlite_database_url)
+    nobody = wsctl(*args, "--require-delivery")
+    assert nobody.returncode == 1 and "nothing sent" in nobody.stdout
+    assert nobody.stderr.strip() == (
+        f"wsctl notify: nothing delivered to {EMAIL} (email-verification) and --require-delivery was given")
+
+    async def scenario() -> subprocess.CompletedProcess[str]:
+        async with connect(_client_url(gateway, EMAIL)) as ws:
+            result = await asyncio.to_thread(wsctl, *args, "--require-delivery")
+            await ws.recv()
+            return result
+
+    delivered = run(scenario())
+    assert delivered.returncode == 0, delivered.stderr
+
+
+@pytest.mark.parametrize("message", ['{"type":"email-verified"', "[1, 2", '  {"type": oops}'])
+def test_notify_refuses_a_message_that_starts_like_json_but_is_not(message: str, sqlite_database_url: str) -> None:
+    """A typo in a JSON message is a usage error (exit 2, the JSON error named), never sent as text."""
+    result = wsctl("notify", "--email", EMAIL, "--message", message, "--database-url", sqlite_database_url)
+    assert_usage_error(result, "--message", "starts like JSON but is not valid JSON: ")
+    assert re.search(r"line 1 column \d+", result.stderr)
+
+
+def test_notify_text_that_does_not_start_like_json_is_still_text() -> None:
+    from wsctl.cli import _message_option
+
+    assert _message_option("hello {world}") == "hello {world}"
+    assert _message_option('{"ok": true}') == '{"ok": true}'
+
+
+def test_connections_on_an_unmigrated_database_says_to_run_wsctl_migrate(tmp_path: Path) -> None:
+    result = wsctl("connections", "--database-url", f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert_clean_error(result, "run `wsctl migrate` (same --database-url)")
+    assert '{"action": "migrate"}' not in result.stderr
+
+
+@pytest.mark.parametrize("command", [("connections",), ("migrate",), ("local", "--port", "0")])
+def test_a_sqlite_url_in_a_missing_folder_is_refused_not_created(tmp_path: Path, command: tuple[str, ...]) -> None:
+    missing = tmp_path / "no" / "such" / "dir"
+    result = wsctl(*command, "--database-url", f"sqlite:///{missing / 'x.db'}")
+    assert_clean_error(result, f"the folder of the SQLite database does not exist: {missing}")
+    assert not (tmp_path / "no").exists()
+
+
+def test_version_comes_from_the_package_metadata() -> None:
+    from importlib import metadata
+
+    result = wsctl("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"wsctl {metadata.version('websocket-notifications')}"
+
+
+def test_a_closed_pipe_exits_quietly_with_141() -> None:
+    """``wsctl ... | head``: the reader left before wsctl wrote; no traceback, the SIGPIPE status."""
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader has gone before wsctl writes a byte
+    try:
+        process = subprocess.run([str(WSCTL), *COST], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(writer)
+    assert process.returncode == 141
+    assert process.stderr == ""
 
 
 def test_notify_treats_any_loopback_endpoint_as_the_local_gateway(
@@ -330,7 +419,7 @@ def test_notify_treats_any_loopback_endpoint_as_the_local_gateway(
     result, pushed = run(scenario())
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["sent"] == 1
-    assert pushed == {"type": "email-verified", "email": EMAIL}
+    assert pushed == {"type": "email-verified", "email": EMAIL, "messageId": pushed["messageId"]}  # kept for replay
 
 
 def test_connections_lists_and_filters(gateway: LocalGateway, recorder: Recorder, sqlite_database_url: str) -> None:
@@ -395,6 +484,9 @@ def test_wsctl_local_runs_until_interrupted(tmp_path: Path, monkeypatch: pytest.
         port = ws_url.rsplit(":", 1)[1].split("/")[0]
         assert f"Management endpoint:  http://127.0.0.1:{port}/prod" in text
         assert f"-m websockets \"{ws_url}?email=you%40example.com&type=email-verification\"" in text
+        # Issue 14: a store other than the default is in the printed commands, so following them works.
+        assert f"  wsctl notify --email you@example.com --endpoint http://127.0.0.1:{port}/prod --database-url {database_url}\n" in text
+        assert f"  wsctl connections --active --database-url {database_url}\n" in text
         assert "sqlite:///" in text
         assert f"Console:              http://127.0.0.1:{port}/console" in text
         assert "@connections methods: POST, GET" in text

@@ -43,6 +43,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "connectTokens": "disabled", "alarmTopicArn": ALARM_TOPIC_ARN, "architecture": "x86_64",
         "integrationErrorAlarmThreshold": "25", "database": "sqlite-demo", "createApiGatewayLogsRole": "false",
         "accessLogGroupName": "/aws/apigateway/cc-websocket-api",
+        "replayWindowMinutes": "5", "replayWithoutTokens": "true",
     },
     "rds_managed_secret": {
         "databaseSecretArn": RDS_SECRET_PARTIAL_ARN, "databaseSecretKmsKeyArn": KMS_KEY_ARN,
@@ -70,6 +71,8 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "managementApiMethods": "POST,GET,DELETE",
         "databaseMaxConnections": "100", "databaseReservedConnections": "50", "databaseClusterIdentifier": "ws-aurora",
         "database": "existing", "databaseSecretArn": DATABASE_SECRET_ARN,
+        "inactiveRetentionHours": "48", "cleanupBatchSize": "50", "cleanupTimeBudgetSeconds": "300",
+        "cleanupDutyCyclePercent": "10", "databaseStatementTimeoutMs": "3000", "databasePooler": "pgbouncer",
     },
     "proxy": {
         "vpcId": "vpc-0abc1234",

@@ -179,6 +179,8 @@ TUNED = {
     "connectionTtlMinutes": "60", "logRetentionDays": "90", "databaseMinCapacity": "0.5", "databaseMaxCapacity": "4",
     "connectionCountAlarmThreshold": "500", "integrationErrorAlarmThreshold": "50", "logLevel": "DEBUG",
     "routeFunctionTimeoutSeconds": "12", "routeFunctionMemoryMb": "512", "maxConnectionsPerEmail": "3",
+    "inactiveRetentionHours": "48", "cleanupBatchSize": "100", "cleanupTimeBudgetSeconds": "30",
+    "cleanupDutyCyclePercent": "50", "databaseStatementTimeoutMs": "4000",
 }
 """Every setting the README invites ops to tune, changed at once."""
 STATEFUL_TYPES = (

@@ -72,6 +72,10 @@ def test_stack_option_picks_one_of_several_stacks() -> None:
         ({"WebSocketNotifications": {"WebSocketUrl": "wss://x/prod"}}, None, "outputs missing: ApiId, StageName"),
         ({"WebSocketNotifications": {**OUTPUTS["WebSocketNotifications"], "WebSocketUrl": "https://x/prod"}}, None,
          "not a wss:// URL"),
+        ({"WebSocketNotifications": {**OUTPUTS["WebSocketNotifications"], "WebSocketUrl": "ws://ws.example.com/prod"}},
+         None, r"not a wss:// URL \(ws:// is accepted only on a loopback host"),
+        ({"WebSocketNotifications": {**OUTPUTS["WebSocketNotifications"], "WebSocketUrl": "ws://127.0.0.1.nip.io/prod"}},
+         None, "not a wss:// URL"),
         ({}, None, "found none"),
         (OUTPUTS, "Nope", "stack 'Nope' not found"),
         (["not", "an", "object"], None, "must hold a JSON object"),
@@ -80,6 +84,35 @@ def test_stack_option_picks_one_of_several_stacks() -> None:
 def test_bad_documents_raise_a_clear_error(document: object, stack: str | None, message: str) -> None:
     with pytest.raises(FrontendConfigError, match=message):
         config_from_outputs(document, stack_name=stack)  # type: ignore[arg-type]
+
+
+LOCAL_OUTPUTS = {  # what `wsctl local --outputs-file` writes (wsctl.cli.local_outputs)
+    "LocalGateway": {"WebSocketUrl": "ws://127.0.0.1:8080/prod", "ManagementEndpoint": "http://127.0.0.1:8080/prod",
+                     "ApiId": "local", "StageName": "prod", "FunctionName": "websocket-service-local"},
+}
+
+
+def test_local_gateway_outputs_give_a_local_configuration(tmp_path: Path) -> None:
+    from wsctl.cli import LOCAL_STACK_NAME
+
+    assert set(LOCAL_OUTPUTS) == {LOCAL_STACK_NAME}
+    path = tmp_path / "local.json"
+    path.write_text(json.dumps(LOCAL_OUTPUTS))
+    result = run(str(path))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "websocketUrl": "ws://127.0.0.1:8080/prod", "apiId": "local", "stageName": "prod", "local": True}
+    assert result.stderr.startswith("note: a local configuration (ws://127.0.0.1:8080/prod")
+    flags = shlex.split(run(str(path), "--format", "dart-define").stdout)
+    assert "--dart-define=WEBSOCKET_LOCAL=true" in flags
+    for host in ("localhost:9000", "[::1]:8080", "127.0.0.2:8080"):
+        local = {"LocalGateway": {**LOCAL_OUTPUTS["LocalGateway"], "WebSocketUrl": f"ws://{host}/prod"}}
+        assert config_from_outputs(local).local is True
+
+
+def test_a_deployed_configuration_does_not_say_local(outputs_file: Path) -> None:
+    assert "local" not in json.loads(run(str(outputs_file)).stdout)
+    assert "WEBSOCKET_LOCAL" not in run(str(outputs_file), "--format", "dart-define").stdout
 
 
 def test_cli_reports_bad_input_in_one_line_with_status_2(tmp_path: Path) -> None:

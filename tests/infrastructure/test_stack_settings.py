@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 
 import pytest
@@ -52,6 +53,14 @@ KEYS = {
     "opsFunctionMemoryMb": "ops_function_memory_mb",
     "databaseProxy": "database_proxy",
     "databaseProxyBorrowTimeoutSeconds": "database_proxy_borrow_timeout_seconds",
+    "inactiveRetentionHours": "inactive_retention_hours",
+    "cleanupBatchSize": "cleanup_batch_size",
+    "cleanupTimeBudgetSeconds": "cleanup_time_budget_seconds",
+    "cleanupDutyCyclePercent": "cleanup_duty_cycle_percent",
+    "databaseStatementTimeoutMs": "database_statement_timeout_ms",
+    "databasePooler": "database_pooler",
+    "replayWindowMinutes": "replay_window_minutes",
+    "replayWithoutTokens": "replay_without_tokens",
 }
 
 
@@ -362,3 +371,25 @@ def test_nat_instance_image_id_only_applies_to_the_stacks_own_nat_instance(value
     assert settings(natInstanceImageId="ami-0abc12345def67890").nat_instance_image_id == "ami-0abc12345def67890"
     with pytest.raises(SettingsError, match="natInstanceImageId only applies to the NAT instance"):
         settings(natInstanceImageId="ami-0abc12345def67890", **values)
+
+
+@pytest.mark.parametrize(("context", "message"), [
+    ({"databaseStatementTimeoutMs": "10000"},
+     "databaseStatementTimeoutMs=10000 must be under routeFunctionTimeoutSeconds=10 (10000 ms)"),
+    ({"databaseStatementTimeoutMs": "7000", "routeFunctionTimeoutSeconds": "5"},
+     "databaseStatementTimeoutMs=7000 must be under routeFunctionTimeoutSeconds=5"),
+    ({"cleanupTimeBudgetSeconds": "120"}, "cleanupTimeBudgetSeconds=120 must be under opsFunctionTimeoutSeconds=120"),
+    ({"cleanupTimeBudgetSeconds": "60", "opsFunctionTimeoutSeconds": "45"},
+     "cleanupTimeBudgetSeconds=60 must be under opsFunctionTimeoutSeconds=45"),
+    ({"databasePooler": "pgbouncer", "databaseProxy": "create", "databaseSecretArn": DATABASE_SECRET_ARN,
+      "vpcId": "vpc-0abc1234", "subnetIds": "subnet-0aaa1111", "databaseInstanceIdentifier": "ws-postgres"},
+     "databasePooler=pgbouncer contradicts databaseProxy=create"),
+])
+def test_runtime_settings_must_fit_the_function_timeouts(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        settings(**context)
+
+
+def test_runtime_settings_just_under_the_function_timeouts_are_accepted() -> None:
+    s = settings(databaseStatementTimeoutMs="9999", cleanupTimeBudgetSeconds="119", databasePooler="none")
+    assert (s.database_statement_timeout_ms, s.cleanup_time_budget_seconds, s.database_pooler) == (9999, 119, "none")

@@ -50,6 +50,9 @@ def test_store_settings_are_read():
         ({"MANAGEMENT_API_METHODS": "POST,POST"}, "expected a comma list of distinct POST, GET, DELETE"),
         ({"MANAGEMENT_API_METHODS": "GET"}, "MANAGEMENT_API_METHODS='GET' lacks POST"),
         ({"DB_POOLER": "pgpool"}, "DB_POOLER='pgpool'; expected one of auto, none, pgbouncer, rds-proxy"),
+        ({"REPLAY_WINDOW_MINUTES": "1441"}, "REPLAY_WINDOW_MINUTES=1441 is out of range; expected 0..1440"),
+        ({"REPLAY_WINDOW_MINUTES": "-1"}, "REPLAY_WINDOW_MINUTES=-1 is out of range; expected 0..1440"),
+        ({"REPLAY_WITHOUT_TOKENS": "maybe"}, "REPLAY_WITHOUT_TOKENS='maybe' is not a boolean"),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_variable(env, fragment):
@@ -72,3 +75,10 @@ def test_management_api_methods_default_to_post_and_get_and_accept_a_comma_list(
 def test_database_host_overrides_nothing_unless_set():
     assert Settings.from_env({}).database_host is None
     assert Settings.from_env({"DATABASE_HOST": " proxy.example "}).database_host == "proxy.example"
+
+
+def test_replay_settings_default_to_a_15_minute_window_that_needs_tokens():
+    settings = Settings.from_env({})
+    assert (settings.replay_window_minutes, settings.replay_without_tokens) == (15, False)
+    settings = Settings.from_env({"REPLAY_WINDOW_MINUTES": "0", "REPLAY_WITHOUT_TOKENS": "true"})
+    assert (settings.replay_window_minutes, settings.replay_without_tokens) == (0, True)

@@ -99,6 +99,36 @@ class Connection:
     stage: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message notify keeps for replay (migration 0002, ``websocket_messages``).
+
+    ``body`` is the text posted to connections; when ``is_json`` it is the text of a JSON object
+    WITHOUT the message id, and every post adds ``"messageId"`` to it (see
+    :func:`websocket_service.service.wire_payload`). ``expires_at`` ends the replay window."""
+
+    user_email: str  # already normalised to lower case by the caller
+    connection_type: str
+    body: str
+    is_json: bool
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KeptMessage:
+    """One row of ``websocket_messages``: ``id`` is the store's sequence number (unique, never
+    reused, increasing in commit order within one email and type)."""
+
+    id: int
+    user_email: str
+    connection_type: str
+    body: str
+    is_json: bool
+    created_at: datetime
+    expires_at: datetime
+
+
 @runtime_checkable
 class ConnectionStore(Protocol):
     """Persistence for WebSocket connections. Implementations: PostgreSQL and SQLite."""
@@ -155,6 +185,27 @@ class ConnectionStore(Protocol):
 
     def count_purgeable(self, *, disconnected_before: datetime) -> int:
         """How many inactive rows were disconnected before the cutoff (dry runs)."""
+
+    def keep_message(self, message: NewMessage) -> int:
+        """Store ``message`` and return its id: unique, never reused, and within one email and type
+        committed in increasing order (a reader that has seen id N never later finds a smaller new
+        one)."""
+
+    def get_message(self, message_id: int) -> KeptMessage | None:
+        """One kept message (expired or not, until purged), or None."""
+
+    def messages_after(
+        self, user_email: str, connection_type: str, *, after_id: int, unexpired_at: datetime, limit: int
+    ) -> list[KeptMessage]:
+        """At most ``limit`` messages of one email and type with an id above ``after_id`` (0: all)
+        whose ``expires_at`` is after ``unexpired_at``, oldest (lowest id) first."""
+
+    def purge_expired_messages(self, *, expired_before: datetime, batch_size: int) -> int:
+        """Delete at most ``batch_size`` messages whose ``expires_at`` is before the cutoff (one
+        short transaction); return how many. Callers loop until it returns less than the batch."""
+
+    def count_expired_messages(self, *, expired_before: datetime) -> int:
+        """How many messages ``purge_expired_messages`` would delete (dry runs)."""
 
     def close(self) -> None:
         """Release the underlying connection; the store may reconnect on next use."""

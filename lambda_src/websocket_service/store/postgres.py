@@ -57,7 +57,7 @@ from .base import (
     StoreSaturatedError,
     pooler_setting,
 )
-from .sql import TABLE, SqlConnectionStore, missing_schema_hint
+from .sql import MESSAGES_TABLE, TABLE, SqlConnectionStore, missing_schema_hint
 
 DEFAULT_APPLICATION_NAME = "websocket_service"
 CLIENT_DEADLINE_MARGIN_MS = 1000
@@ -96,7 +96,13 @@ _ADD_CALL = (
     f"SELECT {ADD_FUNCTION}(%(connection_id)s, %(user_email)s, %(connection_type)s, %(connected_at)s, "
     "%(source_ip)s, %(user_agent)s, %(domain_name)s, %(stage)s, %(active_limit)s)"
 )
-_MIGRATED_OBJECTS = (TABLE, ADD_FUNCTION)
+KEEP_FUNCTION = "ws_keep_message"
+"""The function migration 0002 creates: advisory lock on the email and type, then KEEP_MESSAGE."""
+_KEEP_CALL = (
+    f"SELECT {KEEP_FUNCTION}(%(user_email)s, %(connection_type)s, %(body)s, %(is_json)s, "
+    "%(created_at)s, %(expires_at)s)"
+)
+_MIGRATED_OBJECTS = (TABLE, ADD_FUNCTION, MESSAGES_TABLE, KEEP_FUNCTION)
 _SET_TIMEOUT = "SELECT set_config('statement_timeout', '{ms}', true)"
 
 
@@ -402,6 +408,11 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
     def _may_retry(self, error: Exception) -> bool:
         # A server that stopped answering is not retried: the retry would wait as long again.
         return not self._deadline_fired
+
+    def _keep_message(self, session: Any, params: Mapping[str, Any]) -> int:
+        # One round trip, like _add_capped; the function's advisory lock makes ids of one email and
+        # type commit in id order (a plain identity insert would not across concurrent callers).
+        return int(session.rows(_KEEP_CALL, params)[0][0])
 
     def _add_capped(self, session: Any, params: Mapping[str, Any]) -> bool:
         # One round trip: pooled, the statement timeout and the function call run in one query string

@@ -22,7 +22,9 @@ from .base import (
     GONE_REASON,
     IDLE_EXPIRED_REASON,
     Connection,
+    KeptMessage,
     NewConnection,
+    NewMessage,
     StoreError,
 )
 from .schema import load_migrations
@@ -58,6 +60,25 @@ one row or none. Atomic only where the statement is serialised per email before 
 runs it as is (a write statement takes the database write lock first); PostgreSQL runs a copy of it
 inside ``ws_add_connection()`` after an advisory lock (migration 0001);
 ``tests/contract/test_migrations.py`` checks that the two copies match."""
+MESSAGES_TABLE = "websocket_messages"
+MESSAGE_COLUMNS = "id, user_email, connection_type, body, is_json, created_at, expires_at"
+_MESSAGE_DATETIME_COLUMNS = (5, 6)  # created_at, expires_at in MESSAGE_COLUMNS
+KEEP_MESSAGE = f"""
+INSERT INTO {MESSAGES_TABLE} (user_email, connection_type, body, is_json, created_at, expires_at)
+VALUES (%(user_email)s, %(connection_type)s, %(body)s, %(is_json)s, %(created_at)s, %(expires_at)s)
+"""  # nosec B608 # only constants are formatted in; values are bound parameters
+"""Keep one message for replay. SQLite runs it as is plus ``RETURNING id`` (ids commit in order: the
+write lock serialises writers); PostgreSQL runs a copy inside ``ws_keep_message()`` after an
+advisory lock on the email and type (migration 0002), so ids of one email and type commit in order
+there too; ``tests/contract/test_migrations.py`` checks that the two copies match."""
+_GET_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM {MESSAGES_TABLE} WHERE id = %(id)s"  # nosec B608 # only constants are formatted in; values are bound parameters
+_MESSAGES_AFTER = f"""
+SELECT {MESSAGE_COLUMNS} FROM {MESSAGES_TABLE}
+WHERE user_email = %(user_email)s AND connection_type = %(connection_type)s AND id > %(after_id)s
+  AND expires_at > %(unexpired_at)s
+ORDER BY id LIMIT %(limit)s
+"""  # nosec B608 # only constants are formatted in; values are bound parameters
+_EXPIRED_MESSAGES = "expires_at < %(expired_before)s"
 _MARK_DISCONNECTED = f"""
 UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s,
        disconnect_status_code = %(status_code)s, disconnect_reason = %(reason)s
@@ -100,6 +121,12 @@ def as_utc(value: datetime, name: str) -> datetime:
 def _positive(value: int, name: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
+    return value
+
+
+def _message_id(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"message_id must be an integer (got {value!r})")
     return value
 
 
@@ -153,6 +180,11 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         """Do what :data:`ADD_CAPPED` does with ``params`` in ONE autocommit statement (one round
         trip on the hot path of every ``$connect``), atomically with respect to concurrent adds for
         the same email; True when the row was inserted or replaced."""
+
+    @abstractmethod
+    def _keep_message(self, session: Session, params: Mapping[str, Any]) -> int:
+        """Do what :data:`KEEP_MESSAGE` does with ``params`` in ONE autocommit statement and return
+        the new id, such that ids of one email and type commit in increasing order."""
 
     @abstractmethod
     def _lock_migrations(self, session: Session) -> None:
@@ -364,6 +396,63 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         params = {"disconnected_before": as_utc(disconnected_before, "disconnected_before")}
         return self._count("count_purgeable", _PURGEABLE, params)
 
+    # --- messages kept for replay (migration 0002) -------------------------------------------
+    def keep_message(self, message: NewMessage) -> int:
+        """Store a message for replay; return its id (see :data:`KEEP_MESSAGE`)."""
+        params = {
+            "user_email": message.user_email,
+            "connection_type": message.connection_type,
+            "body": message.body.encode("utf-8"),  # bytes: PostgreSQL text cannot hold a NUL
+            "is_json": bool(message.is_json),
+            "created_at": as_utc(message.created_at, "created_at"),
+            "expires_at": as_utc(message.expires_at, "expires_at"),
+        }
+        return int(self._run("keep_message", lambda s: self._keep_message(s, params)))
+
+    def get_message(self, message_id: int) -> KeptMessage | None:
+        """One kept message (expired or not, until purged), or None."""
+        rows = self._run("get_message", lambda s: s.rows(_GET_MESSAGE, {"id": _message_id(message_id)}))
+        return self._to_message(rows[0]) if rows else None
+
+    def messages_after(
+        self, user_email: str, connection_type: str, *, after_id: int, unexpired_at: datetime, limit: int
+    ) -> list[KeptMessage]:
+        """Unexpired messages of one email and type with an id above ``after_id``, lowest id first."""
+        params = {
+            "user_email": user_email,
+            "connection_type": connection_type,
+            "after_id": _positive(after_id, "after_id", minimum=0),
+            "unexpired_at": as_utc(unexpired_at, "unexpired_at"),
+            "limit": _positive(limit, "limit"),
+        }
+        return [self._to_message(r) for r in self._run("messages_after", lambda s: s.rows(_MESSAGES_AFTER, params))]
+
+    def purge_expired_messages(self, *, expired_before: datetime, batch_size: int) -> int:
+        """Delete up to ``batch_size`` messages expired before the cutoff; return how many."""
+        sql = (
+            f"DELETE FROM {MESSAGES_TABLE} WHERE id IN (SELECT id FROM {MESSAGES_TABLE} "  # nosec B608 # only constants are formatted in; values are bound parameters
+            f"WHERE {_EXPIRED_MESSAGES} ORDER BY expires_at LIMIT %(batch_size)s{self.skip_locked})"
+        )
+        params = {
+            "expired_before": as_utc(expired_before, "expired_before"),
+            "batch_size": _positive(batch_size, "batch_size"),
+        }
+        return self._cleanup_batch("purge_expired_messages", sql, params)
+
+    def count_expired_messages(self, *, expired_before: datetime) -> int:
+        """How many messages expired before the cutoff."""
+        params = {"expired_before": as_utc(expired_before, "expired_before")}
+        return self._count("count_expired_messages", _EXPIRED_MESSAGES, params, table=MESSAGES_TABLE)
+
+    def _to_message(self, row: Sequence[Any]) -> KeptMessage:
+        values = list(row)
+        values[0] = int(values[0])
+        values[3] = bytes(values[3]).decode("utf-8")
+        values[4] = bool(values[4])
+        for i in _MESSAGE_DATETIME_COLUMNS:
+            values[i] = self._decode_datetime(values[i])
+        return KeptMessage(*values)
+
     def _cleanup_batch(self, operation: str, sql: str, params: Mapping[str, Any]) -> int:
         """One cleanup batch in its own short transaction, committed as :attr:`cleanup_commit` says."""
         if not self.cleanup_commit:
@@ -375,9 +464,13 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
 
         return self._run(operation, work, transaction=True)
 
-    def _count(self, operation: str, condition: str, params: Mapping[str, Any]) -> int:
-        sql = f"SELECT count(*) FROM {TABLE} WHERE {condition}"  # nosec B608 # only constants are formatted in; values are bound parameters
+    def _count(self, operation: str, condition: str, params: Mapping[str, Any], *, table: str = TABLE) -> int:
+        sql = f"SELECT count(*) FROM {table} WHERE {condition}"  # nosec B608 # only constants are formatted in; values are bound parameters
         return int(self._run(operation, lambda s: s.rows(sql, params))[0][0])
+
+
+MIGRATE_ACTION_HINT = 'the migrate action first ({"action": "migrate"})'
+"""How :func:`missing_schema_hint` says to migrate; ``wsctl`` replaces it with its own command."""
 
 
 def missing_schema_hint(message: str, names: Sequence[str] = (TABLE,)) -> str:
@@ -385,6 +478,5 @@ def missing_schema_hint(message: str, names: Sequence[str] = (TABLE,)) -> str:
     migrations create) does not exist yet."""
     for name in names:
         if name in message and ("does not exist" in message or "no such table" in message):
-            action = '{"action": "migrate"}'
-            return f" The migrations have not created {name} yet: run the migrate action first ({action})."
+            return f" The migrations have not created {name} yet: run {MIGRATE_ACTION_HINT}."
     return ""

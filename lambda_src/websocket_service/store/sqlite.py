@@ -21,7 +21,7 @@ from typing import Any
 
 from .base import StoreConfigError, StoreConnectError, StoreError
 from .schema import MigrationFileError
-from .sql import ADD_CAPPED, SqlConnectionStore, missing_schema_hint
+from .sql import ADD_CAPPED, KEEP_MESSAGE, MESSAGES_TABLE, TABLE, SqlConnectionStore, missing_schema_hint
 
 MEMORY = ":memory:"
 """Path of an in-memory database (private to the store; it is empty again after ``close``)."""
@@ -166,6 +166,10 @@ class SqliteConnectionStore(SqlConnectionStore[sqlite3.Connection]):
         # Atomic on its own: the statement holds the write lock from before its count to its commit.
         return session.execute(ADD_CAPPED, params) == 1
 
+    def _keep_message(self, session: Any, params: Mapping[str, Any]) -> int:
+        # Ids commit in order on their own: the insert holds the write lock until it commits.
+        return int(session.rows(KEEP_MESSAGE + "RETURNING id", params)[0][0])
+
     def _lock_migrations(self, session: Any) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` already holds the database write lock."""
 
@@ -185,4 +189,4 @@ class SqliteConnectionStore(SqlConnectionStore[sqlite3.Connection]):
                 "and gave up: another process holds a long transaction on this file."
             )
         message = str(error)
-        return StoreError(f"SQLite {operation} failed on {self.path!r}: {message}.{missing_schema_hint(message)}")
+        return StoreError(f"SQLite {operation} failed on {self.path!r}: {message}.{missing_schema_hint(message, (TABLE, MESSAGES_TABLE))}")
