@@ -13,6 +13,11 @@ def main() -> int:
     except SettingsError as error:
         print(f"Invalid setting: {error}", file=sys.stderr)
         return 1
+    except RuntimeError as error:  # a BundlingError (pip, or no Python 3.14) arrives through jsii as RuntimeError
+        if "Failed to bundle asset" not in str(error):
+            raise
+        print(error, file=sys.stderr)
+        return 1
     app.synth()
     return 0
 

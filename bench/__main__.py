@@ -1,7 +1,7 @@
 """``python -m bench``: measure every figure, write ``results.json`` and ``RESULTS.md``.
 
 ``--size full`` (the default, ``make bench``) is the real run; ``--size tiny`` runs every figure
-on a token load in about a minute (the smoke test in tests/unit/test_bench_smoke.py), so the
+on a token load in a few minutes, still 5 alternating rounds per figure (the smoke test in tests/bench/test_bench_smoke.py), so the
 harness cannot rot. ``--only NAME`` runs some benchmarks (with ``--out DIR``, so bench/'s full results
 stay whole); ``--out DIR`` writes elsewhere than ``bench/``. Each benchmark drives public entry points only: ``handler.handler``, ``wsctl local``
 as a subprocess, the store factory and the service/messenger API.

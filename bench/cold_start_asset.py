@@ -110,6 +110,38 @@ def build_assets(version: str, tmp: Path, *, architecture: str = "x86_64") -> tu
     return with_bytecode, without
 
 
+_COMPILE_VS_LOAD = r"""
+import json, marshal, sys, time
+from importlib.util import cache_from_source
+from pathlib import Path
+texts = [(str(p), p.read_bytes(), Path(cache_from_source(str(p))).read_bytes())
+         for p in sorted(Path(sys.argv[1]).rglob("*.py"))]
+t0 = time.perf_counter()
+for path, source, _ in texts:
+    compile(source, path, "exec", dont_inherit=True)
+t1 = time.perf_counter()
+for _, _, pyc in texts:
+    marshal.loads(pyc[16:])
+t2 = time.perf_counter()
+print(json.dumps({"modules": len(texts), "compile_ms": (t1 - t0) * 1000, "load_ms": (t2 - t1) * 1000}))
+"""
+
+
+def compile_vs_load_314(tmp: Path) -> dict:
+    """In the runtime's Python 3.14 itself (the bundler's, WebAssembly): milliseconds to compile every
+    module of the real 3.14 asset from source against unmarshalling its bytecode."""
+    from cdk_app.bundling import PipLocalBundling, python314_command
+
+    asset = tmp / "asset-314"
+    asset.mkdir()
+    PipLocalBundling(architecture="x86_64").try_bundle(str(asset), None)  # type: ignore[arg-type]
+    result = subprocess.run(python314_command("-c", _COMPILE_VS_LOAD, str(asset), mounts=(asset,)),
+                            capture_output=True, text=True, timeout=PROBE_TIMEOUT_S * 5, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"Python 3.14 compile/load probe failed ({result.returncode}): {result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def _installed(distribution: str) -> str:
     from importlib.metadata import version
 
@@ -135,18 +167,20 @@ def _sample(python: tuple[str, ...], body: str, task: Path, env: dict[str, str],
 def run(size: Size) -> Section:
     """Measure the asset's cold ``$connect``; see the module docstring."""
     python, version = interpreter()
-    return measure(python, version, rounds=ROUNDS[size])
+    return measure(python, version, rounds=ROUNDS[size], compare_314=size == "full")
 
 
 def measure(python: tuple[str, ...], version: str, *, rounds: int, architecture: str = "x86_64",
-            extra_env: dict[str, str] | None = None) -> Section:
-    """The figure for the interpreter command ``python`` (Python ``version``) on ``architecture``'s asset."""
+            compare_314: bool = False) -> Section:
+    """The figure for the interpreter command ``python`` (Python ``version``) on ``architecture``'s asset;
+    ``compare_314`` adds :func:`compile_vs_load_314` when ``python`` is not 3.14 (a second bundle)."""
     with pg.scratch_schema(PG_SCHEMA) as pg_url, tempfile.TemporaryDirectory(prefix="bench-asset-") as tmp_name:
-        return _run(python, version, architecture, rounds, pg_url, Path(tmp_name), extra_env or {})
+        return _run(python, version, architecture, rounds, pg_url, Path(tmp_name), compare_314)
 
 
 def _run(python: tuple[str, ...], version: str, architecture: str, rounds: int, pg_url: str, tmp: Path,
-         extra_env: dict[str, str]) -> Section:
+         compare_314: bool) -> Section:
+    from cdk_app.bundling import PYTHON_VERSION
     from websocket_service.store import open_store
 
     store = open_store(pg_url)
@@ -158,7 +192,7 @@ def _run(python: tuple[str, ...], version: str, architecture: str, rounds: int, 
     cwd.mkdir()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DATABASE_", "CONNECT_TOKEN", "LOG_LEVEL", "PYTHON", "VIRTUAL_ENV"))}
-    env.update(PYTHONDONTWRITEBYTECODE="1", DATABASE_URL=pg_url, **extra_env)
+    env.update(PYTHONDONTWRITEBYTECODE="1", DATABASE_URL=pg_url)
     connect, bare = cold_start._CONNECT.format(event=str(cold_start.EVENT)), _BARE.format(limit=ACTIVE_LIMIT)
     cases = {
         CASES[0]: (connect, with_bytecode),
@@ -182,6 +216,12 @@ def _run(python: tuple[str, ...], version: str, architecture: str, rounds: int, 
             raise RuntimeError(f"a cold start wrote into the read-only asset {task}")
     profiles = {} if figure.met else {figure.name: _profile(python, connect, with_bytecode, env, cwd)}
     markdown = _markdown(python, version, architecture, samples, figure)
+    if compare_314 and version != PYTHON_VERSION:
+        wasm = compile_vs_load_314(tmp)
+        markdown += (
+            f"In the runtime's Python {PYTHON_VERSION} itself (the bundler's Pyodide, WebAssembly, wall time): compiling "
+            f"the real {PYTHON_VERSION} asset's {wasm['modules']} modules from source takes {wasm['compile_ms']:.0f} ms, "
+            f"unmarshalling their bytecode {wasm['load_ms']:.0f} ms.\n")
     if architecture == "x86_64" and ARM64_RECORD.is_file():
         markdown += "\n" + ARM64_RECORD.read_text(encoding="utf-8")
     return Section("cold_start_asset", [figure], markdown, profiles)
@@ -201,7 +241,8 @@ def _markdown(python: tuple[str, ...], version: str, architecture: str, samples:
     stand_in = "" if version == PYTHON_VERSION else (
         f" **Python {version} stands in for the runtime's {PYTHON_VERSION}**: no native {PYTHON_VERSION} "
         "runs on this machine (the bundler's is WebAssembly, which cannot load psycopg's libpq); the asset is "
-        f"the same bundler's {architecture} build for {version}, compiled by it with the same flags.")
+        f"the same bundler's {architecture} build for {version}, compiled by this machine's {version} "
+        "(bytecode does not depend on the CPU) with the same flags.")
     command = " ".join(Path(part).name if i == len(python) - 1 else part for i, part in enumerate(python))
     lines = [
         f"## Cold start of the bundled asset (`bench/cold_start_asset.py`, {architecture})",

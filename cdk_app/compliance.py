@@ -34,3 +34,31 @@ def skip_checkov(construct: Construct, check_id: str, reason: str) -> None:
     existing = resource.get_metadata("checkov") or {}
     skips = [skip for skip in existing.get("skip", []) if skip["id"] != check_id]
     resource.add_metadata("checkov", {**existing, "skip": [*skips, {"id": check_id, "comment": reason}]})
+
+
+BASIC_EXECUTION_POLICY_FINDING = (
+    "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
+)
+"""cdk-nag's finding for the AWS-managed logging policy on CDK's own helper functions' roles."""
+
+
+def cdk_helper(scope: Construct, id_prefix: str) -> Construct:
+    """The singleton helper construct (a custom-resource function) CDK added at the top of ``scope``'s stack."""
+    stack = cdk.Stack.of(scope)
+    found = next((c for c in stack.node.children if c.node.id.startswith(id_prefix)), None)
+    if found is None:
+        raise RuntimeError(f"CDK created no helper construct {id_prefix}* in {stack.node.path}")
+    return found
+
+
+def skip_checkov_for_cdk_helper_function(function: Construct, *, name: str, calls: str) -> None:
+    """The checkov skips every CDK custom-resource helper function needs: ``name`` says which helper,
+    ``calls`` what it calls (it holds no data, so no VPC)."""
+    for check, reason in (
+        ("CKV_AWS_115", f"{name} runs only during deploys; a concurrency reservation would take from the "
+         "account's unreserved pool for nothing"),
+        ("CKV_AWS_116", f"{name} is a custom resource: CloudFormation gets its failure directly, there is no "
+         "asynchronous event to keep"),
+        ("CKV_AWS_117", f"{name} only calls {calls}; it holds no data and needs no VPC"),
+    ):
+        skip_checkov(function, check, reason)

@@ -14,7 +14,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
-from cdk_app.compliance import skip_checkov
+from cdk_app.compliance import (
+    BASIC_EXECUTION_POLICY_FINDING,
+    cdk_helper,
+    skip_checkov,
+    skip_checkov_for_cdk_helper_function,
+)
 
 ENGINE_VERSION = rds.AuroraPostgresEngineVersion.VER_17_7
 """Aurora PostgreSQL 17.7: supports scaling to 0 ACU (auto-pause needs 13.15, 14.12, 15.7, 16.3, 17.4 or newer).
@@ -137,18 +142,11 @@ class NotificationDatabase(Construct):
     def _acknowledge_log_retention_function(self) -> None:
         """Record why CDK's log-retention function (it sets the retention of RDS's postgresql log group,
         which RDS creates itself, existing or not) is as it is."""
-        stack = cdk.Stack.of(self)
-        provider = next(
-            (c for c in stack.node.children if c.node.id.startswith("LogRetention") and c.node.try_find_child("ServiceRole")),
-            None,
-        )
-        if provider is None:
-            raise RuntimeError("cloudwatch_logs_retention created no log-retention function")
+        provider = cdk_helper(self, "LogRetention")
         role = provider.node.find_child("ServiceRole")
         cdk.Validations.of(role).acknowledge(
             cdk.Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                "AWSLambdaBasicExecutionRole]",
+                id=BASIC_EXECUTION_POLICY_FINDING,
                 reason="CDK's log-retention function writes only its own logs with this AWS policy",
             ),
             cdk.Acknowledgment(
@@ -160,13 +158,6 @@ class NotificationDatabase(Construct):
         policy = role.node.find_child("DefaultPolicy")
         skip_checkov(policy, "CKV_AWS_111", "logs:PutRetentionPolicy/DeleteRetentionPolicy only, on a log group "
                      "RDS names after the cluster's generated identifier (CDK's log-retention function)")
-        function = provider.node.find_child("Resource")
-        for check, reason in (
-            ("CKV_AWS_115", "CDK's log-retention function runs only during deploys; a concurrency reservation would "
-             "take from the account's unreserved pool for nothing"),
-            ("CKV_AWS_116", "CDK's log-retention function is a custom resource: CloudFormation gets its failure "
-             "directly, there is no asynchronous event to keep"),
-            ("CKV_AWS_117", "CDK's log-retention function only calls the CloudWatch Logs API; it holds no data and "
-             "needs no VPC"),
-        ):
-            skip_checkov(function, check, reason)
+        skip_checkov_for_cdk_helper_function(
+            provider.node.find_child("Resource"), name="CDK's log-retention function", calls="the CloudWatch Logs API"
+        )

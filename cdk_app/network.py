@@ -33,7 +33,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from cdk_app.compliance import skip_checkov
+from cdk_app.compliance import (
+    BASIC_EXECUTION_POLICY_FINDING,
+    cdk_helper,
+    skip_checkov,
+    skip_checkov_for_cdk_helper_function,
+)
 from cdk_app.encryption import DataEncryptionKey
 
 NAT_INSTANCE_TYPE = "t4g.nano"
@@ -103,20 +108,15 @@ class NatImage(Construct):
         )
         self.image_id = self.lookup.get_response_field("Parameter.Value")
         """The image id resolved at create (a token)."""
-        self._acknowledge_lookup_function(stack)
+        self._acknowledge_lookup_function(self)
 
     @staticmethod
-    def _acknowledge_lookup_function(stack: cdk.Stack) -> None:
+    def _acknowledge_lookup_function(scope: Construct) -> None:
         """Record why CDK's singleton SDK-call function is as it is (cdk-nag and checkov)."""
-        provider = next(
-            (c for c in stack.node.children if c.node.id.startswith("AWS679f53fac002430cb0da5b7982bd2287")), None
-        )
-        if provider is None:
-            raise RuntimeError("AwsCustomResource created no provider function")
+        provider = cdk_helper(scope, "AWS679f53fac002430cb0da5b7982bd2287")
         cdk.Validations.of(provider).acknowledge(
             cdk.Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                "AWSLambdaBasicExecutionRole]",
+                id=BASIC_EXECUTION_POLICY_FINDING,
                 reason="CDK's SDK-call function (the NAT image lookup) writes only its own logs with this AWS policy",
             ),
             cdk.Acknowledgment(
@@ -137,17 +137,9 @@ class NatImage(Construct):
                 reason="CDK's SDK-call function runs once per stack create; tracing it would show one SSM call",
             ),
         )
-        function = provider.node.default_child
-        if function is not None:
-            for check, reason in (
-                ("CKV_AWS_115", "CDK's SDK-call function runs only during deploys; a concurrency reservation would "
-                 "take from the account's unreserved pool for nothing"),
-                ("CKV_AWS_116", "CDK's SDK-call function is a custom resource: CloudFormation gets its failure "
-                 "directly, there is no asynchronous event to keep"),
-                ("CKV_AWS_117", "CDK's SDK-call function only reads one public SSM parameter; it holds no data and "
-                 "needs no VPC"),
-            ):
-                skip_checkov(function, check, reason)
+        skip_checkov_for_cdk_helper_function(
+            provider.node.find_child("Resource"), name="CDK's SDK-call function", calls="one public SSM parameter read"
+        )
 
 
 class NotificationNetwork(Construct):

@@ -416,6 +416,11 @@ class StackSettings:
         A security group created in the same deploy cannot be admitted in advance, so the deploy-time
         migration would time out, the rollback delete the group, and every retry get a new group id.
         """
+        if self.nat_instance_image_id and not (self.creates_database and self.vpc_egress == "nat-instance"):
+            raise SettingsError(
+                "natInstanceImageId only applies to the NAT instance of the VPC the stack creates (database=create "
+                "with vpcEgress=nat-instance): remove it"
+            )
         if self.database_security_group_id and not self.vpc_id:
             raise SettingsError("databaseSecurityGroupId needs vpcId and subnetIds: the VPC of the database and the functions")
         if self.database != "existing" or self.bring_your_own_function:

@@ -27,6 +27,7 @@ VALID = [  # key, email, type, ttlSeconds
     ("another key with spaces and symbols: %&=+/?#", "someone@example.org", "general", 1),
     ("clé secrète non ASCII — ключ — 鍵 (UTF-8)", "a.b+tag@sub.example.co.uk", "email-verification", MAX_TTL_SECONDS),
     ("k" * 200, "x@y.io", "order-status", 300),
+    ("a-test-secret-of-at-least-32-characters!", "\u212aATE@Example.com", "email-verification", 600),  # Kelvin sign: only A-Z lower
 ]
 
 
@@ -63,9 +64,12 @@ def refused(key: str, email: str, type_: str) -> list[dict[str, Any]]:
          + mint_token(key, email, type_, ttl_seconds=1, now=NOW + MAX_TTL_SECONDS + CLOCK_SKEW_SECONDS).split(".")[2],
          "token_scope"),
     ]
+    kelvin = mint_token(key, "kate@example.com", type_, ttl_seconds=600, now=NOW)
+    cases.append(("minted for the ASCII look-alike of a Kelvin-sign address", kelvin, "token_signature"))
     if standard != sig:  # a signature with - or _ : the standard alphabet spells it with + or /
         cases.append(("standard base64 alphabet", f"v1.{exp}.{standard}", "token_malformed"))
-    return [{"why": why, "key": key, "email": email, "type": type_, "now": NOW, "token": spelled, "error": error}
+    return [{"why": why, "key": key, "email": "\u212aate@example.com" if "Kelvin" in why else email, "type": type_,
+             "now": NOW, "token": spelled, "error": error}
             for why, spelled, error in cases]
 
 

@@ -527,7 +527,8 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     else:
         verb = ("would expire", "would purge") if report.dry_run else ("expired", "purged")
         more = "" if report.complete else "; more left for the next run"
-        print(f"{verb[0]} {report.expired} idle connection(s), {verb[1]} {report.purged} old row(s){more}")
+        print(f"{verb[0]} {report.expired} idle connection(s), {verb[1]} {report.purged} old row(s) "
+              f"and {report.purged_messages} expired replay message(s){more}")
     return 0
 
 
@@ -773,7 +774,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wsctl`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "ignores_cdk_options", False):  # only preflight takes `make deploy`'s CDK_ARGS whole
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     command: Callable[[argparse.Namespace], int] = args.func
     try:
         status = command(args)

@@ -580,10 +580,16 @@ def check_database_ingress(aws: Aws, settings: "StackSettings") -> Result:
 
     check = "database-ingress"
     ec2 = aws.client("ec2")
-    stack_adds = getattr(settings, "database_security_group_id", None)  # the deploy lane's setting, when present
+    stack_adds = settings.database_security_group_id
     try:
         if stack_adds:
-            ec2.describe_security_groups(GroupIds=[stack_adds])
+            try:
+                ec2.describe_security_groups(GroupIds=[stack_adds])
+            except ClientError as error:
+                if _error_code(error) != "InvalidGroup.NotFound":
+                    raise
+                return Result(FAIL, check, f"databaseSecurityGroupId {stack_adds} does not exist in {aws.region}",
+                              "set it to the database's security group (aws rds describe-db-clusters shows VpcSecurityGroups)")
             return Result(PASS, check, f"the stack adds an ingress rule to {stack_adds} (databaseSecurityGroupId)")
         secret: Mapping[str, Any] = {}
         try:
@@ -598,7 +604,8 @@ def check_database_ingress(aws: Aws, settings: "StackSettings") -> Result:
                           "make sure the database's security group admits the function's on port "
                           f"{port}, or set databaseSecurityGroupId")
         rules = [r for g in ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"] for r in g.get("IpPermissions", [])
-                 if r.get("IpProtocol") == "-1" or (r.get("FromPort", 0) <= port <= r.get("ToPort", 65535))]
+                 if r.get("IpProtocol") == "-1"
+                 or (r.get("IpProtocol") in ("tcp", "6") and r.get("FromPort", 0) <= port <= r.get("ToPort", 65535))]
         admitted = {p["GroupId"] for r in rules for p in r.get("UserIdGroupPairs", [])}
         ours = [g for g in settings.security_group_ids if g in admitted]
         if ours:
@@ -712,12 +719,14 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--profile", default=None, help="AWS profile (default: boto3's: AWS_PROFILE or default)")
     parser.add_argument("--region", default=None, help="AWS region (default: AWS_REGION / the profile's)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    parser.set_defaults(func=command)
+    parser.set_defaults(func=command, ignores_cdk_options=True)  # other cdk flags in CDK_ARGS are ignored
 
 
 def command(args: argparse.Namespace) -> int:
     """Run the preflight; print one line per check (or JSON); 1 on any FAIL."""
     started = time.monotonic()
+    if getattr(args, "extra", None):
+        print(f"wsctl preflight: ignoring options that are not settings: {' '.join(args.extra)}", file=sys.stderr)
     try:
         context = load_context(args.project, args.context)
     except (PreflightError, ValueError) as error:

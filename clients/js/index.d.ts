@@ -35,10 +35,13 @@ export interface ConnectOptions {
   type?: string;
   /** Called before EVERY attempt: return a fresh connect token (or null when tokens are off). */
   tokenProvider?: () => string | null | undefined | Promise<string | null | undefined>;
-  /** Ping interval, under the gateway's 10-minute idle limit; default 300000 (5 min). */
+  /** Heartbeat interval, under the gateway's 10-minute idle limit; default 300000 (5 min). The
+   * heartbeat is a replay after the last messageId when replay is on (a catch-up), else a ping. */
   heartbeatMs?: number;
   /** No answer to a ping within this: the connection is treated as lost; default 15000. */
   pongTimeoutMs?: number;
+  /** A handshake not finished within this is abandoned and retried; default 15000. */
+  connectTimeoutMs?: number;
   /** Planned reconnect before the gateway's 2-hour limit; default 6900000 (115 min). */
   maxConnectionMs?: number;
   /** Exponential backoff with full jitter between failed attempts. */
@@ -82,7 +85,7 @@ export interface Connection {
 }
 
 export declare const DEFAULTS: Readonly<Required<Pick<ConnectOptions,
-  "type" | "heartbeatMs" | "pongTimeoutMs" | "maxConnectionMs" | "fallbackAfter" | "replay" | "dedupWindow">> & {
+  "type" | "heartbeatMs" | "pongTimeoutMs" | "connectTimeoutMs" | "maxConnectionMs" | "fallbackAfter" | "replay" | "dedupWindow">> & {
   backoff: Readonly<Required<Backoff>>;
 }>;
 export declare const REFUSED_STATUSES: Readonly<Record<number, string>>;

@@ -13,6 +13,7 @@ export const DEFAULTS = Object.freeze({
   type: "email-verification",
   heartbeatMs: 5 * 60 * 1000, // API Gateway closes a connection after 10 minutes of silence
   pongTimeoutMs: 15 * 1000, // no answer to a ping within this: the connection is dead (lid, network)
+  connectTimeoutMs: 15 * 1000, // a handshake not done within this is abandoned and retried
   maxConnectionMs: 115 * 60 * 1000, // API Gateway closes every connection at 2 hours
   backoff: Object.freeze({ baseMs: 500, maxMs: 30 * 1000 }),
   fallbackAfter: 5,
@@ -30,6 +31,7 @@ export const REFUSED_STATUSES = Object.freeze({
 const CONTROL_ERRORS = new Set(["replay_disabled", "invalid_after", "unknown_connection"]);
 const PLANNED_RECONNECT = 4000; // close code the client uses for its own planned reconnects
 const HEARTBEAT_TIMEOUT = 4001; // close code the client uses when a ping went unanswered
+const CONNECT_TIMEOUT = 4002; // close code the client uses when a handshake did not finish in time
 
 /**
  * The words for a close code (never a bare number: UIs show this).
@@ -37,6 +39,7 @@ const HEARTBEAT_TIMEOUT = 4001; // close code the client uses when a ping went u
  * @param {boolean} opened whether the connection had opened
  */
 export function describeClose(code, opened) {
+  if (code === CONNECT_TIMEOUT) return "the server did not answer the connection in time";
   if (!opened) return "could not reach the server, or it refused the connection";
   switch (code) {
     case 1000: return "the server closed the connection";
@@ -48,6 +51,7 @@ export function describeClose(code, opened) {
     case 1013: return "the server is overloaded; try again later";
     case PLANNED_RECONNECT: return "planned reconnect before the connection time limit";
     case HEARTBEAT_TIMEOUT: return "the server stopped answering (connection lost)";
+    case CONNECT_TIMEOUT: return "the server did not answer the connection in time";
     default: return "the connection closed unexpectedly";
   }
 }
@@ -75,7 +79,7 @@ function validate(options) {
     throw new TypeError("connect: url must be a ws:// or wss:// URL");
   }
   if (typeof options.email !== "string" || !options.email.trim()) throw new TypeError("connect: email is required");
-  for (const name of ["heartbeatMs", "pongTimeoutMs", "maxConnectionMs", "fallbackAfter"]) {
+  for (const name of ["heartbeatMs", "pongTimeoutMs", "connectTimeoutMs", "maxConnectionMs", "fallbackAfter"]) {
     if (options[name] !== undefined && !(Number.isFinite(options[name]) && options[name] > 0)) {
       throw new TypeError(`connect: ${name} must be a positive number`);
     }
@@ -111,7 +115,7 @@ export function connect(options) {
   let cursor = null; // the messageId replay continues after
   let replayPending = false;
   let replayLatest = null; // the newest messageId seen while a replay was in flight
-  let timers = { heartbeat: null, pong: null, lifetime: null, retry: null };
+  let timers = { heartbeat: null, pong: null, lifetime: null, retry: null, handshake: null };
   let replayStatus = "unknown";
   let replays = 0; // replays the service answered
 
@@ -137,7 +141,7 @@ export function connect(options) {
     for (const name of Object.keys(timers)) {
       if (timers[name] !== null) { clearTimeout(timers[name]); clearInterval(timers[name]); }
     }
-    timers = { heartbeat: null, pong: null, lifetime: null, retry: null };
+    timers = { heartbeat: null, pong: null, lifetime: null, retry: null, handshake: null };
   }
 
   function send(object) {
@@ -232,8 +236,16 @@ export function connect(options) {
       if (opened) { attempts = 0; }
       return failedAttempt(words);
     };
+    // A handshake that hangs (a server stopping with connections queued, a dead route) is abandoned.
+    timers.handshake = setTimeout(() => {
+      if (socket !== ws || opened) return;
+      try { ws.close(); } catch { /* never opened */ }
+      finish(CONNECT_TIMEOUT);
+    }, o.connectTimeoutMs);
     ws.onopen = () => {
       if (socket !== ws) return;
+      clearTimeout(timers.handshake);
+      timers.handshake = null;
       opened = true;
       everOpened = true;
       attempts = 0;
@@ -256,7 +268,11 @@ export function connect(options) {
   function heartbeat() {
     if (!socket || socket.readyState !== 1) return;
     const ws = socket;
-    send({ action: "ping" });
+    // With replay on, the heartbeat IS a replay after the cursor: it keeps the connection alive and
+    // also catches up on anything a live push missed (a post that failed, or a connection the service
+    // wrongly marked gone), so such a message arrives at the next heartbeat instead of never.
+    if (replayStatus === "on" && !replayPending) requestReplay();
+    else send({ action: "ping" });
     if (timers.pong === null) {
       timers.pong = setTimeout(() => {
         if (socket !== ws) return;

@@ -232,6 +232,38 @@ def host_header(endpoint: str) -> str:
     return host
 
 
+ONE_WRITE_MAX_BODY = 16_384
+"""Bodies up to this size go out in the same write as the request head."""
+
+
+def _one_write(connection_class: Any) -> Any:
+    """``connection_class`` (urllib3's HTTP(S)Connection) changed to send a request's head and its
+    small bytes body in ONE write. urllib3 sends them in two (``endheaders()``, then the body):
+    two syscalls and two TCP segments per post, and on loopback or a busy instance the second
+    write's wake-up of the server. Anything else (no body, large or streamed bodies) is unchanged."""
+
+    class OneWrite(connection_class):  # type: ignore[misc, valid-type]
+        _pending_body: bytes | None = None
+
+        def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
+            if not isinstance(body, bytes) or not body or len(body) > ONE_WRITE_MAX_BODY:
+                return super().request(method, url, body=body, headers=headers, **kwargs)
+            self._pending_body = body
+            try:
+                super().request(method, url, body=None, headers={**(headers or {}), "Content-Length": str(len(body))},
+                                **kwargs)
+            finally:
+                if self._pending_body is not None:  # never sent: the head failed before its write
+                    self._pending_body = None
+
+        def send(self, data: Any) -> None:
+            body, self._pending_body = self._pending_body, None
+            super().send(bytes(data) + body if body is not None else data)
+
+    OneWrite.__name__ = OneWrite.__qualname__ = f"OneWrite{connection_class.__name__}"
+    return OneWrite
+
+
 class _SignedPoster:
     """One keep-alive connection pool to the endpoint plus a :class:`ConnectionsSigner`."""
 
@@ -252,6 +284,7 @@ class _SignedPoster:
         self._stage_path = parts.path
         extra = {"ca_certs": get_cert_path(True)} if parts.scheme == "https" else {}
         self._pool = urllib3.connection_from_url(endpoint, maxsize=pool_size, block=False, **extra)
+        self._pool.ConnectionCls = _one_write(self._pool.ConnectionCls)
 
     def request(self, method: str, connection_id: str, payload: bytes, connect_s: float,
                 read_s: float) -> tuple[int, str]:

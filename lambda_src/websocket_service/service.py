@@ -310,6 +310,11 @@ class Service:
         active are marked by the next notify (410 again) or expired by cleanup. Raises
         :class:`~websocket_service.validation.ValidationError` for a bad email/type and
         :class:`~websocket_service.messenger.PayloadTooLargeError` before sending anything.
+
+        With ``REPLAY_WINDOW_MINUTES`` on, the message is first kept for replay (also when no
+        connection is open): a JSON object is then posted with ``"messageId"`` added (replacing
+        its own), anything else as it is; the report carries the id and ``kept``. A store that
+        cannot keep it costs only the replay (logged), never the push.
         """
         email = normalize_email(email)
         connection_type = validate_connection_type(connection_type, self.settings.allowed_connection_types)
@@ -319,9 +324,11 @@ class Service:
         if kept_form is not None:
             check_payload_size(wire_payload(*kept_form, _MAX_ID_TEXT))  # room for the id it will carry
         messenger = self.messenger  # a bad endpoint setting fails every notify, not only busy ones
-        message_id = self._keep(email, connection_type, *kept_form) if kept_form is not None else None
-        if message_id is not None and kept_form is not None:
-            payload = wire_payload(*kept_form, message_id)
+        message_id = None
+        if kept_form is not None:  # kept before the fan-out: a page connecting meanwhile can replay it
+            message_id = self._keep(email, connection_type, *kept_form)
+            if message_id is not None:
+                payload = wire_payload(*kept_form, message_id)
         ids = self.store.active_connection_ids(email, connection_type)
         if not ids:
             return DeliveryReport(message_id=message_id, kept=message_id is not None)

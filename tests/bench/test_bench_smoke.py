@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SMOKE_TIMEOUT_S = 600
+SMOKE_TIMEOUT_S = 1500
+"""Every figure runs 5 alternating rounds and cold_start_asset bundles the real asset (pip + the 3.14
+compiler): the tiny run took 7-8 minutes on the busy 2-core machine."""
 EXPECTED_TARGETS = {  # the figures issues 9 and 17 ask for, and their targets (ratio = median round's)
     "cold_connect_postgres": "<= 1.15",
     "warm_connect_disconnect_postgres": "<= 1.25",

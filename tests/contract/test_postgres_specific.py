@@ -339,6 +339,36 @@ def test_a_keep_waits_for_an_earlier_uncommitted_keep_of_the_same_email_and_type
         other_store.close()
 
 
+@pytest.mark.parametrize("pooler", ["none", "pgbouncer"])
+def test_a_keep_commits_without_waiting_for_the_wal_flush_and_nothing_after_it_does(
+    pg_database_url: str, pooler: str
+) -> None:
+    """Notify must not wait a fsync per message before it pushes: ws_keep_message sets
+    ``synchronous_commit`` off for its own transaction (a statement trigger records the setting
+    each write runs under); the next statement on the same connection runs with the default."""
+    store = open_store(pg_database_url, pooler=pooler)
+    store.migrate()
+    try:
+        with psycopg.connect(pg_database_url, autocommit=True) as admin:
+            server_default = admin.execute("SHOW synchronous_commit").fetchone()[0]
+            assert server_default != "off"
+            admin.execute("CREATE TABLE commit_modes (id serial PRIMARY KEY, tab text, mode text)")
+            admin.execute(
+                "CREATE FUNCTION record_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "INSERT INTO commit_modes (tab, mode) VALUES (TG_TABLE_NAME, current_setting('synchronous_commit')); "
+                "RETURN NULL; END $$"
+            )
+            for table in ("websocket_messages", "websocket_connections"):
+                admin.execute(f"CREATE TRIGGER record_commit_mode AFTER INSERT ON {table} "
+                              "FOR EACH STATEMENT EXECUTE FUNCTION record_commit_mode()")
+            store.keep_message(NewMessage(EMAIL, "general", "m", False, T0, T0 + timedelta(minutes=15)))
+            assert store.add(new("c1"), active_limit=5) is True
+            modes = admin.execute("SELECT tab, mode FROM commit_modes ORDER BY id").fetchall()
+        assert modes == [("websocket_messages", "off"), ("websocket_connections", server_default)]
+    finally:
+        store.close()
+
+
 def test_add_before_the_function_exists_says_to_run_migrate(pg_store: Any, pg_database_url: str) -> None:
     with psycopg.connect(pg_database_url, autocommit=True) as conn:  # as if the code were deployed before migrate
         conn.execute(f"DROP FUNCTION {ADD_FUNCTION}")

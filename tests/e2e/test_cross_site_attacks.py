@@ -22,6 +22,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from browser_support import WAIT_S, DevToolsPage
 from local_gateway.server import LocalGateway
+from websocket_service.tokens import mint_token
 
 pytestmark = pytest.mark.e2e
 
@@ -101,7 +102,8 @@ def test_the_verify_page_never_sends_the_email_and_token_to_another_ws_host(
 
         async with serve(impostor, "127.0.0.1", 0) as server:
             port = server.sockets[0].getsockname()[1]
-            page_url = (f"{gateway.page_url}?email={quote(VICTIM)}&token=t0ken"
+            token = mint_token("k" * 40, VICTIM, "email-verification")  # well formed; this gateway checks none
+            page_url = (f"{gateway.page_url}?email={quote(VICTIM)}&token={token}"
                         f"&ws={quote(f'ws://127.0.0.1:{port}/{gateway.stage}')}")
             devtools_url = await asyncio.to_thread(chromium, page_url)
             async with connect(devtools_url, max_size=None) as devtools:

@@ -217,3 +217,4 @@ def test_page_refused_token_shows_still_waiting_words_and_a_retry_button(gateway
     assert retry_shown is True
     assert after_click in ("connecting", "reconnecting")  # trying again at once
     assert gateway.open_connection_ids == []
+

@@ -122,7 +122,7 @@ def test_notify_posts_in_parallel_and_marks_gone_inactive(store, management_api,
 
     assert (report.sent, report.gone, report.failed, report.undelivered, report.complete) == (21, 2, 1, 0, True)
     assert sorted(r.connection_id for r in management_api.requests) == sorted(ids)
-    assert all(json.loads(r.body) == {"type": "hello"} for r in management_api.requests)
+    assert all(json.loads(r.body) == {"type": "hello", "messageId": report.message_id} for r in management_api.requests)
     assert not store.get(ids[0]).is_active and not store.get(ids[1]).is_active
     assert store.get(ids[2]).is_active and store.get(ids[3]).is_active
     assert sorted(store.active_connection_ids("a@example.com", "general")) == sorted(ids[2:])

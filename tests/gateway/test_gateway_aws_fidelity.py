@@ -128,6 +128,38 @@ def test_connect_result_headers_select_the_subprotocol(start_gateway: Callable[.
     assert run(scenario()) == ("myprotocol", 400)
 
 
+@pytest.mark.parametrize(("query", "status", "outcome"), [
+    ("type=email-verification", 400, "missing_email"),
+    ("email=a%40example.com&type=no-such-type", 400, "invalid_type"),
+])
+def test_a_refused_handshake_shows_the_client_the_status_only(
+    start_gateway: Callable[..., LocalGateway], query: str, status: int, outcome: str
+) -> None:
+    """API Gateway hands the client the $connect integration's status (wscat: "Unexpected server
+    response: 400", https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-connect-route-subprotocol.html),
+    never its body: a route response can be defined only for $default
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-route-response.html).
+    The field is named only in the function's answer, which goes to its log, not to the client."""
+    results: list[dict[str, Any]] = []
+
+    def recording(event: dict[str, Any], context: Any) -> Any:
+        results.append(result := real_handler(event, context))
+        return result
+
+    gateway = start_gateway(handler=recording)
+
+    async def scenario() -> Any:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(f"{gateway.url}?{query}")
+        return refused.value.response
+
+    response = run(scenario())
+    (result,) = results
+    assert (result["statusCode"], json.loads(result["body"])["error"]) == (status, outcome)
+    assert response.status_code == status
+    assert outcome.encode() not in response.body and b"email" not in response.body and b"type" not in response.body
+
+
 # --- management API -------------------------------------------------------------------------------
 def test_management_path_without_stage_is_forbidden_403(gateway: LocalGateway, recorder: Recorder) -> None:
     """The endpoint is https://{api-id}.execute-api.{region}.amazonaws.com/{stage} (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-how-to-call-websocket-api-connections.html);

@@ -202,13 +202,6 @@ def test_pages_cannot_be_framed_or_sniffed(gateway: LocalGateway) -> None:
     assert headers["x-content-type-options"] == "nosniff"
 
 
-def test_the_verify_page_keeps_a_ws_override_on_its_own_host(gateway: LocalGateway) -> None:
-    _, _, page = _request(gateway, "GET", "/verify")
-    text = page.decode()
-    assert "function sameHostSocketUrl(candidate)" in text
-    assert "parsed.host === location.host" in text and 'sameHostSocketUrl(params.get("ws"))' in text
-
-
 # --- malformed requests ----------------------------------------------------------------------------
 def _head(gateway: LocalGateway, first: str, *lines: str, body: bytes = b"") -> bytes:
     return (f"{first}\r\nHost: 127.0.0.1:{gateway.port}\r\n" + "".join(f"{line}\r\n" for line in lines)

@@ -269,7 +269,12 @@ def test_verification_page_and_summary_are_served(gateway: LocalGateway) -> None
     with urllib.request.urlopen(f"{gateway.page_url}?email={EMAIL}", timeout=10) as page:
         assert page.headers["Content-Type"] == "text/html; charset=utf-8"
         html = page.read().decode()
-    assert 'data-stage="prod"' in html and "new WebSocket(url)" in html
+    assert 'data-stage="prod"' in html and '<script type="module" src="/verify.js">' in html
+    # The page's script and the JS client it imports, served as JavaScript modules.
+    for path, marker in (("/verify.js", 'from "/clients/js/index.js"'), ("/clients/js/index.js", "new o.WebSocket(url)")):
+        with urllib.request.urlopen(f"http://127.0.0.1:{gateway.port}{path}", timeout=10) as script:
+            assert script.headers["Content-Type"] == "text/javascript; charset=utf-8"
+            assert marker in script.read().decode()
     with urllib.request.urlopen(f"http://127.0.0.1:{gateway.port}/", timeout=10) as summary:
         assert gateway.url in summary.read().decode()
     with pytest.raises(urllib.error.HTTPError) as missing:

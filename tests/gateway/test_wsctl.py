@@ -251,12 +251,12 @@ def test_cleanup_dry_run_counts_then_cleanup_expires(sqlite_store: ConnectionSto
     _stale_connection(sqlite_store, "STALEAAAAAAAAAA=", hours_ago=5)  # older than the 120-minute TTL
     _stale_connection(sqlite_store, "FRESHAAAAAAAAAA=", hours_ago=0)
     dry = wsctl("cleanup", "--dry-run", "--json", "--database-url", sqlite_database_url)
-    assert json.loads(dry.stdout) == {"expired": 1, "purged": 0, "dry_run": True, "complete": True,
-                                      "batches": 0, "longest_batch_ms": 0.0, "elapsed_ms": 0.0,
+    assert json.loads(dry.stdout) == {"expired": 1, "purged": 0, "dry_run": True, "purged_messages": 0,
+                                      "complete": True, "batches": 0, "longest_batch_ms": 0.0, "elapsed_ms": 0.0,
                                       "paused_ms": 0.0}
     assert sqlite_store.get("STALEAAAAAAAAAA=").is_active  # type: ignore[union-attr]
     real = wsctl("cleanup", "--database-url", sqlite_database_url)
-    assert real.stdout.strip() == "expired 1 idle connection(s), purged 0 old row(s)"
+    assert real.stdout.strip() == "expired 1 idle connection(s), purged 0 old row(s) and 0 expired replay message(s)"
     assert not sqlite_store.get("STALEAAAAAAAAAA=").is_active  # type: ignore[union-attr]
     assert sqlite_store.get("FRESHAAAAAAAAAA=").is_active  # type: ignore[union-attr]
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,6 +170,25 @@ def test_two_synths_of_the_same_input_give_the_same_asset_hash(
     assert again.name == asset.name
 
 
+@pytest.mark.bundling
+def test_the_x86_64_asset_carries_the_same_bytecode_as_the_arm64_one(
+        bundled_asset: tuple[Path, dict], tmp_path: Path) -> None:
+    """One interpreter (WebAssembly) compiles for both architectures: same sources, same bytes."""
+    arm, _template = bundled_asset
+    x86 = tmp_path / "x86_64"
+    x86.mkdir()
+    assert PipLocalBundling(architecture="x86_64").try_bundle(str(x86), None)  # type: ignore[arg-type]
+    for extension in (x86 / "psycopg_binary").glob("*.so"):
+        assert elf_machine(extension) == ELF_MACHINES["x86_64"]
+    arm_pycs = sorted(p.relative_to(arm) for p in arm.rglob("*.pyc"))
+    assert arm_pycs == sorted(p.relative_to(x86) for p in x86.rglob("*.pyc"))
+    same_source = [pyc for pyc in arm_pycs
+                   if (arm / pyc.parent.parent / f"{pyc.name.split('.')[0]}.py").read_bytes()
+                   == (x86 / pyc.parent.parent / f"{pyc.name.split('.')[0]}.py").read_bytes()]
+    assert len(same_source) > 50
+    assert [pyc for pyc in same_source if (arm / pyc).read_bytes() != (x86 / pyc).read_bytes()] == []
+
+
 def test_bundling_fails_naming_make_setup_before_pip_when_python_3_14_is_missing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bundling, "PYODIDE_WASM", tmp_path / "not-installed" / "pyodide.asm.wasm")
@@ -178,6 +199,22 @@ def test_bundling_fails_naming_make_setup_before_pip_when_python_3_14_is_missing
     message = str(error.value)
     assert "\n" not in message and "`make setup`" in message and PYTHON_VERSION in message
     assert list(out.iterdir()) == [], "nothing is bundled without the interpreter that compiles it"
+
+
+def test_synth_without_python_3_14_fails_with_one_line_naming_make_setup(tmp_path: Path) -> None:
+    """app.py as the CDK CLI runs it, with the pinned interpreter absent: no traceback, no assembly."""
+    missing = tmp_path / "not-installed" / "pyodide.asm.wasm"
+    runner = ("import runpy, sys; from pathlib import Path; import cdk_app.bundling as b; "
+              f"b.PYODIDE_WASM = Path({str(missing)!r}); runpy.run_path('app.py', run_name='__main__')")
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(project_context(bundle=True)), "CDK_OUTDIR": str(tmp_path / "out"),
+           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    result = subprocess.run([sys.executable, "-c", runner], cwd=bundling.PROJECT_ROOT, env=env, capture_output=True,
+                            text=True, timeout=600, check=False)
+    assert result.returncode == 1, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if "make setup" in line]
+    assert len(errors) == 1 and f"Python {PYTHON_VERSION}" in errors[0], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "manifest.json").exists()
 
 
 def test_the_bytecode_compiler_is_python_3_14_pinned_in_package_json() -> None:

@@ -44,6 +44,7 @@ def test_the_acknowledged_rules_of_the_default_stack_are_exactly_the_known_ones(
     assert rules == {
         "AwsSolutions::AwsSolutions-IAM5",  # X-Ray Resource '*'; @connections/* of this API and stage
         "AwsSolutions::AwsSolutions-IAM4",  # AWS-managed policies: API Gateway's logs role, Lambda in a VPC
+        "AwsSolutions::AwsSolutions-L1",  # CDK's SDK-call function (the NAT image lookup): aws-cdk-lib's runtime
         "AwsSolutions::AwsSolutions-APIG4",  # WebSocket routes: the function checks signed tokens on $connect
         "AwsSolutions::AwsSolutions-SMG4",  # the short-lived token key and the database master secret
         "AwsSolutions::AwsSolutions-SQS3",  # DLQs need no DLQ

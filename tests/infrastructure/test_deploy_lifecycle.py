@@ -179,6 +179,8 @@ TUNED = {
     "connectionTtlMinutes": "60", "logRetentionDays": "90", "databaseMinCapacity": "0.5", "databaseMaxCapacity": "4",
     "connectionCountAlarmThreshold": "500", "integrationErrorAlarmThreshold": "50", "logLevel": "DEBUG",
     "routeFunctionTimeoutSeconds": "12", "routeFunctionMemoryMb": "512", "maxConnectionsPerEmail": "3",
+    "inactiveRetentionHours": "48", "cleanupBatchSize": "100", "cleanupTimeBudgetSeconds": "30",
+    "cleanupDutyCyclePercent": "50", "databaseStatementTimeoutMs": "4000",
 }
 """Every setting the README invites ops to tune, changed at once."""
 STATEFUL_TYPES = (
@@ -291,3 +293,20 @@ def test_every_kms_via_service_is_the_secrets_manager_endpoint_of_the_partition(
     # The token secret's key policy (CDK's grants) and the database key's grants (ours) are both there.
     assert len(values) >= 4
     assert {evaluate(v, region, partition) for v in values} == {expected}
+
+
+def test_cdk_helper_names_what_cdk_did_not_create() -> None:
+    import aws_cdk as cdk
+
+    from cdk_app.compliance import cdk_helper
+
+    with pytest.raises(RuntimeError, match=r"CDK created no helper construct LogRetention\* in Empty"):
+        cdk_helper(cdk.Stack(cdk.App(), "Empty"), "LogRetention")
+
+
+def test_cdk_helper_functions_carry_the_three_checkov_skips_with_their_reasons(default: Synthesis) -> None:
+    for prefix in ("LogRetention", "AWS679f53fac002430cb0da5b7982bd2287"):
+        function = default.template_json["Resources"][logical_id(default, prefix, "AWS::Lambda::Function")]
+        skips = {s["id"]: s["comment"] for s in function["Metadata"]["checkov"]["skip"]}
+        assert sorted(skips) == ["CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117"]
+        assert all(comment.startswith("CDK's ") for comment in skips.values())

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cdk_app.gateway import ACCESS_LOG_FIELDS
+from cdk_app.network import NAT_IMAGE_PARAMETER
 
 from .conftest import (
     CONFIGURATIONS,
@@ -22,7 +23,11 @@ from .conftest import (
 )
 
 XRAY_ACTIONS = {"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
-"""The only actions granted on Resource '*': X-Ray has no resource-level permissions."""
+"""Actions granted on Resource '*' to our roles: X-Ray has no resource-level permissions."""
+LOG_RETENTION_ACTIONS = {"logs:DeleteRetentionPolicy", "logs:PutRetentionPolicy"}
+"""CDK's log-retention function (RDS's postgresql log group is named after the cluster's generated id)."""
+CDK_HELPER_ROLE_PREFIXES = ("LogRetention", "AWS679f53fac002430cb0da5b7982bd2287")
+"""Roles of aws-cdk-lib's deploy-time helper functions (database=create): SECURITY.md "IAM scope"."""
 DOCUMENTED_MANAGED_POLICIES = {
     "service-role/AWSLambdaVPCAccessExecutionRole",  # the function's network interfaces in a VPC
     "service-role/AmazonAPIGatewayPushToCloudWatchLogs",  # API Gateway's account-level logging role
@@ -37,8 +42,20 @@ def listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def policy_statements(synthesis: Synthesis) -> list[dict[str, Any]]:
-    return [s for p in synthesis.resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+def policy_statements(synthesis: Synthesis, *, cdk_helpers: bool = False) -> list[dict[str, Any]]:
+    """Statements of our roles' policies (with ``cdk_helpers``: of aws-cdk-lib's helper functions' roles only)."""
+    def of_a_helper(policy: dict[str, Any]) -> bool:
+        roles = [r.get("Ref", "") for r in policy["Properties"].get("Roles", []) if isinstance(r, dict)]
+        return bool(roles) and all(r.startswith(CDK_HELPER_ROLE_PREFIXES) for r in roles)
+
+    return [s for p in synthesis.resources("AWS::IAM::Policy").values() if of_a_helper(p) == cdk_helpers
+            for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def is_public_nat_image_parameter_arn(resource: Any) -> bool:
+    """arn:{partition}:ssm:{region}::parameter/aws/service/ami-amazon-linux-latest/... (AWS's public parameter)."""
+    parts = resource.get("Fn::Join", [None, []])[1] if isinstance(resource, dict) else []
+    return ":ssm:" in parts and bool(parts) and parts[-1] == f"::parameter{NAT_IMAGE_PARAMETER}"
 
 
 def refers_to_this_template(resource: Any, synthesis: Synthesis) -> bool:
@@ -95,6 +112,22 @@ def test_every_iam_grant_names_its_resources(synth: SynthFn, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
+def test_cdk_helper_functions_may_only_set_log_retention_and_read_the_nat_image(synth: SynthFn, name: str) -> None:
+    """SECURITY.md "IAM scope": aws-cdk-lib's deploy-time helpers (database=create only)."""
+    synthesis = synth(name)
+    statements = policy_statements(synthesis, cdk_helpers=True)
+    if not synthesis.stack.settings.creates_database:
+        assert statements == []
+        return
+    granted = [(sorted(listed(s["Action"])), s["Resource"]) for s in statements]
+    assert (sorted(LOG_RETENTION_ACTIONS), "*") in granted
+    reads = [resource for actions, resource in granted if actions == ["ssm:GetParameter"]]
+    nat_instance = synthesis.stack.settings.vpc_egress == "nat-instance"
+    assert len(reads) == (1 if nat_instance else 0) and all(is_public_nat_image_parameter_arn(r) for r in reads)
+    assert len(granted) == 1 + len(reads)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
 def test_manage_connections_is_granted_only_on_this_api_and_stage(synth: SynthFn, name: str) -> None:
     """SECURITY.md "IAM scope" and "Compromised backend": @connections of this stage, nothing else."""
     synthesis = synth(name)
@@ -108,10 +141,13 @@ def test_manage_connections_is_granted_only_on_this_api_and_stage(synth: SynthFn
 @pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
 def test_only_the_documented_managed_policies_are_attached(synth: SynthFn, name: str) -> None:
     """SECURITY.md "IAM scope": AWS-managed policies only where AWS documents them as the minimum."""
-    for role in synth(name).resources("AWS::IAM::Role").values():
+    for role_id, role in synth(name).resources("AWS::IAM::Role").items():
+        documented = DOCUMENTED_MANAGED_POLICIES | (
+            {"service-role/AWSLambdaBasicExecutionRole"} if role_id.startswith(CDK_HELPER_ROLE_PREFIXES) else set()
+        )
         for arn in role["Properties"].get("ManagedPolicyArns", []):
             (suffix,) = [p for p in arn["Fn::Join"][1] if isinstance(p, str) and ":policy/" in p]
-            assert suffix.split(":policy/")[1] in DOCUMENTED_MANAGED_POLICIES, suffix
+            assert suffix.split(":policy/")[1] in documented, suffix
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGURATIONS))

@@ -79,11 +79,11 @@ def test_both_functions_connect_through_the_proxy_endpoint(proxy: Synthesis) -> 
         assert env[rc.ENV_DB_POOLER] == rc.RDS_PROXY_POOLER  # the pool-safe protocol, whatever the host looks like
 
 
-def test_without_a_proxy_the_functions_leave_db_pooler_to_its_default(synth: SynthFn) -> None:
-    existing = synth("sized")  # an existing database, no proxy
-    for which in ("route", "ops"):
-        env = existing.function(which)["Environment"]["Variables"]
-        assert rc.ENV_DATABASE_SECRET_ARN in env and rc.ENV_DB_POOLER not in env  # auto: detected from the host
+def test_without_a_proxy_the_functions_get_the_databasePooler_setting(synth: SynthFn) -> None:
+    for name, pooler in (("default", "auto"), ("sized", "pgbouncer")):  # no proxy in either
+        for which in ("route", "ops"):
+            env = synth(name).function(which)["Environment"]["Variables"]
+            assert rc.ENV_DATABASE_SECRET_ARN in env and env[rc.ENV_DB_POOLER] == pooler  # auto: detected from the host
 
 
 def test_proxy_role_may_only_read_the_database_secret_and_decrypt_it_through_secrets_manager(proxy: Synthesis) -> None:

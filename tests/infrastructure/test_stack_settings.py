@@ -103,7 +103,9 @@ def test_cdk_json_defaults_equal_the_dataclass_defaults() -> None:
 
 
 def test_cdk_json_app_runs_app_py_with_the_venv_python() -> None:
-    assert json.loads((PROJECT_ROOT / "cdk.json").read_text())["app"] == "python3 app.py"
+    # scripts/cdk-app execs .venv/bin/python app.py (tests/infrastructure/test_readme_commands.py runs it).
+    assert json.loads((PROJECT_ROOT / "cdk.json").read_text())["app"] == "scripts/cdk-app"
+    assert ".venv/bin/python" in (PROJECT_ROOT / "scripts" / "cdk-app").read_text()
 
 
 def test_every_field_has_a_context_key_or_is_an_optional_setting() -> None:
@@ -113,8 +115,8 @@ def test_every_field_has_a_context_key_or_is_an_optional_setting() -> None:
         "database_cluster_identifier", "database_instance_identifier",
         "access_log_group_name",
         "database", "database_secret_kms_key_arn", "database_host", "database_port", "database_name",
-        "database_min_capacity", "database_max_capacity", "vpc_egress",
-        "domain_name", "certificate_arn", "hosted_zone_id", "hosted_zone_name",
+        "database_min_capacity", "database_max_capacity", "vpc_egress", "nat_instance_image_id",
+        "database_security_group_id", "domain_name", "certificate_arn", "hosted_zone_id", "hosted_zone_name",
     }
     assert {f.name for f in dataclasses.fields(StackSettings)} == set(KEYS.values()) | optional
 
@@ -125,8 +127,9 @@ def test_string_values_from_the_command_line_are_converted() -> None:
         logRetentionDays="14", bundle="false", allowedConnectionTypes="general, password-reset",
         subnetIds='["subnet-0aaa1111"]', vpcId="vpc-0abc1234", cleanupSchedule="cron(0/5 * * * ? *)",
         integrationErrorAlarmThreshold="40", database="existing", databaseSecretArn=DATABASE_SECRET_ARN,
-        databasePort="6432",
+        databasePort="6432", databaseSecurityGroupId="sg-0ddd4444",
     )
+    assert s.database_security_group_id == "sg-0ddd4444"
     assert s.database_port == 6432
     assert s.integration_error_alarm_threshold == 40
     assert (s.connection_ttl_minutes, s.max_connections_per_email) == (60, 3)
@@ -248,6 +251,8 @@ def test_every_retention_value_maps_to_its_retention_days_member() -> None:
         ({"databaseProxyBorrowTimeoutSeconds": 0}, "databaseProxyBorrowTimeoutSeconds", "an integer from 1 to 27"),
         ({"databaseClusterIdentifier": "1db"}, "databaseClusterIdentifier", "Aurora DB cluster identifier"),
         ({"databaseInstanceIdentifier": "db_1"}, "databaseInstanceIdentifier", "RDS DB instance identifier"),
+        ({"natInstanceImageId": "ami-XYZ"}, "natInstanceImageId", "an arm64 Amazon Linux AMI id"),
+        ({"databaseSecurityGroupId": "sg-1"}, "databaseSecurityGroupId", "security group id like sg-0abc1234"),
     ],
 )
 def test_a_bad_value_names_the_key_and_what_it_accepts(values: dict[str, Any], names_key: str, accepts: str) -> None:
@@ -330,7 +335,7 @@ def test_concurrency_exactly_at_the_budget_is_accepted() -> None:
 def test_a_proxy_lifts_the_instance_budget_and_an_existing_function_is_not_sized_here() -> None:
     proxied = settings(
         databaseProxy="create", databaseSecretArn=DATABASE_SECRET_ARN, vpcId="vpc-0abc1234", subnetIds="subnet-0aaa1111",
-        databaseInstanceIdentifier="ws-postgres", reservedConcurrency=1000,
+        databaseInstanceIdentifier="ws-postgres", reservedConcurrency=1000, databaseSecurityGroupId="sg-0ddd4444",
     )
     assert proxied.proxy_enabled and proxied.reserved_concurrency == 1000
     byo = settings(existingFunctionArn=EXISTING_FUNCTION_ARN, existingFunctionRoleArn=EXISTING_ROLE_ARN, reservedConcurrency=1000)
@@ -359,6 +364,13 @@ def test_readme_sizing_row_for_the_defaults_is_the_defaults() -> None:
     assert cells[4].split()[0] == str(d.reserved_concurrency) and cells[5] == str(d.ops_reserved_concurrency)
     assert f"({d.database_max_connections}: {d.reserved_concurrency + d.ops_reserved_concurrency} for us + " \
         f"{d.database_reserved_connections} reserved)" in cells[6]
+
+
+@pytest.mark.parametrize("values", [{"vpcEgress": "nat-gateway"}, {"database": "sqlite-demo"}])
+def test_nat_instance_image_id_only_applies_to_the_stacks_own_nat_instance(values: dict[str, Any]) -> None:
+    assert settings(natInstanceImageId="ami-0abc12345def67890").nat_instance_image_id == "ami-0abc12345def67890"
+    with pytest.raises(SettingsError, match="natInstanceImageId only applies to the NAT instance"):
+        settings(natInstanceImageId="ami-0abc12345def67890", **values)
 
 
 @pytest.mark.parametrize(("context", "message"), [

@@ -88,6 +88,12 @@ def test_identity_fails_without_credentials(aws_env: str, monkeypatch: pytest.Mo
     assert "aws configure" in result.fix
 
 
+def test_an_unknown_profile_is_one_fail_line(aws_env: str) -> None:
+    results = preflight.run_preflight(context(), profile="no-such-profile")
+    assert [(r.status, r.check) for r in results] == [(FAIL, "credentials")]
+    assert "no-such-profile" in results[0].found and "list-profiles" in results[0].fix
+
+
 def test_region_passes_for_a_supported_region_and_fails_without_one_or_in_another_partition() -> None:
     assert preflight.check_region("eu-west-1").status == PASS
     missing = preflight.check_region(None)
@@ -476,8 +482,10 @@ def test_database_ingress_passes_when_the_database_group_admits_ours(aws: Aws, v
 def test_database_ingress_fails_when_only_other_groups_are_admitted(aws: Aws, vpc: Vpc) -> None:
     cluster = vpc.database()
     other = vpc.group("someone-else")
-    vpc.ec2.authorize_security_group_ingress(GroupId=vpc.database_sg, IpPermissions=[{
-        "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": other}]}])
+    vpc.ec2.authorize_security_group_ingress(GroupId=vpc.database_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": other}]},
+        {"IpProtocol": "udp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": vpc.functions_sg}]},
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
     secret = vpc.secret(**{**FULL_SECRET, "host": cluster["Endpoint"]})
     result = preflight.check_database_ingress(aws, vpc.settings(secret))
     assert result.status == FAIL and f"{vpc.database_sg} admits neither securityGroupIds ({vpc.functions_sg})" in result.found
@@ -490,6 +498,17 @@ def test_database_ingress_passes_when_the_subnet_ranges_are_admitted(aws: Aws, v
         "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
     result = preflight.check_database_ingress(aws, vpc.settings(vpc.secret(**FULL_SECRET), databaseClusterIdentifier="orders"))
     assert result.status == PASS and "admits the subnets' ranges on port 5432" in result.found
+
+
+def test_database_ingress_passes_when_the_stack_adds_the_rule(aws: Aws, vpc: Vpc) -> None:
+    result = preflight.check_database_ingress(aws, vpc.settings(vpc.secret(**FULL_SECRET), databaseSecurityGroupId=vpc.database_sg))
+    assert (result.status, result.found) == (PASS, f"the stack adds an ingress rule to {vpc.database_sg} (databaseSecurityGroupId)")
+
+
+def test_database_ingress_fails_when_the_named_database_group_does_not_exist(aws: Aws, vpc: Vpc) -> None:
+    missing = "sg-0123456789abcdef0"
+    result = preflight.check_database_ingress(aws, vpc.settings(vpc.secret(**FULL_SECRET), databaseSecurityGroupId=missing))
+    assert (result.status, result.found) == (FAIL, f"databaseSecurityGroupId {missing} does not exist in us-east-1")
 
 
 def test_database_ingress_warns_when_the_database_is_not_found(aws: Aws, vpc: Vpc) -> None:
@@ -556,6 +575,18 @@ def test_command_passes_and_exits_0_when_every_check_passes(aws_env: str) -> Non
         ["PASS", "credentials"], ["PASS", "region"], ["PASS", "bootstrap"], ["PASS", "lambda-concurrency"],
         ["PASS", "apigateway-logs-role"]]
     assert "5 checks, 0 FAIL, 0 WARN" in done.stderr
+
+
+def test_command_takes_make_deploys_cdk_args_whole_and_other_commands_still_refuse_unknown_options(aws_env: str) -> None:
+    bootstrap()
+    done = run_wsctl("-c", "database=sqlite-demo", "--require-approval", "never")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ignoring options that are not settings: --require-approval never" in done.stderr
+    from wsctl.cli import main
+
+    with pytest.raises(SystemExit) as refused:
+        main(["cost", "--require-approval", "never"])
+    assert refused.value.code == 2
 
 
 def test_command_exits_1_on_a_fail_and_prints_json(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,7 +74,9 @@ deep_body = st.builds(nested, st.integers(1, MAX_MESSAGE_BYTES // 2), st.sampled
     lambda body: len(body) <= MAX_MESSAGE_BYTES)
 plain_body = st.one_of(
     st.sampled_from(['{"action":"ping"}', '{"action":"nope"}', '{"action":7}', "{}", "[]", "null", "", "  ",
-                     '{"action":"ping","extra":[1,2,{"x":null}]}', "not json", '{"action":"ping"']),
+                     '{"action":"ping","extra":[1,2,{"x":null}]}', "not json", '{"action":"ping"',
+                     '{"action":"replay"}', '{"action":"replay","after":"000000000001"}',
+                     '{"action":"replay","after":"000000000002"}', '{"action":"replay","after":7}']),
     st.builds(lambda value: json.dumps({"action": value}), any_json),
     st.builds(json.dumps, any_json),
     hostile_text,

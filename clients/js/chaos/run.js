@@ -5,7 +5,7 @@
 // push (bench/bare_server.py) measured in the same run. Prints ONE JSON line with the figures.
 //
 //   node clients/js/chaos/run.js [--clients 200] [--browser 5] [--notifies 1000] [--seconds 30]
-//        [--idle-timeout 3] [--deletes-per-second 2] [--drain-seconds 30]
+//        [--idle-timeout 3] [--deletes-per-second 2] [--drain-seconds 30] [--bare-samples 200 | --bare-only]
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,6 +31,7 @@ const { values: opts } = parseArgs({
     "deletes-per-second": { type: "string", default: "2" },
     "drain-seconds": { type: "string", default: "30" },
     "bare-samples": { type: "string", default: "200" },
+    "bare-only": { type: "boolean", default: false },
   },
 });
 const N = Number(opts.clients);
@@ -129,7 +130,7 @@ const BROWSER_SETUP = (moduleUrl, url, emails, tokens) => `(async () => {
   const tokens = ${JSON.stringify(tokens)};
   window.chaosClients = emails.map((email, i) => connect({
     url: ${JSON.stringify(url)}, email, type: ${JSON.stringify(TYPE)}, heartbeatMs: 3600000,
-    backoff: { baseMs: 200, maxMs: 2000 }, tokenProvider: () => tokens[i],
+    backoff: { baseMs: 200, maxMs: 2000 }, connectTimeoutMs: 5000, tokenProvider: () => tokens[i],
     onState: (e) => { if (e.state === "open") (window.chaos.opens[email] ||= []).push(Date.now()); },
     onMessage: (m) => window.chaos.received.push({ email, seq: m.seq, at: Date.now() }),
   }));
@@ -138,8 +139,12 @@ const BROWSER_SETUP = (moduleUrl, url, emails, tokens) => `(async () => {
 
 // --- the run ----------------------------------------------------------------------------------------
 async function main() {
-  const bare = await bareBaseline(Number(opts["bare-samples"]));
-  log(`bare push p99 ${percentile(bare, 99).toFixed(2)} ms`);
+  const bare = Number(opts["bare-samples"]) > 0 ? await bareBaseline(Number(opts["bare-samples"])) : [];
+  if (bare.length) log(`bare push p99 ${percentile(bare, 99).toFixed(2)} ms`);
+  if (opts["bare-only"]) {
+    process.stdout.write(`${JSON.stringify({ p99BareMs: percentile(bare, 99), p50BareMs: percentile(bare, 50) })}\n`);
+    return;
+  }
   const local = await startLocal({ idleTimeout: IDLE, secret: SECRET });
   const clients = [];
   const received = new Map(); // email -> [{seq, at}]
@@ -153,8 +158,8 @@ async function main() {
       opens.set(email, []);
       clients.push(connect({
         url: local.url, email, type: TYPE, WebSocket,
-        heartbeatMs: i % 2 === 0 ? IDLE * 1000 / 3 : 3600000, // half keep alive, half are closed idle again and again
-        backoff: { baseMs: 200, maxMs: 2000 },
+        heartbeatMs: i % 2 === 0 ? IDLE * 1000 / 2 : 3600000, // half keep alive, half are closed idle again and again
+        backoff: { baseMs: 200, maxMs: 2000 }, connectTimeoutMs: 5000,
         tokenProvider: () => mintToken(SECRET, email, TYPE),
         onState: (e) => { if (e.state === "open") opens.get(email).push(Date.now()); },
         onMessage: (m) => received.get(email).push({ seq: m.seq, at: Date.now() }),
@@ -175,6 +180,8 @@ async function main() {
     let deletes = 0;
     let restarted = false;
     let restarting = null;
+    let restartMs = null;
+    let restartedAt = null;
     const start = Date.now();
     const schedule = Array.from({ length: NOTIFIES }, () => Math.random() * SECONDS * 1000).sort((a, b) => a - b);
 
@@ -201,8 +208,12 @@ async function main() {
         if (!restarted && Date.now() - start > (SECONDS * 1000) / 2) {
           restarted = true;
           log("restarting the gateway");
+          const began = Date.now();
           restarting = local.restart().finally(() => { restarting = null; });
           await restarting;
+          restartMs = Date.now() - began;
+          restartedAt = began;
+          log(`gateway restarted in ${restartMs} ms`);
           continue;
         }
         if (restarting || perSecond <= 0) continue;
@@ -248,6 +259,7 @@ async function main() {
     let strays = 0;
     const latencies = [];
     const afterBack = [];
+    const slow = [];
     const browserLatencies = [];
     const seen = new Set();
     for (const [email, list] of received) {
@@ -257,6 +269,7 @@ async function main() {
         if (seen.has(r.seq)) { duplicates += 1; continue; }
         seen.add(r.seq);
         latencies.push(r.at - s.at);
+        if (r.at - s.at > 10000) slow.push({ ...s, latency: r.at - s.at, opensAfter: opens.get(email).map((t) => t - s.at).filter((d) => d > -5000) });
         if (browserEmails.includes(email)) browserLatencies.push(r.at - s.at);
         const lastOpen = Math.max(...opens.get(email).filter((t) => t <= r.at), 0);
         afterBack.push(r.at - Math.max(s.at, lastOpen));
@@ -267,10 +280,13 @@ async function main() {
     const result = {
       clients: N, browserClients: B, seconds: SECONDS, idleTimeoutSeconds: IDLE,
       sent: sent.length, notifyFailures: failedNotifies.length, delivered: seen.size, duplicates, strays,
-      missing: missing.length, missingSample: missing.slice(0, 5),
+      missing: missing.length,
+      missingSample: missing.slice(0, 5).map((m) => ({ ...m, opensAfter: (opens.get(m.email) || []).map((t) => t - m.at).filter((d) => d > -5000) })),
       keptWhileAway: sent.filter((s) => s.live === 0).length,
       browserSent: sent.filter((s) => browserEmails.includes(s.email)).length, browserDelivered: browserLatencies.length,
-      deletes, restarted, reconnects,
+      deletes, restarted, restartMs, reconnects, slowSample: slow.slice(0, 4),
+      // from the start of the restart until the last client had opened again (null: one never did)
+      backAfterRestartMs: percentile([...opens.values()].map((list) => (list.find((t) => t > restartedAt) ?? Infinity) - restartedAt), 100),
       p50NotifyToAppMs: percentile(latencies, 50), p99NotifyToAppMs: percentile(latencies, 99),
       p99AfterBackMs: percentile(afterBack, 99), maxAfterBackMs: afterBack.length ? Math.max(...afterBack) : null,
       p99BareMs: percentile(bare, 99), p50BareMs: percentile(bare, 50),

@@ -1,6 +1,7 @@
 // The JS client against the real gateway and handler (`wsctl local`, started here).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { createServer } from "node:net";
 import WebSocket from "ws";
 
 import { backoffDelay, connect, describeClose } from "../index.js";
@@ -197,5 +198,24 @@ describe("unreachable server", () => {
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(client.attempts, attempts);
     assert.equal(client.state, "closed");
+  });
+});
+
+describe("a server that accepts TCP but never answers the handshake", () => {
+  test("the attempt is abandoned after connectTimeoutMs and retried, with the cause in words", async () => {
+    const held = [];
+    const server = createServer((socket) => held.push(socket)); // never answers the upgrade
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    const { client, states } = recorder({ url: `ws://127.0.0.1:${server.address().port}/prod`, email: nextEmail(),
+      connectTimeoutMs: 300 });
+    try {
+      await until(() => client.attempts >= 2, "two abandoned attempts");
+      assert.match(states.find((s) => s.state === "reconnecting").cause, /did not answer the connection in time/);
+      assert.ok(held.length >= 2, "each attempt opened a new TCP connection");
+    } finally {
+      client.close();
+      for (const socket of held) socket.destroy();
+      server.close();
+    }
   });
 });

@@ -1,0 +1,2 @@
+-- 0003: nothing to do on SQLite (the PostgreSQL migration changes how ws_keep_message() commits;
+-- SQLite has no such function). Kept so both dialects number their migrations alike.
