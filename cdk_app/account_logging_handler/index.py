@@ -10,9 +10,11 @@ invocation's time runs out. Runs on the Lambda Python runtime (boto3 included); 
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 PHYSICAL_ID = "api-gateway-account-cloudwatch-role"
 RESPONSE_TIMEOUT_S = 10.0
@@ -66,8 +68,27 @@ def _check_time(deadline: float) -> None:
         raise TimeoutError("not enough time left in the invocation to call API Gateway; retry the deploy")
 
 
+RESPONSE_HOST = re.compile(
+    r"cloudformation-custom-resource-response-[a-z0-9]+\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?"
+)
+"""CloudFormation's response buckets in every partition (``cfn-vpce-bucketnames.html``): the same
+rule as the service handler's ``CFN_RESPONSE_HOST`` (this asset cannot import it; a test keeps
+the two in agreement)."""
+
+
+def response_url(value: Any) -> str:
+    """``ResponseURL`` if it is https on CloudFormation's response hosts, else ``ValueError``:
+    a forged event must not make this function PUT to an address of the sender's choosing."""
+    parts = urlsplit(value if isinstance(value, str) else "")
+    if parts.scheme == "https" and RESPONSE_HOST.fullmatch(parts.hostname or "") and not parts.username:
+        return value
+    raise ValueError("ResponseURL is not an https URL on CloudFormation's response bucket; nothing was sent")
+
+
 def send(event: dict[str, Any], status: str, data: dict[str, str], reason: str) -> None:
-    """PUT the custom-resource answer to CloudFormation's pre-signed URL."""
+    """PUT the custom-resource answer to CloudFormation's pre-signed URL (refused, ``ValueError``,
+    when it is not on CloudFormation's response hosts)."""
+    url = response_url(event.get("ResponseURL"))
     body = json.dumps(
         {
             "Status": status,
@@ -80,7 +101,7 @@ def send(event: dict[str, Any], status: str, data: dict[str, str], reason: str) 
         }
     ).encode()
     request = urllib.request.Request(
-        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
+        url, data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
     )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(request, timeout=RESPONSE_TIMEOUT_S):
@@ -89,6 +110,12 @@ def send(event: dict[str, Any], status: str, data: dict[str, str], reason: str) 
 
 def handler(event: dict[str, Any], context: Any) -> None:
     """Entry point of the custom resource."""
+    try:
+        response_url(event.get("ResponseURL"))
+    except ValueError as error:  # checked before any account call: a forged event changes nothing
+        print(json.dumps({"level": "WARNING", "request": event.get("RequestType"), "status": "refused",
+                          "reason": str(error)}))
+        return
     deadline = time.monotonic() + max(0, context.get_remaining_time_in_millis() - RESERVE_MS) / 1000
     data: dict[str, str] = {}
     try:
