@@ -564,3 +564,48 @@ def test_concurrent_keeps_get_distinct_ids_in_order_of_commit(store: ConnectionS
     assert all(per_store == sorted(per_store) for per_store in ids)
     every = store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=100)
     assert sorted(m.id for m in every) == sorted(flat)
+
+
+# --- before migration 0002 (a deploy runs the new code before its migrate step) ------------------
+def test_before_the_messages_migration_message_reads_and_purges_raise_missing_table_error(
+    store_url: str, store_options: dict[str, Any]
+) -> None:
+    from tests.functional.helpers import migrate_up_to
+    from websocket_service.store import MissingTableError
+    from websocket_service.store.sql import MESSAGES_MIGRATION, MESSAGES_TABLE, TABLE, messages_table_missing
+
+    early = open_store(store_url, **store_options)
+    try:
+        with pytest.raises(MissingTableError) as no_connections:
+            early.get("c1")
+        assert no_connections.value.table == TABLE and not messages_table_missing(no_connections.value)
+        assert migrate_up_to(early, 1) == [1]
+        assert early.add(new("c1"), active_limit=5) is True
+        calls = [
+            lambda: early.get_message(1),
+            lambda: early.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=10),
+            lambda: early.purge_expired_messages(expired_before=T0, batch_size=10),
+            lambda: early.count_expired_messages(expired_before=T0),
+        ]
+        for call in calls:
+            with pytest.raises(MissingTableError, match="websocket_messages") as missing:
+                call()
+            assert missing.value.table == MESSAGES_TABLE and messages_table_missing(missing.value)
+        assert early.get("c1") is not None  # the connection is still usable after the failures
+
+        assert early.migrate() == [m.version for m in load_migrations("sqlite") if m.version > 1]
+        assert early.get_message(1) is None
+        assert early.count_expired_messages(expired_before=T0) == 0
+    finally:
+        early.close()
+    assert MESSAGES_MIGRATION in {f"{m.version:04d}_{m.name}" for m in load_migrations("postgres")}
+
+
+def test_a_missing_column_is_a_plain_store_error_not_a_missing_table(store: ConnectionStore, store_url: str) -> None:
+    from tests.functional.helpers import execute_sql
+    from websocket_service.store import MissingTableError
+
+    execute_sql(store_url, "ALTER TABLE websocket_messages RENAME COLUMN expires_at TO ends_at")
+    with pytest.raises(StoreError) as error:
+        store.count_expired_messages(expired_before=T0)
+    assert not isinstance(error.value, MissingTableError)

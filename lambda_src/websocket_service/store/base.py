@@ -36,6 +36,16 @@ def pooler_setting(value: str) -> str:
     return value
 
 
+class MissingTableError(StoreError):
+    """A statement named a table that does not exist (PostgreSQL SQLSTATE 42P01 ``undefined_table``,
+    SQLite ``no such table``): the migration that creates ``table`` has not run yet, e.g. while a
+    deploy runs the new code before its migrate step (see :mod:`.schema`, expand/contract)."""
+
+    def __init__(self, message: str, *, table: str) -> None:
+        super().__init__(message)
+        self.table = table
+
+
 class StoreConnectError(StoreError):
     """A backend could not OPEN its connection (server unreachable, authentication failed, unknown
     database, a file that cannot be opened). Unlike a failed statement on a healthy connection,

@@ -103,6 +103,7 @@ _KEEP_CALL = (
     "%(created_at)s, %(expires_at)s)"
 )
 _MIGRATED_OBJECTS = (TABLE, ADD_FUNCTION, MESSAGES_TABLE, KEEP_FUNCTION)
+_UNDEFINED_RELATION = re.compile(r'relation "(?P<name>[^"]+)" does not exist')
 _SET_TIMEOUT = "SELECT set_config('statement_timeout', '{ms}', true)"
 
 
@@ -420,6 +421,13 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         # its snapshot predates the lock wait. The function's statements each take a fresh snapshot,
         # so its count, run after the lock is granted, sees the rows of every earlier holder.
         return bool(session.rows(_ADD_CALL, params)[0][0])
+
+    def _missing_table(self, error: Exception) -> str | None:
+        # SQLSTATE 42P01 undefined_table only; the table name is in the primary message.
+        if not isinstance(error, pg_errors.UndefinedTable):
+            return None
+        match = _UNDEFINED_RELATION.search(error.diag.message_primary or "")
+        return match["name"].rpartition(".")[2] if match else None
 
     def _lock_migrations(self, session: Any) -> None:
         timeout = self._migration_timeout_ms

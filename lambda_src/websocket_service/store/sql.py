@@ -23,6 +23,7 @@ from .base import (
     IDLE_EXPIRED_REASON,
     Connection,
     KeptMessage,
+    MissingTableError,
     NewConnection,
     NewMessage,
     StoreError,
@@ -61,6 +62,9 @@ runs it as is (a write statement takes the database write lock first); PostgreSQ
 inside ``ws_add_connection()`` after an advisory lock (migration 0001);
 ``tests/contract/test_migrations.py`` checks that the two copies match."""
 MESSAGES_TABLE = "websocket_messages"
+MESSAGES_MIGRATION = "0002_create_messages"
+"""The migration that creates :data:`MESSAGES_TABLE` (named in the warnings of code that runs
+before it, e.g. during a deploy)."""
 MESSAGE_COLUMNS = "id, user_email, connection_type, body, is_json, created_at, expires_at"
 _MESSAGE_DATETIME_COLUMNS = (5, 6)  # created_at, expires_at in MESSAGE_COLUMNS
 KEEP_MESSAGE = f"""
@@ -186,6 +190,10 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         """Do what :data:`KEEP_MESSAGE` does with ``params`` in ONE autocommit statement and return
         the new id, such that ids of one email and type commit in increasing order."""
 
+    def _missing_table(self, error: Exception) -> str | None:
+        """The table ``error`` says does not exist, or None (default: never)."""
+        return None
+
     @abstractmethod
     def _lock_migrations(self, session: Session) -> None:
         """Serialise concurrent ``migrate`` callers until the current transaction ends."""
@@ -259,7 +267,11 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
                         self.close()
                     if lost and attempt == 1 and self._may_retry(exc):
                         continue
-                    raise self._error(operation, exc, lost=lost) from exc
+                    store_error = self._error(operation, exc, lost=lost)
+                    missing = None if lost else self._missing_table(exc)
+                    if missing:
+                        raise MissingTableError(str(store_error), table=missing) from exc
+                    raise store_error from exc
                 finally:
                     self._last_used = self._monotonic()
             raise AssertionError("unreachable")  # pragma: no cover
@@ -471,6 +483,12 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
 
 MIGRATE_ACTION_HINT = 'the migrate action first ({"action": "migrate"})'
 """How :func:`missing_schema_hint` says to migrate; ``wsctl`` replaces it with its own command."""
+
+
+def messages_table_missing(error: StoreError) -> bool:
+    """True when ``error`` says exactly that :data:`MESSAGES_TABLE` does not exist (migration
+    :data:`MESSAGES_MIGRATION` has not run yet); any other store error is False."""
+    return isinstance(error, MissingTableError) and error.table == MESSAGES_TABLE
 
 
 def missing_schema_hint(message: str, names: Sequence[str] = (TABLE,)) -> str:
