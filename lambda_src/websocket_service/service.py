@@ -254,6 +254,24 @@ class Service:
         obs.log("INFO", "ghost_connections_released", ghost_connections=len(gone), checked=len(candidates))
         return True
 
+    def reactivate(self, connection_id: str) -> bool:
+        """A message arrived from ``connection_id`` although the store does not count it as
+        active: its socket is evidently open, so make it active again when it was marked gone by
+        a 410 (e.g. a notify that posted before the handshake finished) or expired idle, never
+        when its ``$disconnect`` was recorded; True if it was (logged at INFO).
+
+        Cap choice: the connection may come back while its email has up to
+        ``MAX_CONNECTIONS_PER_EMAIL`` OTHER active connections, so the email ends with at most the
+        cap plus this one (its other sockets may have been accepted while it was not counted; the
+        socket is open either way, and refusing would keep it deaf). A second such connection of a
+        full email stays inactive; ``$connect`` refuses new ones until the count is under the cap.
+        """
+        changed = self.store.reactivate(connection_id, at=self.clock(),
+                                        active_limit=self.settings.max_connections_per_email + 1)
+        if changed:
+            obs.log("INFO", "connection_reactivated")
+        return changed
+
     def disconnect(self, connection_id: str, *, status_code: int | None, reason: str | None) -> bool:
         """Record a ``$disconnect``; True if an active row changed.
 

@@ -173,6 +173,9 @@ class SqliteConnectionStore(SqlConnectionStore[sqlite3.Connection]):
         # Ids commit in order on their own: the insert holds the write lock until it commits.
         return int(session.rows(KEEP_MESSAGE + "RETURNING id", params)[0][0])
 
+    def _lock_email_of(self, session: Any, connection_id: str) -> None:
+        """Nothing to do: the write transaction (``BEGIN IMMEDIATE``) holds the database write lock."""
+
     def _missing_table(self, error: Exception) -> str | None:
         message = str(error)
         if not isinstance(error, sqlite3.OperationalError) or not message.startswith(_NO_SUCH_TABLE):
