@@ -6,7 +6,9 @@ cleanup or a ``$connect`` holds, committed with ``synchronous_commit`` off so ``
 do not queue behind a WAL fsync per batch; a batch lost in a crash is redone by the next run): (1) mark active connections idle for longer than
 ``CONNECTION_TTL_MINUTES`` inactive (``$disconnect`` is best effort, so some never arrive);
 (2) delete inactive rows disconnected more than ``INACTIVE_RETENTION_HOURS`` ago; (3) delete messages
-kept for replay whose window (``REPLAY_WINDOW_MINUTES``) has ended.
+kept for replay whose window (``REPLAY_WINDOW_MINUTES``) has ended. Before the migration that creates
+the messages table has run (a deploy runs the new code first), phase (3) is skipped with a WARNING
+``message_purge_skipped``: there are no kept messages yet. Any other store error propagates.
 
 A run is bounded by TIME, not by a row count: batches continue while the time spent plus the
 longest batch so far fits in ``CLEANUP_TIME_BUDGET_SECONDS`` (shared by both phases; purging gets
@@ -24,10 +26,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
+from . import observability as obs
 from .config import Settings
-from .store.base import ConnectionStore
+from .store.base import ConnectionStore, StoreError
+from .store.sql import MESSAGES_MIGRATION, messages_table_missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,20 @@ class _Budget:
                 self.paused_s += pause
 
 
+_T = TypeVar("_T")
+
+
+def _unless_messages_table_missing(work: Callable[[], _T], skipped: Any = 0) -> _T:
+    """``work()``, or ``skipped`` (logged at WARNING) when the messages table does not exist yet."""
+    try:
+        return work()
+    except StoreError as error:
+        if not messages_table_missing(error):
+            raise
+        obs.log("WARNING", "message_purge_skipped", missing_migration=MESSAGES_MIGRATION, error_message=str(error))
+        return skipped
+
+
 def run_cleanup(
     store: ConnectionStore,
     settings: Settings,
@@ -108,7 +126,7 @@ def run_cleanup(
             expired=store.count_idle(idle_before=idle_before),
             purged=store.count_purgeable(disconnected_before=disconnected_before),
             dry_run=True,
-            purged_messages=store.count_expired_messages(expired_before=now),
+            purged_messages=_unless_messages_table_missing(lambda: store.count_expired_messages(expired_before=now)),
         )
     size = settings.cleanup_batch_size
     budget = _Budget(
@@ -123,8 +141,9 @@ def run_cleanup(
     purged, purge_done = budget.drain(
         lambda: store.purge_inactive(disconnected_before=disconnected_before, batch_size=size), size
     )
-    purged_messages, messages_done = budget.drain(
-        lambda: store.purge_expired_messages(expired_before=now, batch_size=size), size
+    purged_messages, messages_done = _unless_messages_table_missing(
+        lambda: budget.drain(lambda: store.purge_expired_messages(expired_before=now, batch_size=size), size),
+        skipped=(0, True),  # no table, no kept messages: nothing left for the next run either
     )
     return CleanupReport(
         expired=expired,

@@ -257,9 +257,13 @@ def _parse_payload(event: WebSocketEvent) -> Mapping[str, Any]:
 
 
 def handle_message(service: Service, event: WebSocketEvent) -> RouteResult:
-    """Messages (``$default`` or any custom route): touch, parse ``{"action": ...}``, dispatch."""
+    """Messages (``$default`` or any custom route): touch, parse ``{"action": ...}``, dispatch.
+
+    A message from a connection the store does not count as active proves its socket is open: a
+    row marked gone by a 410 (a notify that raced the handshake) or expired idle is reactivated
+    (:meth:`~websocket_service.service.Service.reactivate`), so live pushes reach it again."""
     connection_id = event.connection_id
-    known = service.store.touch(connection_id, at=service.clock())
+    known = service.store.touch(connection_id, at=service.clock()) or service.reactivate(connection_id)
     try:
         payload = _parse_payload(event)
         name = payload.get("action")

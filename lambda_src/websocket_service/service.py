@@ -30,6 +30,7 @@ from .config import FAILED_DELIVERIES_METRIC, Settings
 from .messenger import ManagementEndpointError, Messenger, check_payload_size
 from .secrets import get_secret_string
 from .store.base import MIGRATION_TIMEOUT_MS, ConnectionStore, KeptMessage, NewConnection, NewMessage, StoreError
+from .store.sql import MESSAGES_MIGRATION, messages_table_missing
 from .tokens import read_token_secret
 from .validation import ValidationError, normalize_email, validate_connection_type
 
@@ -253,6 +254,24 @@ class Service:
         obs.log("INFO", "ghost_connections_released", ghost_connections=len(gone), checked=len(candidates))
         return True
 
+    def reactivate(self, connection_id: str) -> bool:
+        """A message arrived from ``connection_id`` although the store does not count it as
+        active: its socket is evidently open, so make it active again when it was marked gone by
+        a 410 (e.g. a notify that posted before the handshake finished) or expired idle, never
+        when its ``$disconnect`` was recorded; True if it was (logged at INFO).
+
+        Cap choice: the connection may come back while its email has up to
+        ``MAX_CONNECTIONS_PER_EMAIL`` OTHER active connections, so the email ends with at most the
+        cap plus this one (its other sockets may have been accepted while it was not counted; the
+        socket is open either way, and refusing would keep it deaf). A second such connection of a
+        full email stays inactive; ``$connect`` refuses new ones until the count is under the cap.
+        """
+        changed = self.store.reactivate(connection_id, at=self.clock(),
+                                        active_limit=self.settings.max_connections_per_email + 1)
+        if changed:
+            obs.log("INFO", "connection_reactivated")
+        return changed
+
     def disconnect(self, connection_id: str, *, status_code: int | None, reason: str | None) -> bool:
         """Record a ``$disconnect``; True if an active row changed.
 
@@ -375,16 +394,27 @@ class Service:
         ``sent`` (a closed connection is marked gone), at :data:`MAX_REPLAY_MESSAGES`, or at
         ``deadline``; the report is then not ``complete``. The caller checks
         :meth:`replay_disabled_reason` first.
+
+        Before migration :data:`~.store.sql.MESSAGES_MIGRATION` has run (a deploy runs the new
+        code first) there is nothing to replay: the report is empty and not ``complete`` (the
+        client asks again later) and a WARNING ``replay_unavailable`` names the migration; any
+        other store error propagates.
         """
         now = self.clock()
         after_id = parse_message_id(after) if after is not None else None
-        if after_id is not None:
-            anchor = self.store.get_message(after_id)
-            if not (anchor and anchor.user_email == user_email and anchor.connection_type == connection_type
-                    and anchor.expires_at > now):
-                after_id = None
-        messages = self.store.messages_after(user_email, connection_type, after_id=after_id or 0,
-                                             unexpired_at=now, limit=MAX_REPLAY_MESSAGES + 1)
+        try:
+            if after_id is not None:
+                anchor = self.store.get_message(after_id)
+                if not (anchor and anchor.user_email == user_email and anchor.connection_type == connection_type
+                        and anchor.expires_at > now):
+                    after_id = None
+            messages = self.store.messages_after(user_email, connection_type, after_id=after_id or 0,
+                                                 unexpired_at=now, limit=MAX_REPLAY_MESSAGES + 1)
+        except StoreError as error:
+            if not messages_table_missing(error):
+                raise
+            obs.log("WARNING", "replay_unavailable", missing_migration=MESSAGES_MIGRATION, error_message=str(error))
+            return ReplayReport(count=0, last_message_id=None, complete=False)
         complete = len(messages) <= MAX_REPLAY_MESSAGES
         sent: list[KeptMessage] = []
         for message in messages[:MAX_REPLAY_MESSAGES]:

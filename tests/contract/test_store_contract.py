@@ -564,3 +564,128 @@ def test_concurrent_keeps_get_distinct_ids_in_order_of_commit(store: ConnectionS
     assert all(per_store == sorted(per_store) for per_store in ids)
     every = store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=100)
     assert sorted(m.id for m in every) == sorted(flat)
+
+
+# --- reactivate: a message from a connection marked gone by a 410 proves it is open ---------------
+def test_reactivate_brings_back_a_gone_or_idle_expired_row_and_clears_its_disconnect(store: ConnectionStore) -> None:
+    add_all(store, new("gone"), new("idle", at=T0 - timedelta(hours=3)))
+    store.mark_gone(["gone"], at=T0)
+    assert store.expire_idle(idle_before=T0 - timedelta(hours=1), at=T0, batch_size=10) == 1
+    later = T0 + timedelta(minutes=1)
+
+    assert store.reactivate("gone", at=later, active_limit=5) is True
+    assert store.reactivate("idle", at=later, active_limit=5) is True
+
+    for cid in ("gone", "idle"):
+        got = store.get(cid)
+        assert got is not None
+        assert (got.is_active, got.last_activity_at, got.disconnected_at, got.disconnect_status_code,
+                got.disconnect_reason) == (True, later, None, None, None)
+    assert store.active_connection_ids(EMAIL, "general") == ["idle", "gone"]  # oldest connected_at first
+    assert store.reactivate("gone", at=later, active_limit=5) is False  # already active: nothing to do
+
+
+def test_reactivate_never_brings_back_a_recorded_disconnect_nor_creates_a_row(store: ConnectionStore) -> None:
+    add_all(store, new("closed"), new("no-code"))
+    store.mark_disconnected("closed", at=T0, status_code=1001, reason="Going away")
+    store.mark_disconnected("no-code", at=T0, status_code=None, reason=None)
+
+    assert store.reactivate("closed", at=T0, active_limit=5) is False
+    assert store.reactivate("no-code", at=T0, active_limit=5) is False
+    assert store.reactivate("unknown=", at=T0, active_limit=5) is False
+    assert store.get("unknown=") is None
+    assert active_ids(store) == set()
+
+
+def test_a_disconnect_after_mark_gone_is_recorded_so_the_row_never_comes_back(store: ConnectionStore) -> None:
+    # $disconnect may be handled after a 410 marked the row gone, and a message sent just before the
+    # close may be handled after both: the row must then stay inactive.
+    store.add(new("c1"), active_limit=5)
+    store.mark_gone(["c1"], at=T0)
+    at = T0 + timedelta(seconds=5)
+
+    assert store.mark_disconnected("c1", at=at, status_code=1001, reason="Going away") is False  # was inactive
+
+    got = store.get("c1")
+    assert got is not None
+    assert (got.is_active, got.disconnected_at, got.disconnect_status_code, got.disconnect_reason) == (
+        False, at, 1001, "Going away")
+    assert store.reactivate("c1", at=at, active_limit=5) is False
+    assert active_ids(store) == set()
+
+
+def test_reactivate_is_refused_when_the_email_has_active_limit_other_active_rows(store: ConnectionStore) -> None:
+    add_all(store, new("back"), new("a1"), new("a2"), new("other", email="bob@example.com"))
+    store.mark_gone(["back"], at=T0)
+
+    assert store.reactivate("back", at=T0, active_limit=2) is False  # a1, a2: the limit is reached
+    assert store.reactivate("back", at=T0, active_limit=3) is True  # other emails do not count
+    assert active_ids(store) == {"back", "a1", "a2", "other"}
+
+
+def test_concurrent_reactivations_and_adds_of_one_email_never_exceed_the_limit(
+    store: ConnectionStore, store_url: str, store_options: dict[str, Any]
+) -> None:
+    limit, racers = 3, 8
+    add_all(store, *(new(f"g{i}") for i in range(racers // 2)))
+    store.mark_gone([f"g{i}" for i in range(racers // 2)], at=T0)
+    stores = [open_store(store_url, **store_options) for _ in range(racers)]
+    try:
+        for s in stores:
+            assert s.get("g0") is not None  # connect first, so the writes themselves race
+        won = run_concurrently(
+            lambda i: stores[i].reactivate(f"g{i}", at=T0, active_limit=limit) if i < racers // 2
+            else stores[i].add(new(f"n{i}"), active_limit=limit),
+            racers,
+        )
+    finally:
+        for s in stores:
+            s.close()
+
+    assert sum(won) == limit
+    assert len(active_ids(store)) == limit
+
+
+# --- before migration 0002 (a deploy runs the new code before its migrate step) ------------------
+def test_before_the_messages_migration_message_reads_and_purges_raise_missing_table_error(
+    store_url: str, store_options: dict[str, Any]
+) -> None:
+    from tests.functional.helpers import migrate_up_to
+    from websocket_service.store import MissingTableError
+    from websocket_service.store.sql import MESSAGES_MIGRATION, MESSAGES_TABLE, TABLE, messages_table_missing
+
+    early = open_store(store_url, **store_options)
+    try:
+        with pytest.raises(MissingTableError) as no_connections:
+            early.get("c1")
+        assert no_connections.value.table == TABLE and not messages_table_missing(no_connections.value)
+        assert migrate_up_to(early, 1) == [1]
+        assert early.add(new("c1"), active_limit=5) is True
+        calls = [
+            lambda: early.get_message(1),
+            lambda: early.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=10),
+            lambda: early.purge_expired_messages(expired_before=T0, batch_size=10),
+            lambda: early.count_expired_messages(expired_before=T0),
+        ]
+        for call in calls:
+            with pytest.raises(MissingTableError, match="websocket_messages") as missing:
+                call()
+            assert missing.value.table == MESSAGES_TABLE and messages_table_missing(missing.value)
+        assert early.get("c1") is not None  # the connection is still usable after the failures
+
+        assert early.migrate() == [m.version for m in load_migrations("sqlite") if m.version > 1]
+        assert early.get_message(1) is None
+        assert early.count_expired_messages(expired_before=T0) == 0
+    finally:
+        early.close()
+    assert MESSAGES_MIGRATION in {f"{m.version:04d}_{m.name}" for m in load_migrations("postgres")}
+
+
+def test_a_missing_column_is_a_plain_store_error_not_a_missing_table(store: ConnectionStore, store_url: str) -> None:
+    from tests.functional.helpers import execute_sql
+    from websocket_service.store import MissingTableError
+
+    execute_sql(store_url, "ALTER TABLE websocket_messages RENAME COLUMN expires_at TO ends_at")
+    with pytest.raises(StoreError) as error:
+        store.count_expired_messages(expired_before=T0)
+    assert not isinstance(error.value, MissingTableError)

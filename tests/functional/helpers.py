@@ -85,3 +85,33 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def migrate_up_to(store: Any, version: int) -> list[int]:
+    """Apply the store's migrations up to ``version`` only (the schema a deploy's new code meets
+    before its migrate step has run); a later ``store.migrate()`` applies the rest."""
+    from websocket_service.store import sql
+
+    real = sql.load_migrations
+    sql.load_migrations = lambda dialect: tuple(m for m in real(dialect) if m.version <= version)
+    try:
+        return store.migrate()
+    finally:
+        sql.load_migrations = real
+
+
+def execute_sql(database_url: str, statement: str) -> None:
+    """Run one statement on the database behind a test ``DATABASE_URL`` with the raw driver."""
+    if database_url.startswith("sqlite:///"):
+        import sqlite3
+
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            conn.execute(statement)
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as pg:
+        pg.execute(statement)

@@ -110,6 +110,7 @@ def run(request_type: str, account: ApiGatewayAccount, cloudformation: Recording
         monkeypatch: pytest.MonkeyPatch, *, retry_delay_s: float = 0.01, **context: int) -> dict:
     monkeypatch.setenv("AWS_ENDPOINT_URL_API_GATEWAY", account.endpoint)
     handler = load_handler()
+    monkeypatch.setenv(handler.LOOPBACK_ENV, "true")  # the stand-in for CloudFormation's bucket is on loopback
     monkeypatch.setattr(handler, "RETRY_DELAY_S", retry_delay_s)
     handler.handler(event(request_type, cloudformation.base_url), Context(**context))
     (answer,) = [r for r in cloudformation.requests if r.method == "PUT"]

@@ -185,3 +185,34 @@ def test_postgres_cleanup_batches_commit_asynchronously_and_nothing_else_does(pg
         _add(pg_store, "next", 1)  # the same store connection, after cleanup
         assert pg_store.mark_disconnected("next", at=NOW, status_code=1000, reason=None)
         assert {mode for _, mode in modes_since(after)} == {server_default}
+
+
+def test_before_the_messages_migration_cleanup_skips_the_message_purge_with_a_warning(store_url, capsys):
+    # A deploy runs the new code before its migrate step: the connection phases still run.
+    from tests.functional.helpers import log_lines, migrate_up_to
+    from websocket_service.store import open_store
+
+    early = open_store(store_url)
+    try:
+        assert migrate_up_to(early, 1) == [1]
+        _add(early, "idle", connected_minutes_ago=121)
+        capsys.readouterr()
+
+        assert dataclasses.astuple(run_cleanup(early, SETTINGS, now=NOW, dry_run=True))[:4] == (1, 0, True, 0)
+        report = run_cleanup(early, SETTINGS, now=NOW)
+        assert (report.expired, report.purged, report.purged_messages, report.complete) == (1, 0, 0, True)
+        assert not early.get("idle").is_active
+    finally:
+        early.close()
+    warnings = [line for line in log_lines(capsys) if line.get("message") == "message_purge_skipped"]
+    assert [(w["level"], w["missing_migration"]) for w in warnings] == [("WARNING", "0002_create_messages")] * 2
+    assert "websocket_messages" in warnings[0]["error_message"]
+
+
+def test_cleanup_still_raises_any_other_store_error_of_the_message_purge(store, store_url):
+    from tests.functional.helpers import execute_sql
+    from websocket_service.store import StoreError
+
+    execute_sql(store_url, "ALTER TABLE websocket_messages RENAME COLUMN expires_at TO ends_at")
+    with pytest.raises(StoreError, match="ends_at|expires_at"):
+        run_cleanup(store, SETTINGS, now=NOW)

@@ -207,3 +207,55 @@ def test_the_kept_window_is_the_setting(replay_env, management_api, store):
     row = store.get_message(int(kept))
     assert row is not None and timedelta(minutes=3) == row.expires_at - row.created_at
     assert row.created_at >= before - timedelta(seconds=1)
+
+
+# --- before migration 0002 (a deploy runs the new code before its migrate step) ------------------
+@pytest.fixture
+def early_env(monkeypatch, store_url, management_api):
+    """The handler on a database migrated only to 0001 (no messages table yet), tokens on."""
+    from tests.functional.helpers import migrate_up_to
+    from websocket_service.store import open_store
+
+    early = open_store(store_url)
+    try:
+        assert migrate_up_to(early, 1) == [1]
+    finally:
+        early.close()
+    monkeypatch.setenv("DATABASE_URL", store_url)
+    monkeypatch.setenv("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", management_api.endpoint)
+    monkeypatch.setenv("CONNECT_TOKEN_SECRET", SECRET)
+    return monkeypatch
+
+
+def test_replay_before_the_messages_migration_answers_nothing_yet_with_a_warning(early_env, management_api, capsys):
+    connect("back=")
+    capsys.readouterr()
+    for after in (None, "000000000007"):  # the after lookup meets the missing table too
+        status, body = replay("back=", **({} if after is None else {"after": after}))
+        assert (status, body) == (200, {"type": "replay-complete", "count": 0, "lastMessageId": None,
+                                        "complete": False})
+    lines = log_lines(capsys)
+    warnings = [line for line in lines if line.get("message") == "replay_unavailable"]
+    assert [(w["level"], w["missing_migration"]) for w in warnings] == [("WARNING", "0002_create_messages")] * 2
+    assert "websocket_messages" in warnings[0]["error_message"]
+    assert [line["outcome"] for line in invocation_lines(lines)] == ["action:replay"] * 2
+    assert not [line for line in lines if line.get("level") == "ERROR" or "_aws" in line]  # no ServiceFailures
+    assert management_api.requests == []
+
+    get_service().store.migrate()  # the deploy's migrate step: replay works from here on
+    kept = notify({"n": 1})["messageId"]
+    status, body = replay("back=")
+    assert body == {"type": "replay-complete", "count": 1, "lastMessageId": kept, "complete": True}
+
+
+def test_replay_still_fails_loudly_on_any_other_store_error(replay_env, store_url, capsys):
+    from tests.functional.helpers import UNAVAILABLE_MESSAGE_BODY, execute_sql, metric_lines
+
+    connect("back=")
+    execute_sql(store_url, "ALTER TABLE websocket_messages RENAME COLUMN expires_at TO ends_at")
+    capsys.readouterr()
+    response = invoke(message_event("back=", json.dumps({"action": "replay"})))
+    assert (response["statusCode"], body_of(response)) == (500, UNAVAILABLE_MESSAGE_BODY)
+    lines = log_lines(capsys)
+    assert not [line for line in lines if line.get("message") == "replay_unavailable"]
+    assert [m["ServiceFailures"] for m in metric_lines(lines, "ServiceFailures")] == [1]

@@ -36,6 +36,16 @@ def pooler_setting(value: str) -> str:
     return value
 
 
+class MissingTableError(StoreError):
+    """A statement named a table that does not exist (PostgreSQL SQLSTATE 42P01 ``undefined_table``,
+    SQLite ``no such table``): the migration that creates ``table`` has not run yet, e.g. while a
+    deploy runs the new code before its migrate step (see :mod:`.schema`, expand/contract)."""
+
+    def __init__(self, message: str, *, table: str) -> None:
+        super().__init__(message)
+        self.table = table
+
+
 class StoreConnectError(StoreError):
     """A backend could not OPEN its connection (server unreachable, authentication failed, unknown
     database, a file that cannot be opened). Unlike a failed statement on a healthy connection,
@@ -149,7 +159,9 @@ class ConnectionStore(Protocol):
     ) -> bool:
         """Mark a connection inactive with the time, status code and reason.
 
-        Idempotent: returns True only if an active row changed; unknown ids return False.
+        Idempotent: returns True only if an active row changed; unknown ids return False. On a row
+        already made inactive by :meth:`mark_gone` or :meth:`expire_idle` the ``$disconnect`` is
+        recorded too (returning False), so :meth:`reactivate` never brings that connection back.
         """
 
     def mark_gone(self, connection_ids: list[str], *, at: datetime) -> int:
@@ -159,6 +171,18 @@ class ConnectionStore(Protocol):
 
     def touch(self, connection_id: str, *, at: datetime) -> bool:
         """Set ``last_activity_at`` of an active connection; False if none is active with that id."""
+
+    def reactivate(self, connection_id: str, *, at: datetime, active_limit: int) -> bool:
+        """Make an inactive connection active again (``last_activity_at`` = ``at``, disconnect fields
+        cleared) because it has just sent a message, so its socket is open; True if it changed.
+
+        Only a row made inactive WITHOUT a recorded ``$disconnect`` comes back: one marked by
+        :meth:`mark_gone` (a 410, e.g. a post that raced the handshake) or :meth:`expire_idle`.
+        A row whose ``$disconnect`` was recorded, an active row and an unknown id give False (no row
+        is created). Refused (False) when the email has ``active_limit`` other active rows; the
+        check and the update are atomic with respect to concurrent ``add``/``reactivate`` calls
+        for the same email, like :meth:`add`.
+        """
 
     def get(self, connection_id: str) -> Connection | None:
         """Return one connection (active or not), or None."""

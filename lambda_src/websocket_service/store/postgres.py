@@ -103,6 +103,12 @@ _KEEP_CALL = (
     "%(created_at)s, %(expires_at)s)"
 )
 _MIGRATED_OBJECTS = (TABLE, ADD_FUNCTION, MESSAGES_TABLE, KEEP_FUNCTION)
+_EMAIL_LOCK_CLASS = 0x57534531  # "WSE1": the namespace ws_add_connection (migration 0001) locks emails in
+_LOCK_EMAIL_OF = (
+    f"SELECT pg_advisory_xact_lock({_EMAIL_LOCK_CLASS}, hashtext(user_email)) FROM {TABLE} "  # nosec B608 # only constants are formatted in; values are bound parameters
+    "WHERE connection_id = %(connection_id)s"
+)
+_UNDEFINED_RELATION = re.compile(r'relation "(?P<name>[^"]+)" does not exist')
 _SET_TIMEOUT = "SELECT set_config('statement_timeout', '{ms}', true)"
 
 
@@ -420,6 +426,16 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         # its snapshot predates the lock wait. The function's statements each take a fresh snapshot,
         # so its count, run after the lock is granted, sees the rows of every earlier holder.
         return bool(session.rows(_ADD_CALL, params)[0][0])
+
+    def _lock_email_of(self, session: Any, connection_id: str) -> None:
+        session.rows(_LOCK_EMAIL_OF, {"connection_id": connection_id})
+
+    def _missing_table(self, error: Exception) -> str | None:
+        # SQLSTATE 42P01 undefined_table only; the table name is in the primary message.
+        if not isinstance(error, pg_errors.UndefinedTable):
+            return None
+        match = _UNDEFINED_RELATION.search(error.diag.message_primary or "")
+        return match["name"].rpartition(".")[2] if match else None
 
     def _lock_migrations(self, session: Any) -> None:
         timeout = self._migration_timeout_ms

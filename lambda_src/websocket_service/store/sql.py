@@ -23,6 +23,7 @@ from .base import (
     IDLE_EXPIRED_REASON,
     Connection,
     KeptMessage,
+    MissingTableError,
     NewConnection,
     NewMessage,
     StoreError,
@@ -61,6 +62,9 @@ runs it as is (a write statement takes the database write lock first); PostgreSQ
 inside ``ws_add_connection()`` after an advisory lock (migration 0001);
 ``tests/contract/test_migrations.py`` checks that the two copies match."""
 MESSAGES_TABLE = "websocket_messages"
+MESSAGES_MIGRATION = "0002_create_messages"
+"""The migration that creates :data:`MESSAGES_TABLE` (named in the warnings of code that runs
+before it, e.g. during a deploy)."""
 MESSAGE_COLUMNS = "id, user_email, connection_type, body, is_json, created_at, expires_at"
 _MESSAGE_DATETIME_COLUMNS = (5, 6)  # created_at, expires_at in MESSAGE_COLUMNS
 KEEP_MESSAGE = f"""
@@ -84,6 +88,28 @@ UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s,
        disconnect_status_code = %(status_code)s, disconnect_reason = %(reason)s
 WHERE connection_id = %(connection_id)s AND is_active
 """  # nosec B608 # only constants are formatted in; values are bound parameters
+_REACTIVATABLE = (
+    "NOT is_active AND disconnect_status_code IS NULL AND disconnect_reason IN (%(gone)s, %(idle_expired)s)"
+)
+"""Inactive without a recorded ``$disconnect``: marked by mark_gone (410) or expire_idle only. Both
+leave ``disconnect_status_code`` NULL; a ``$disconnect`` from API Gateway always carries one."""
+_RECORD_LATE_DISCONNECT = f"""
+UPDATE {TABLE} SET is_active = FALSE, disconnected_at = %(at)s,
+       disconnect_status_code = %(status_code)s, disconnect_reason = %(reason)s
+WHERE connection_id = %(connection_id)s AND (is_active OR ({_REACTIVATABLE}))
+"""  # nosec B608 # only constants are formatted in; values are bound parameters
+_REACTIVATE = f"""
+UPDATE {TABLE} SET is_active = TRUE, last_activity_at = %(at)s, disconnected_at = NULL,
+       disconnect_reason = NULL
+WHERE connection_id = %(connection_id)s AND {_REACTIVATABLE}
+  AND (SELECT count(*) FROM {TABLE} other
+       WHERE other.user_email = {TABLE}.user_email AND other.is_active
+         AND other.connection_id <> %(connection_id)s) < %(active_limit)s
+"""  # nosec B608 # only constants are formatted in; values are bound parameters
+"""Reactivate one row inactive without a recorded ``$disconnect`` unless its email has
+``active_limit`` other active rows. Atomic per email like :data:`ADD_CAPPED`: SQLite serialises
+the statement by its write lock; PostgreSQL runs it after the same advisory lock on the email that
+``ws_add_connection()`` takes (:meth:`SqlConnectionStore._lock_email_of`)."""
 _TOUCH = f"UPDATE {TABLE} SET last_activity_at = %(at)s WHERE connection_id = %(connection_id)s AND is_active"  # nosec B608 # only constants are formatted in; values are bound parameters
 _GET = f"SELECT {COLUMNS} FROM {TABLE} WHERE connection_id = %(connection_id)s"  # nosec B608 # only constants are formatted in; values are bound parameters
 _ACTIVE_IDS = f"""
@@ -187,6 +213,15 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         the new id, such that ids of one email and type commit in increasing order."""
 
     @abstractmethod
+    def _lock_email_of(self, session: Session, connection_id: str) -> None:
+        """Serialise, until the current transaction ends, with concurrent capped writes (``add``,
+        ``reactivate``) for the email of ``connection_id`` (nothing where writers are serialised)."""
+
+    def _missing_table(self, error: Exception) -> str | None:
+        """The table ``error`` says does not exist, or None (default: never)."""
+        return None
+
+    @abstractmethod
     def _lock_migrations(self, session: Session) -> None:
         """Serialise concurrent ``migrate`` callers until the current transaction ends."""
 
@@ -259,7 +294,11 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
                         self.close()
                     if lost and attempt == 1 and self._may_retry(exc):
                         continue
-                    raise self._error(operation, exc, lost=lost) from exc
+                    store_error = self._error(operation, exc, lost=lost)
+                    missing = None if lost else self._missing_table(exc)
+                    if missing:
+                        raise MissingTableError(str(store_error), table=missing) from exc
+                    raise store_error from exc
                 finally:
                     self._last_used = self._monotonic()
             raise AssertionError("unreachable")  # pragma: no cover
@@ -314,8 +353,19 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         self, connection_id: str, *, at: datetime, status_code: int | None, reason: str | None
     ) -> bool:
         """Mark an active connection inactive; False if unknown or already inactive."""
-        params = {"connection_id": connection_id, "at": as_utc(at, "at"), "status_code": status_code, "reason": reason}
-        return self._run("mark_disconnected", lambda s: s.execute(_MARK_DISCONNECTED, params) == 1)
+        params = {"connection_id": connection_id, "at": as_utc(at, "at"), "status_code": status_code,
+                  "reason": reason, "gone": GONE_REASON, "idle_expired": IDLE_EXPIRED_REASON}
+
+        def work(session: Session) -> bool:
+            if session.execute(_MARK_DISCONNECTED, params) == 1:
+                return True
+            # Rare (a repeated or late $disconnect): record it on a row mark_gone/expire_idle made
+            # inactive, so reactivate cannot bring it back; is_active in the condition also covers a
+            # reactivate that ran between the two statements.
+            session.execute(_RECORD_LATE_DISCONNECT, params)
+            return False
+
+        return self._run("mark_disconnected", work)
 
     def mark_gone(self, connection_ids: list[str], *, at: datetime) -> int:
         """Mark the active ones of ``connection_ids`` inactive (reason :data:`GONE_REASON`)."""
@@ -332,6 +382,17 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
         """Record activity on an active connection; False if none is active with that id."""
         params = {"connection_id": connection_id, "at": as_utc(at, "at")}
         return self._run("touch", lambda s: s.execute(_TOUCH, params) == 1)
+
+    def reactivate(self, connection_id: str, *, at: datetime, active_limit: int) -> bool:
+        """Reactivate a row inactive without a recorded ``$disconnect`` (see :data:`_REACTIVATE`)."""
+        params = {"connection_id": connection_id, "at": as_utc(at, "at"), "gone": GONE_REASON,
+                  "idle_expired": IDLE_EXPIRED_REASON, "active_limit": _positive(active_limit, "active_limit", minimum=0)}
+
+        def work(session: Session) -> bool:
+            self._lock_email_of(session, connection_id)
+            return session.execute(_REACTIVATE, params) == 1
+
+        return self._run("reactivate", work, transaction=True)
 
     def get(self, connection_id: str) -> Connection | None:
         """One connection, active or not, or None."""
@@ -471,6 +532,12 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
 
 MIGRATE_ACTION_HINT = 'the migrate action first ({"action": "migrate"})'
 """How :func:`missing_schema_hint` says to migrate; ``wsctl`` replaces it with its own command."""
+
+
+def messages_table_missing(error: StoreError) -> bool:
+    """True when ``error`` says exactly that :data:`MESSAGES_TABLE` does not exist (migration
+    :data:`MESSAGES_MIGRATION` has not run yet); any other store error is False."""
+    return isinstance(error, MissingTableError) and error.table == MESSAGES_TABLE
 
 
 def missing_schema_hint(message: str, names: Sequence[str] = (TABLE,)) -> str:

@@ -66,6 +66,9 @@ def _enable_wal(conn: sqlite3.Connection, attempts: int = 3) -> None:
                 raise
 
 
+_NO_SUCH_TABLE = "no such table: "
+
+
 class _SqliteSession:
     """:class:`~.sql.Session` over a sqlite3 connection."""
 
@@ -169,6 +172,15 @@ class SqliteConnectionStore(SqlConnectionStore[sqlite3.Connection]):
     def _keep_message(self, session: Any, params: Mapping[str, Any]) -> int:
         # Ids commit in order on their own: the insert holds the write lock until it commits.
         return int(session.rows(KEEP_MESSAGE + "RETURNING id", params)[0][0])
+
+    def _lock_email_of(self, session: Any, connection_id: str) -> None:
+        """Nothing to do: the write transaction (``BEGIN IMMEDIATE``) holds the database write lock."""
+
+    def _missing_table(self, error: Exception) -> str | None:
+        message = str(error)
+        if not isinstance(error, sqlite3.OperationalError) or not message.startswith(_NO_SUCH_TABLE):
+            return None
+        return message.removeprefix(_NO_SUCH_TABLE).strip().rpartition(".")[2] or None
 
     def _lock_migrations(self, session: Any) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` already holds the database write lock."""
