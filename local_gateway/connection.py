@@ -177,13 +177,6 @@ class GatewayConnection(ServerConnection):
         if not self.transport.is_closing():
             self.transport.write(serialize(response, keep_alive=keep_alive))
 
-    def abort_if_silent(self) -> None:
-        """Drop the connection if its client has sent no request yet (gateway shutdown): browsers
-        open spare connections they may never use, and waiting for their first byte would hold
-        the shutdown for the whole :attr:`open_timeout_s`."""
-        if not self._kind.done():
-            self.transport.abort()
-
     # --- the connection's task ---------------------------------------------------------------
     async def handshake(self, *args: Any, **kwargs: Any) -> None:
         """Run the WebSocket opening handshake, or serve plain HTTP until the client leaves."""

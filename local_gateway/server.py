@@ -31,7 +31,6 @@ import os
 import re
 import time
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -295,8 +294,6 @@ class LocalGateway:
         self._page: str | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._http_connections: set[GatewayConnection] = set()
-        self._accepted: weakref.WeakSet[GatewayConnection] = weakref.WeakSet()
-        """Every connection accepted and not yet collected: shutdown drops those still silent."""
         self.http = HttpRoutes(fallback=self._not_found, check=self._check_request)
         try:
             self.management = ManagementApi(
@@ -377,7 +374,6 @@ class LocalGateway:
         connection.open_timeout_s = self.limits.integration_timeout_s + 5  # $connect runs inside the handshake
         connection.on_http_open = self._http_connections.add
         connection.on_http_close = self._http_connections.discard
-        self._accepted.add(connection)
         return connection
 
     async def start(self) -> None:
@@ -436,8 +432,6 @@ class LocalGateway:
             self._close(session, CloseCode.GOING_AWAY, SHUTDOWN_REASON)
         for connection in list(self._http_connections):
             connection.close_idle_http()
-        for connection in list(self._accepted):
-            connection.abort_if_silent()
         waiters = [asyncio.ensure_future(server.wait_closed())]
         if self._background:
             waiters.append(asyncio.ensure_future(asyncio.wait(self._background)))
