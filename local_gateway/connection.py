@@ -50,6 +50,27 @@ def body_limit_for(request: HttpRequest) -> int:
         return lambda_api.MAX_PAYLOAD_BYTES
     return DEFAULT_BODY_LIMIT
 
+class UnopenedConnections:
+    """Connections whose client has not sent a whole request yet, and whether the gateway stops.
+
+    Browsers open spare connections they may never use (headless Chromium does); waiting for their
+    first byte would hold a gateway's shutdown for the whole :attr:`GatewayConnection.open_timeout_s`.
+    :meth:`drop` aborts every such connection, and any whose handshake starts afterwards (accepted
+    just before the listening socket closed) aborts itself. All of it runs on the event loop's
+    thread, so no connection can slip between the two.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: set[GatewayConnection] = set()
+        self.stopping = False
+
+    def drop(self) -> None:
+        """The gateway stops: abort every connection still waiting for its first request."""
+        self.stopping = True
+        for connection in list(self.waiting):
+            connection.transport.abort()
+
+
 _WEBSOCKET = "websocket"
 _HTTP = "http"
 _LOST = "lost"
@@ -60,7 +81,7 @@ class GatewayConnection(ServerConnection):
 
     Attributes set by the gateway: :attr:`routes`, :attr:`open_timeout_s`,
     :attr:`keep_alive_timeout_s`, :attr:`on_http_open` / :attr:`on_http_close` (to track plain
-    HTTP connections for shutdown), :attr:`info` (set once ``$connect`` accepted the connection),
+    HTTP connections for shutdown), :attr:`unopened` (dropped at shutdown while silent), :attr:`info` (set once ``$connect`` accepted the connection),
     :attr:`session_started` and :attr:`on_lost_before_open` (called with :attr:`info` if the
     client vanished between ``$connect`` and the end of the handshake).
     """
@@ -75,6 +96,7 @@ class GatewayConnection(ServerConnection):
         self.keep_alive_timeout_s = DEFAULT_KEEP_ALIVE_TIMEOUT_S
         self.on_http_open: Callable[[GatewayConnection], None] | None = None
         self.on_http_close: Callable[[GatewayConnection], None] | None = None
+        self.unopened: UnopenedConnections | None = None
         self.info: ConnectionInfo | None = None
         self.query: dict[str, str] = {}
         self.session_started = False
@@ -180,12 +202,21 @@ class GatewayConnection(ServerConnection):
     # --- the connection's task ---------------------------------------------------------------
     async def handshake(self, *args: Any, **kwargs: Any) -> None:
         """Run the WebSocket opening handshake, or serve plain HTTP until the client leaves."""
+        unopened = self.unopened
+        if not self._kind.done() and unopened is not None:
+            if unopened.stopping:
+                self.transport.abort()
+                return
+            unopened.waiting.add(self)
         try:
             async with asyncio.timeout(self.open_timeout_s):
                 kind = await asyncio.shield(self._kind)
         except TimeoutError:
             self.transport.abort()
             return
+        finally:
+            if unopened is not None:
+                unopened.waiting.discard(self)
         if kind == _WEBSOCKET:
             async with asyncio.timeout(self.open_timeout_s):
                 await super().handshake(*args, **kwargs)

@@ -46,7 +46,7 @@ from websocket_service.config import DEFAULT_MANAGEMENT_API_METHODS, ENV_DATABAS
 
 from . import lambda_api, responses
 from .logs import get_logger
-from .connection import GatewayConnection
+from .connection import GatewayConnection, UnopenedConnections
 from .console import Console
 from .guard import Guard
 from .http import HttpRequest, HttpRoutes
@@ -294,6 +294,7 @@ class LocalGateway:
         self._page: str | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._http_connections: set[GatewayConnection] = set()
+        self._unopened = UnopenedConnections()
         self.http = HttpRoutes(fallback=self._not_found, check=self._check_request)
         try:
             self.management = ManagementApi(
@@ -374,6 +375,7 @@ class LocalGateway:
         connection.open_timeout_s = self.limits.integration_timeout_s + 5  # $connect runs inside the handshake
         connection.on_http_open = self._http_connections.add
         connection.on_http_close = self._http_connections.discard
+        connection.unopened = self._unopened
         return connection
 
     async def start(self) -> None:
@@ -382,6 +384,7 @@ class LocalGateway:
             self._handler = load_handler(DEFAULT_HANDLER)
         self._page = resources.files("local_gateway").joinpath("static/verify.html").read_text("utf-8")
         self.console.load()
+        self._unopened = UnopenedConnections()  # a restarted gateway accepts again
         try:
             self._server = await serve(
                 self._session,
@@ -432,6 +435,7 @@ class LocalGateway:
             self._close(session, CloseCode.GOING_AWAY, SHUTDOWN_REASON)
         for connection in list(self._http_connections):
             connection.close_idle_http()
+        self._unopened.drop()
         waiters = [asyncio.ensure_future(server.wait_closed())]
         if self._background:
             waiters.append(asyncio.ensure_future(asyncio.wait(self._background)))

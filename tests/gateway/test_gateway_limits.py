@@ -95,3 +95,41 @@ def test_limits_are_configurable(start_gateway: Callable[..., LocalGateway], rec
     gateway = start_gateway(handler=recorder, limits=GatewayLimits(max_frame_bytes=100, max_message_bytes=200))
     code, _ = run(closed_by_server(gateway.url + URL_QUERY, ["z" * 101]))
     assert code == 1009
+
+
+@pytest.mark.parametrize("settle_s", [0.0, 0.5], ids=["connected-just-before-stop", "accepted-well-before-stop"])
+def test_shutdown_drops_a_connection_that_never_sent_a_request(
+    gateway_env: None, sqlite_database_url: str, settle_s: float
+) -> None:
+    """Browsers open spare connections they may never use (headless Chromium does: stopping
+    ``wsctl local`` took about 32 s). Shutdown drops such a silent connection at once instead of
+    waiting its whole opening timeout, whether the gateway had accepted it long before the stop
+    (``settle_s`` 0.5) or only just (0: it may still be in the listen backlog or be accepted
+    while the stop runs)."""
+    import socket
+    import threading
+    import time
+    from urllib.parse import urlsplit
+
+    from local_gateway.background import BackgroundGateway
+
+    background = BackgroundGateway(LocalGateway(port=0, database_url=sqlite_database_url))
+    gateway = background.__enter__()
+    open_timeout_s = gateway.limits.integration_timeout_s + 5
+    address = urlsplit(gateway.url)
+    silent = socket.create_connection((address.hostname, address.port), timeout=open_timeout_s * 2)
+    time.sleep(settle_s)
+    stopper = threading.Thread(target=background.__exit__, args=(None, None, None))
+    started = time.monotonic()
+    stopper.start()
+    stopper.join(timeout=open_timeout_s / 2)  # well inside the opening timeout the old code waited out
+    try:
+        assert not stopper.is_alive(), "the gateway waited for a connection that never sent a byte"
+        assert time.monotonic() - started < open_timeout_s / 2
+        try:
+            assert silent.recv(1) == b""  # dropped by the gateway
+        except ConnectionResetError:
+            pass  # dropped with a reset (an abort, or the listen backlog closing): just as closed
+    finally:
+        silent.close()
+        stopper.join()
