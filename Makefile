@@ -129,7 +129,7 @@ local: setup
 ## bench: every figure of bench/ against its same-run baseline (about 15 min).
 ## Writes bench/results.json and bench/RESULTS.md. A quick pass: make bench BENCH_ARGS="--size tiny --out /tmp/bench"
 BENCH_ARGS ?=
-bench: setup postgres pgbouncer
+bench: setup postgres pgbouncer browser
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench $(BENCH_ARGS)
 
 ## clean: remove .venv/, .venv-tools/, node_modules/, cdk.out/ and .pytest_cache/.
