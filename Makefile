@@ -94,7 +94,7 @@ frontend-config: setup
 
 ## test: every test, against the real PostgreSQL, real sockets, real synth and headless Chromium.
 test: setup tools postgres browser pgbouncer jdk
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=20
 
 ## test-fast: the same suite without the slow bundling and browser tests (for the edit loop).
 test-fast: setup tools postgres pgbouncer jdk
