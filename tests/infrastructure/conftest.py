@@ -71,7 +71,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "managementApiMethods": "POST,GET,DELETE",
         "databaseMaxConnections": "100", "databaseReservedConnections": "50", "databaseClusterIdentifier": "ws-aurora",
         "database": "existing", "databaseSecretArn": DATABASE_SECRET_ARN,
-        "inactiveRetentionHours": "48", "cleanupBatchSize": "50", "cleanupTimeBudgetSeconds": "300",
+        "inactiveRetentionHours": "48", "cleanupBatchSize": "100", "cleanupTimeBudgetSeconds": "300",
         "cleanupDutyCyclePercent": "10", "databaseStatementTimeoutMs": "3000", "databasePooler": "pgbouncer",
     },
     "proxy": {
