@@ -276,6 +276,31 @@ def test_control_characters_from_requests_are_escaped_in_every_log_line(
     assert any("\\n2026-12-03" in m and "\\x1b[31m" in m for m in messages)
 
 
+def test_a_traceback_cannot_forge_a_log_line_either(caplog: pytest.LogCaptureFixture) -> None:
+    """An exception's message may quote a client's bytes (a path, a header): in a logged traceback
+    it is escaped to one line, chained exceptions included; the traceback keeps its own lines."""
+    from local_gateway.logs import get_logger
+
+    logger = get_logger("local_gateway.test_traceback")
+    formatter = logging.Formatter("%(levelname)s %(message)s")
+    forged = "/x\n2026-12-03 12:00:00 local_gateway INFO forged\x1b[31m\u2028"
+    try:
+        try:
+            raise KeyError(forged)
+        except KeyError as cause:
+            raise ValueError(f"no route for {forged}") from cause
+    except ValueError:
+        with caplog.at_level(logging.ERROR, logger="local_gateway.test_traceback"):
+            logger.exception("route failed")
+    text = formatter.format(caplog.records[-1])
+    lines = text.split("\n")
+    assert lines[0] == "ERROR route failed" and lines[1] == "Traceback (most recent call last):"
+    assert "The above exception was the direct cause of the following exception:" in lines
+    assert not [line for line in lines if line.startswith("2026-12-03")], text  # no forged line
+    assert lines[-1].startswith("ValueError: no route for /x\\n2026-12-03") and "\\x1b[31m" in lines[-1], text
+    assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch == "\u2028" for ch in text.replace("\n", ""))
+
+
 # --- bounds ----------------------------------------------------------------------------------------
 def test_one_clients_ping_flood_does_not_hold_up_another_clients_connect_and_ping(
         gateway: LocalGateway, recorder: Recorder) -> None:
