@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sys
 from datetime import datetime
@@ -373,13 +374,27 @@ def write_outputs_file(gateway: LocalGateway, path: str) -> None:
         raise CommandError(f"cannot write --outputs-file {path}: {exc.strerror or exc}") from None
 
 
+def wsctl_command() -> str:
+    """How the shell that started this wsctl runs it again: ``wsctl`` when PATH finds this very
+    program, else the path it was started by (``.venv/bin/wsctl`` without an activated venv),
+    or ``python -m wsctl`` with this interpreter."""
+    program = sys.argv[0] if sys.argv else ""
+    if os.path.basename(program) == "__main__.py" or not os.path.isfile(program):
+        return f"{shlex.quote(sys.executable)} -m wsctl"
+    found = shutil.which("wsctl")
+    if found is not None and os.path.samefile(found, program):
+        return "wsctl"
+    return shlex.quote(program)
+
+
 def _banner(gateway: LocalGateway, database_url: str, applied: list[int], outputs_file: str | None = None) -> str:
     query = f"email={quote(EXAMPLE_EMAIL)}&type=email-verification"
+    wsctl = wsctl_command()
     token_hint = ""  # nosec B105 # an empty URL fragment, not a password
     page_token, token_note = "", ""
     if os.environ.get(ENV_CONNECT_TOKEN_SECRET) or os.environ.get(ENV_CONNECT_TOKEN_SECRET_ARN):
-        token_hint = f"&token=$(wsctl token --email {EXAMPLE_EMAIL} --type email-verification)"
-        page_token, token_note = _page_token()
+        token_hint = f"&token=$({wsctl} token --email {EXAMPLE_EMAIL} --type email-verification)"
+        page_token, token_note = _page_token(wsctl)
     store_option = "" if database_url == Settings().database_url else f" --database-url {_hint_database_url(database_url)}"
     migrations = f"applied migrations {applied}" if applied else "schema up to date"
     return "\n".join(
@@ -392,20 +407,21 @@ def _banner(gateway: LocalGateway, database_url: str, applied: list[int], output
             f"  @connections methods: {', '.join(gateway.management.methods)} (as the deployed role is granted)",
             f"  Lambda Invoke API:    {urlsplit(gateway.management_endpoint)._replace(path='').geturl()}"
             f" (function {gateway.lambda_api.function_name})",
-            *([f"  Outputs file:         {outputs_file} (wsctl smoke --outputs {outputs_file})"] if outputs_file else []),
+            *([f"  Outputs file:         {outputs_file} ({wsctl} smoke --outputs {outputs_file})"] if outputs_file else []),
             "Try it:",
             f"  {sys.executable} -m websockets \"{gateway.url}?{query}{token_hint}\"",
-            f"  wsctl notify --email {EXAMPLE_EMAIL} --endpoint {gateway.management_endpoint}{store_option}",
-            f"  wsctl connections --active{store_option}",
+            f"  {wsctl} notify --email {EXAMPLE_EMAIL} --endpoint {gateway.management_endpoint}{store_option}",
+            f"  {wsctl} connections --active{store_option}",
             *(["  (the hints show the database password as ***: put yours back)"] if "***" in store_option else []),
             "Press Ctrl+C to stop.",
         ]
     )
 
 
-def _page_token() -> tuple[str, str]:
+def _page_token(wsctl: str) -> tuple[str, str]:
     """``&token=...`` minted for the banner's verification page (the longest TTL the function
-    accepts) and a note saying how long it lasts; a note alone when the secret cannot be read."""
+    accepts) and a note saying how long it lasts (and that ``wsctl`` command mints another); a
+    note alone when the secret cannot be read."""
     from websocket_service.tokens import mint_token, read_token_secret
 
     try:
@@ -413,7 +429,7 @@ def _page_token() -> tuple[str, str]:
         token = mint_token(secret or "", EXAMPLE_EMAIL, "email-verification", ttl_seconds=MAX_TTL_SECONDS)
     except (ConfigError, SecretFetchError, ValueError) as exc:
         return "", f" (needs &token=: cannot mint one here: {exc})"
-    return f"&token={quote(token)}", f"  (token valid {MAX_TTL_SECONDS // 60} min; wsctl token mints another)"
+    return f"&token={quote(token)}", f"  (token valid {MAX_TTL_SECONDS // 60} min; {wsctl} token mints another)"
 
 
 # --- notify ---------------------------------------------------------------------------------

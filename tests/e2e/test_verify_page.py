@@ -89,12 +89,16 @@ def test_the_banners_page_url_and_notify_hint_work_as_printed(chromium: Any, tmp
     and runs the printed notify command sees "verified" (the page had no token, and the hint no
     --database-url, so the page failed and notify reported "nothing sent")."""
     database_url = f"sqlite:///{tmp_path / 'banner.db'}"
-    process, banner = _start_wsctl_local("--database-url", database_url, env={"CONNECT_TOKEN_SECRET": "banner-key"})
+    without_venv = os.pathsep.join(entry for entry in os.environ.get("PATH", "").split(os.pathsep)
+                                   if entry and Path(entry).resolve() != WSCTL.parent.resolve())
+    process, banner = _start_wsctl_local("--database-url", database_url,
+                                         env={"CONNECT_TOKEN_SECRET": "banner-key", "PATH": without_venv})
     try:
         page_url = re.search(r"Verification page:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
         assert "&token=v1." in page_url and "(token valid 15 min" in banner
-        (notify_line,) = [line.strip() for line in banner.splitlines() if line.strip().startswith("wsctl notify ")]
+        (notify_line,) = [line.strip() for line in banner.splitlines() if " notify --email " in line]
         notify_command = shlex.split(notify_line)
+        assert notify_command[0] == str(WSCTL)  # started by its path (no venv on PATH): the hint says so
         assert notify_command[-2:] == ["--database-url", database_url]
         devtools_url = chromium(page_url)
 
@@ -103,7 +107,7 @@ def test_the_banners_page_url_and_notify_hint_work_as_printed(chromium: Any, tmp
                 page = DevToolsPage(devtools)
                 waiting = await page.wait_for_state("waiting")  # the handshake with the printed token passed
                 notify = await asyncio.to_thread(
-                    subprocess.run, [str(WSCTL), *notify_command[1:]], capture_output=True, text=True, timeout=120,
+                    subprocess.run, notify_command, capture_output=True, text=True, timeout=120,
                     env={name: value for name, value in os.environ.items() if name != "DATABASE_URL"},
                 )
                 return waiting, notify, await page.wait_for_state("verified")

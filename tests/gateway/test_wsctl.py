@@ -545,3 +545,18 @@ def test_wsctl_token_refuses_a_blank_secret(args, env, monkeypatch, capsys):
     assert main(["token", "--email", "a@example.com", *args]) == 1
     err = capsys.readouterr().err
     assert err.startswith("wsctl token: error: ") and "blank" in err and "v1." not in err
+
+
+def test_the_banners_hints_name_wsctl_as_this_shell_can_run_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``make local`` and ``.venv/bin/wsctl local`` run without an activated venv: the "Try it"
+    hints then say ``.venv/bin/wsctl``, not a ``wsctl`` the shell cannot find."""
+    from wsctl.cli import wsctl_command
+
+    monkeypatch.setattr(sys, "argv", [".venv/bin/wsctl", "local"])
+    monkeypatch.chdir(WSCTL.parent.parent.parent)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert wsctl_command() == ".venv/bin/wsctl"
+    monkeypatch.setenv("PATH", f"{WSCTL.parent}{os.pathsep}/usr/bin")
+    assert wsctl_command() == "wsctl"  # PATH finds this very program
+    monkeypatch.setattr(sys, "argv", [str(Path(__file__).parents[2] / "wsctl" / "__main__.py"), "local"])
+    assert wsctl_command() == f"{sys.executable} -m wsctl"
