@@ -42,7 +42,6 @@ from typing import Any, Callable, Mapping
 
 from . import budget
 from . import observability as obs
-from .cleanup import run_cleanup
 from .config import DATABASE_SATURATED_METRIC, DEFAULT_METRICS_NAMESPACE, ENV_METRICS_NAMESPACE, SERVICE_FAILURES_METRIC
 from .errors import INTERNAL_ERROR, ClientError, ErrorInfo, classify_error
 from .events import EventKind, WebSocketEvent, classify, describe
@@ -189,6 +188,8 @@ def _notify(fields: Mapping[str, Any], where: str) -> Result:
 def _cleanup(dry_run: Any) -> Result:
     if not isinstance(dry_run, bool):
         raise InvalidRequestError("cleanup field 'dry_run' must be true or false")
+    from .cleanup import run_cleanup  # deferred: WebSocket routes never run cleanup
+
     service = get_service()
     report = run_cleanup(service.store, service.settings, now=service.clock(), dry_run=dry_run)
     result: Result = {"ok": True, "action": "cleanup", "expired": report.expired, "purged": report.purged,

@@ -23,16 +23,17 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from . import observability as obs
 from .config import FAILED_DELIVERIES_METRIC, Settings
-from .messenger import ManagementEndpointError, Messenger, check_payload_size
-from .secrets import get_secret_string
 from .store.base import MIGRATION_TIMEOUT_MS, ConnectionStore, KeptMessage, NewConnection, NewMessage, StoreError
 from .store.sql import MESSAGES_MIGRATION, messages_table_missing
 from .tokens import read_token_secret
 from .validation import ValidationError, normalize_email, validate_connection_type
+
+if TYPE_CHECKING:
+    from .messenger import Messenger
 
 EMAIL_VERIFICATION_TYPE = "email-verification"
 EMAIL_VERIFIED_MESSAGE_TYPE = "email-verified"
@@ -216,6 +217,8 @@ class Service:
         """
         with self._lock:
             if self._messenger is None:
+                from .messenger import Messenger  # deferred: $connect and $disconnect never post
+
                 self._messenger = Messenger(self.settings.management_endpoint)
             return self._messenger
 
@@ -239,6 +242,8 @@ class Service:
         if any were. Skipped (False) without GET permission or a management endpoint."""
         if "GET" not in self.settings.management_api_methods or not self.settings.management_endpoint:
             return False
+        from .messenger import ManagementEndpointError  # deferred: only a full email's $connect gets here
+
         counted = self.store.list_connections(
             user_email=connection.user_email, active=True, limit=self.settings.max_connections_per_email + 1
         )
@@ -335,6 +340,8 @@ class Service:
         its own), anything else as it is; the report carries the id and ``kept``. A store that
         cannot keep it costs only the replay (logged), never the push.
         """
+        from .messenger import check_payload_size  # deferred: $connect and $disconnect never post
+
         email = normalize_email(email)
         connection_type = validate_connection_type(connection_type, self.settings.allowed_connection_types)
         payload = encode_message(message)
@@ -448,6 +455,7 @@ class Service:
 
 def _database_url(settings: Settings) -> str:
     if settings.database_secret_arn:
+        from .secrets import get_secret_string  # deferred: only a database secret needs it
         from .store import database_url_from_secret
 
         return database_url_from_secret(

@@ -90,14 +90,14 @@ def closed_port() -> int:
 def migrate_up_to(store: Any, version: int) -> list[int]:
     """Apply the store's migrations up to ``version`` only (the schema a deploy's new code meets
     before its migrate step has run); a later ``store.migrate()`` applies the rest."""
-    from websocket_service.store import sql
+    from websocket_service.store import schema
 
-    real = sql.load_migrations
-    sql.load_migrations = lambda dialect: tuple(m for m in real(dialect) if m.version <= version)
+    real = schema.load_migrations
+    schema.load_migrations = lambda dialect: tuple(m for m in real(dialect) if m.version <= version)
     try:
         return store.migrate()
     finally:
-        sql.load_migrations = real
+        schema.load_migrations = real
 
 
 def execute_sql(database_url: str, statement: str) -> None:

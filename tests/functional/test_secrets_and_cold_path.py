@@ -112,13 +112,17 @@ def test_database_secret_missing_keys_is_a_config_error(monkeypatch, capsys):
     assert "p4ss" not in str(info.value) and "p4ss" not in capsys.readouterr().out
 
 
-COLD_PATH_SCRIPT = """
+WATCHED_MODULES = ("boto3", "botocore", "psycopg", "urllib3", "hashlib", "hmac", "websocket_service.messenger",
+                   "websocket_service.cleanup", "websocket_service.secrets", "websocket_service.store.schema")
+"""Modules whose import the cold-path tests check: ``$connect``/``$disconnect`` need only the driver,
+and each of the others is imported only by the route or action that uses it (each costs a cold
+start CPU time: boto3 hundreds of ms, the rest module code, dataclasses and OpenSSL's start)."""
+COLD_PATH_SCRIPT = f"""
 import json, sys
 from websocket_service.handler import handler
 events = json.load(sys.stdin)
 results = [handler(event, None) for event in events]
-print(json.dumps({"results": results, "modules": sorted(m for m in ("boto3", "botocore", "psycopg")
-                                                          if m in sys.modules)}))
+print(json.dumps({{"results": results, "modules": sorted(m for m in {WATCHED_MODULES!r} if m in sys.modules)}}))
 """
 
 
@@ -139,9 +143,21 @@ def test_connect_and_disconnect_cold_path_never_imports_boto3(store, store_url, 
         "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": "https://abc123.execute-api.us-east-1.amazonaws.com/prod"})
     assert outcome["results"] == [{"statusCode": 200}, {"statusCode": 200}]
     assert "boto3" not in outcome["modules"] and "botocore" not in outcome["modules"]
-    expected_driver = ["psycopg"] if store_url.startswith("postgresql") else []
-    assert outcome["modules"] == expected_driver
+    expected = {"hashlib", "hmac", "websocket_service.secrets"}  # the token: read from its secret, verified
+    expected |= {"psycopg"} if store_url.startswith("postgresql") else {"websocket_service.store.schema"}
+    assert set(outcome["modules"]) == expected
     assert store.get("BFHPhfCWIAMCKlQ=").disconnect_status_code == 1001
+
+
+def test_connect_and_disconnect_cold_path_without_tokens_imports_only_the_driver(store, store_url):
+    """Without tokens and secrets, nothing but the store's driver (and SQLite's migration files
+    reader, which its store module needs) joins the handler's own modules."""
+    outcome = _run_cold([load_event("connect"), load_event("disconnect")], {
+        "DATABASE_URL": store_url,
+        "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": "https://abc123.execute-api.us-east-1.amazonaws.com/prod"})
+    assert outcome["results"] == [{"statusCode": 200}, {"statusCode": 200}]
+    expected = ["psycopg"] if store_url.startswith("postgresql") else ["websocket_service.store.schema"]
+    assert outcome["modules"] == expected
 
 
 def test_notify_posts_without_ever_importing_boto3(store, store_url, management_api):

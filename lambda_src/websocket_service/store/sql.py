@@ -28,7 +28,6 @@ from .base import (
     NewMessage,
     StoreError,
 )
-from .schema import load_migrations
 
 T = TypeVar("T")
 RawConnection = TypeVar("RawConnection")
@@ -314,6 +313,7 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
     # --- the protocol -----------------------------------------------------------------------
     def migrate(self) -> list[int]:
         """Apply pending numbered migrations in one transaction; return the versions applied now."""
+        from .schema import load_migrations  # deferred: the migration files matter to migrate only
 
         def work(session: Session) -> list[int]:
             self._lock_migrations(session)
