@@ -13,7 +13,6 @@ wins. Other modules (the management API, the console, a Lambda Invoke API) add t
 """
 from __future__ import annotations
 
-import email.utils
 import enum
 import re
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from urllib.parse import unquote, urlsplit
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHeader
 from websockets.http11 import Response
+
+from .responses import http_date
 
 MAX_HEAD_BYTES = 64 * 1024
 """A request head larger than this is refused with 431."""
@@ -257,17 +258,30 @@ class RequestReader:
 
 
 def serialize(response: Response, *, keep_alive: bool) -> bytes:
-    """The bytes of ``response``, with ``Date``, ``Content-Length`` and ``Connection`` set."""
-    headers = Headers(response.headers)
-    headers.setdefault("Date", email.utils.formatdate(usegmt=True))
+    """The bytes of ``response``, with ``Date``, ``Content-Length`` and ``Connection`` set.
+
+    The response's headers in their order (any ``Connection`` left out), then ``Date`` and
+    ``Content-Length`` when missing, then ``Connection``. Written out directly: the headers were
+    validated when ``response`` was built."""
+    status = response.status_code
     body = response.body or b""
-    if response.status_code not in (204, 304) and "Content-Length" not in headers:
-        headers["Content-Length"] = str(len(body))
-    if "Connection" in headers:
-        del headers["Connection"]
-    headers["Connection"] = "keep-alive" if keep_alive else "close"
-    head = f"HTTP/1.1 {response.status_code} {response.reason_phrase}\r\n{headers}"
-    return head.encode("latin-1") + (body if response.status_code not in (204, 304) else b"")
+    lines = [f"HTTP/1.1 {status} {response.reason_phrase}\r\n"]
+    has_date = has_length = False
+    for name, value in response.headers.raw_items():
+        lowered = name.lower()
+        if lowered == "connection":
+            continue
+        has_date = has_date or lowered == "date"
+        has_length = has_length or lowered == "content-length"
+        lines.append(f"{name}: {value}\r\n")
+    if not has_date:
+        lines.append(f"Date: {http_date()}\r\n")
+    bodiless = status in (204, 304)
+    if not bodiless and not has_length:
+        lines.append(f"Content-Length: {len(body)}\r\n")
+    lines.append("Connection: keep-alive\r\n\r\n" if keep_alive else "Connection: close\r\n\r\n")
+    head = "".join(lines).encode("latin-1")
+    return head if bodiless else head + body
 
 
 Handler = Callable[[HttpRequest, "re.Match[str]"], Awaitable[Response]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import http
 import json
+import time
 from typing import Any
 
 from websockets.datastructures import Headers
@@ -27,6 +28,21 @@ def reason_phrase(status: int) -> str:
         return "Client Error" if 400 <= status < 500 else "Error"
 
 
+_date_cache: tuple[int, str] = (-1, "")
+
+
+def http_date() -> str:
+    """The current time as an HTTP ``Date`` value (``email.utils.formatdate(usegmt=True)``),
+    formatted once per second: every answer carries one and it only changes each second."""
+    global _date_cache
+    second = int(time.time())
+    cached_second, text = _date_cache
+    if cached_second != second:
+        text = email.utils.formatdate(second, usegmt=True)
+        _date_cache = (second, text)
+    return text
+
+
 def http_response(
     status: int,
     body: bytes = b"",
@@ -35,7 +51,7 @@ def http_response(
     extra_headers: dict[str, str] | None = None,
 ) -> Response:
     """A complete HTTP/1.1 response with ``Date``, ``x-amzn-RequestId`` and ``Content-Length``."""
-    headers = Headers([("Date", email.utils.formatdate(usegmt=True)), ("x-amzn-RequestId", new_id()),
+    headers = Headers([("Date", http_date()), ("x-amzn-RequestId", new_id()),
                        ("X-Content-Type-Options", "nosniff")])
     if status not in (204, 304):
         headers["Content-Length"] = str(len(body))

@@ -176,7 +176,7 @@ def cluster_admin(throwaway_cluster: Any) -> Iterator[Any]:
 
     with psycopg.connect(throwaway_cluster.url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS websocket_connections, websocket_messages, schema_migrations CASCADE")
-        conn.execute("DROP FUNCTION IF EXISTS ws_add_connection, ws_keep_message CASCADE")
+        conn.execute("DROP FUNCTION IF EXISTS ws_add_connection, ws_keep_message, ws_keep_and_list CASCADE")
         store = open_store(throwaway_cluster.url)
         try:
             store.migrate()

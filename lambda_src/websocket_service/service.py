@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from . import observability as obs
 from .config import FAILED_DELIVERIES_METRIC, Settings
-from .store.base import MIGRATION_TIMEOUT_MS, ConnectionStore, KeptMessage, NewConnection, NewMessage, StoreError
+from .store.base import (
+    MIGRATION_TIMEOUT_MS,
+    ConnectionStore,
+    KeptMessage,
+    MissingFunctionError,
+    NewConnection,
+    NewMessage,
+    StoreError,
+)
 from .store.sql import MESSAGES_MIGRATION, messages_table_missing
 from .tokens import read_token_secret
 from .validation import ValidationError, normalize_email, validate_connection_type
@@ -351,11 +359,12 @@ class Service:
             check_payload_size(wire_payload(*kept_form, _MAX_ID_TEXT))  # room for the id it will carry
         messenger = self.messenger  # a bad endpoint setting fails every notify, not only busy ones
         message_id = None
-        if kept_form is not None:  # kept before the fan-out: a page connecting meanwhile can replay it
-            message_id = self._keep(email, connection_type, *kept_form)
+        if kept_form is None:
+            ids = self.store.active_connection_ids(email, connection_type)
+        else:  # kept before the fan-out: a page connecting meanwhile can replay it
+            message_id, ids = self._keep_and_list(email, connection_type, *kept_form)
             if message_id is not None:
                 payload = wire_payload(*kept_form, message_id)
-        ids = self.store.active_connection_ids(email, connection_type)
         if not ids:
             return DeliveryReport(message_id=message_id, kept=message_id is not None)
         outcomes = messenger.post_many(ids, payload, deadline=deadline)
@@ -368,13 +377,30 @@ class Service:
         obs.emit_metric(self.settings.metrics_namespace, FAILED_DELIVERIES_METRIC, report.failed + report.undelivered)
         return report
 
-    def _keep(self, email: str, connection_type: str, body: str, is_json: bool) -> str | None:
-        """Keep a message for the replay window; its id, or None (logged at WARNING) when the
-        store cannot: the live push still goes out, only replay of this message is lost. (The
-        table may not exist yet while a deploy runs the new code before its migration.)"""
+    def _keep_and_list(self, email: str, connection_type: str, body: str, is_json: bool) -> tuple[str | None, list[str]]:
+        """Keep a message for the replay window and list the connections to push it to: its id
+        (None when the store cannot keep it, logged at WARNING ``replay_keep_failed``: the live
+        push still goes out, only replay of this message is lost; the table may not exist yet
+        while a deploy runs the new code before its migration) and the active ids.
+
+        One store call (:meth:`~.store.base.ConnectionStore.keep_message_and_list`); before the
+        migration it needs, a WARNING ``keep_and_list_unavailable`` and the two calls it replaces,
+        keep then list, in that order (replay's guarantee needs the keep committed first)."""
         now = self.clock()
         message = NewMessage(email, connection_type, body, is_json, now,
                              now + timedelta(minutes=self.settings.replay_window_minutes))
+        try:
+            kept, ids = self.store.keep_message_and_list(message)
+            return format_message_id(kept), ids
+        except MissingFunctionError as error:
+            obs.log("WARNING", "keep_and_list_unavailable", missing_function=error.function, error_message=str(error))
+            message_id = self._keep(message)
+        except StoreError as error:
+            obs.log("WARNING", "replay_keep_failed", error_message=str(error))
+            message_id = None
+        return message_id, self.store.active_connection_ids(email, connection_type)
+
+    def _keep(self, message: NewMessage) -> str | None:
         try:
             return format_message_id(self.store.keep_message(message))
         except StoreError as error:

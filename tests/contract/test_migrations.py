@@ -10,9 +10,9 @@ from typing import Any
 import psycopg
 
 from websocket_service.store import open_store
-from websocket_service.store.postgres import ADD_FUNCTION, KEEP_FUNCTION
+from websocket_service.store.postgres import ADD_FUNCTION, KEEP_AND_LIST_FUNCTION, KEEP_FUNCTION
 from websocket_service.store.schema import load_migrations
-from websocket_service.store.sql import ADD_CAPPED, KEEP_MESSAGE
+from websocket_service.store.sql import ACTIVE_IDS, ADD_CAPPED, KEEP_MESSAGE
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _FUNCTION = re.compile(
@@ -84,6 +84,27 @@ def test_keep_message_appears_verbatim_in_the_postgres_keep_function_body() -> N
     assert as_in_function in _normalised(function["body"]), (
         "sql.KEEP_MESSAGE and the INSERT in ws_keep_message() differ; change them together"
     )
+
+
+def test_keep_message_and_active_ids_appear_verbatim_in_the_postgres_keep_and_list_function_body() -> None:
+    pattern = re.compile(
+        rf"CREATE (?:OR REPLACE )?FUNCTION {KEEP_AND_LIST_FUNCTION}\((?P<params>.*?)\)\s*LANGUAGE.*?AS \$\$(?P<body>.*?)\$\$",
+        re.DOTALL,
+    )
+    matches = [m for m in (pattern.search(mig.sql) for mig in load_migrations("postgres")) if m]
+    assert matches, f"no PostgreSQL migration creates {KEEP_AND_LIST_FUNCTION}()"
+    function = matches[-1]
+    parameters = {line.split()[0] for line in function["params"].split(",") if line.strip()}
+    placeholders = set(_PLACEHOLDER.findall(KEEP_MESSAGE)) | set(_PLACEHOLDER.findall(ACTIVE_IDS))
+    assert {f"p_{name}" for name in placeholders} | {"OUT"} == parameters
+    body = _normalised(function["body"])
+    for shared, name in ((KEEP_MESSAGE, "KEEP_MESSAGE"), (ACTIVE_IDS, "ACTIVE_IDS")):
+        assert _normalised(_PLACEHOLDER.sub(r"p_\1", shared)) in body, (
+            f"sql.{name} and its copy in {KEEP_AND_LIST_FUNCTION}() differ; change them together"
+        )
+    # The same lock as ws_keep_message, taken before the insert (ids commit in order; replay waits).
+    lock = "PERFORM pg_advisory_xact_lock(1465078321, hashtext(p_user_email || ' ' || p_connection_type));"
+    assert body.index(lock) < body.index("INSERT INTO websocket_messages") < body.index("SELECT connection_id")
 
 
 def test_migrations_after_the_first_only_add_or_replace_objects() -> None:

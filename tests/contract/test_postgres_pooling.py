@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
 import pytest
 
 from tests.throwaway_pg import close_and_wait, take_all_slots, wait_until_gone
-from websocket_service.store import NewConnection, StoreConnectError, StoreError, StoreSaturatedError, open_store
+from websocket_service.store import NewConnection, NewMessage, StoreConnectError, StoreError, StoreSaturatedError, open_store
 from websocket_service.store.postgres import BACKOFF_BASE_S, BACKOFF_MAX_S, PostgresConnectionStore
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -62,6 +62,12 @@ def test_many_stores_share_a_small_pool_through_pgbouncer_in_transaction_mode(
                 assert store.add(new(cid, email), active_limit=100) is True
                 assert store.get(cid).is_active
                 assert cid in store.active_connection_ids(email, "general")
+                # Notify's one round trip and replay's lock-then-read transaction, through the pooler.
+                message = NewMessage(email, "general", cid, False, T0, T0 + timedelta(minutes=15))
+                kept, ids = store.keep_message_and_list(message)
+                assert ids == [cid]
+                replayed = store.messages_after(email, "general", after_id=kept - 1, unexpired_at=T0, limit=1)
+                assert [m.id for m in replayed] == [kept]
                 assert store.mark_disconnected(cid, at=T0, status_code=1000, reason=None) is True
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -81,6 +87,7 @@ def test_many_stores_share_a_small_pool_through_pgbouncer_in_transaction_mode(
         "FROM websocket_connections"
     ).fetchone()
     assert rows == (96, 96)  # every write landed whole
+    assert cluster_admin.execute("SELECT count(*) FROM websocket_messages").fetchone() == (96,)
     # Twelve clients, yet the server only ever saw pgbouncer's pool of two.
     server_sessions = cluster_admin.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"

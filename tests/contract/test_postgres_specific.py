@@ -13,12 +13,22 @@ from typing import Any
 import psycopg
 import pytest
 
-from websocket_service.store import NewConnection, NewMessage, StoreConfigError, StoreConnectError, StoreError, open_store
+from websocket_service.store import (
+    MissingFunctionError,
+    NewConnection,
+    NewMessage,
+    StoreConfigError,
+    StoreConnectError,
+    StoreError,
+    open_store,
+)
 from websocket_service.store.postgres import (
     _MIGRATION_LOCK_CLASS,
     ADD_FUNCTION,
+    KEEP_AND_LIST_FUNCTION,
     KEEP_FUNCTION,
     MIGRATION_TIMEOUT_MS,
+    MISSING_FUNCTION_RECHECK_S,
     PostgresConnectionStore,
     connect_kwargs,
 )
@@ -329,7 +339,7 @@ def test_a_keep_waits_for_an_earlier_uncommitted_keep_of_the_same_email_and_type
             wait_for_lock_wait(admin, app_name)
             bob = NewMessage("bob@example.com", "general", "b", False, T0, T0 + timedelta(minutes=1))
             assert other_store.keep_message(bob) > held  # another email does not wait for that lock
-            assert other_store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=10) == []
+            # (A replay of EMAIL would now wait for the holder's commit: see the replay test below.)
             holder.commit()
             assert waiting.result() > held
         assert [m.body for m in store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=10)] == [
@@ -337,6 +347,68 @@ def test_a_keep_waits_for_an_earlier_uncommitted_keep_of_the_same_email_and_type
     finally:
         store.close()
         other_store.close()
+
+
+@pytest.mark.parametrize("pooler", ["none", "pgbouncer"])
+def test_a_replay_waits_for_an_uncommitted_keep_and_list_and_sees_its_message(
+    pg_database_url: str, admin: psycopg.Connection[Any], app_name: str, pooler: str
+) -> None:
+    # The race migration 0004 closes: ws_keep_and_list lists the connections BEFORE its insert
+    # commits. A page whose $connect commits in between is not in the list, so its replay (which
+    # runs after its connect) must wait for that commit and then see the message.
+    replayer = open_store(f"{pg_database_url}&application_name={app_name}", pooler=pooler)
+    replayer.migrate()
+    page = open_store(pg_database_url)
+    try:
+        with psycopg.connect(pg_database_url) as keeper, ThreadPoolExecutor(1) as pool:
+            # Not autocommit: the keep stays uncommitted, holding its lock, until commit().
+            kept, listed = keeper.execute(
+                f"SELECT kept_id, connection_ids FROM {KEEP_AND_LIST_FUNCTION}(%s, 'general', 'held'::bytea, "
+                "false, %s, %s)", (EMAIL, T0, T0 + timedelta(minutes=15)),
+            ).fetchone()
+            assert listed == []
+            assert page.add(new("late"), active_limit=5) is True  # a $connect does not wait for the keep
+            waiting = pool.submit(replayer.messages_after, EMAIL, "general", after_id=0, unexpired_at=T0, limit=10)
+            wait_for_lock_wait(admin, app_name)
+            assert not waiting.done()
+            # Other (email, type) pairs do not wait for that lock.
+            assert page.messages_after("bob@example.com", "general", after_id=0, unexpired_at=T0, limit=10) == []
+            keeper.commit()
+            assert [(m.id, m.body) for m in waiting.result(timeout=10)] == [(kept, "held")]
+    finally:
+        replayer.close()
+        page.close()
+
+
+def test_before_migration_0004_keep_and_list_says_so_and_then_does_not_ask_again_for_a_while(
+    pg_database_url: str, app_name: str
+) -> None:
+    from tests.functional.helpers import migrate_up_to
+
+    now = [0.0]
+    store = PostgresConnectionStore(f"{pg_database_url}&application_name={app_name}", monotonic=lambda: now[0])
+    try:
+        assert migrate_up_to(store, 3) == [1, 2, 3]
+        message = NewMessage(EMAIL, "general", "m", False, T0, T0 + timedelta(minutes=15))
+        with pytest.raises(MissingFunctionError, match=f"{KEEP_AND_LIST_FUNCTION}.*run the migrate action") as first:
+            store.keep_message_and_list(message)
+        assert first.value.function == KEEP_AND_LIST_FUNCTION
+        store.close()  # no connection: a second check would have to dial, which the next call must not do
+        opens = []
+        real_open = store._open
+        store._open = lambda: opens.append(1) or real_open()  # type: ignore[method-assign]
+        now[0] += MISSING_FUNCTION_RECHECK_S - 1
+        with pytest.raises(MissingFunctionError, match="less than 60 s ago"):
+            store.keep_message_and_list(message)
+        assert opens == []
+        assert store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=10) == []  # no lock function needed
+        store.migrate()
+        now[0] += 2  # the recheck is due: the migrated function is found
+        kept, ids = store.keep_message_and_list(message)
+        assert ids == [] and [m.id for m in store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0,
+                                                                  limit=10)] == [kept]
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("pooler", ["none", "pgbouncer"])

@@ -517,6 +517,25 @@ def test_messages_after_returns_one_email_and_type_oldest_first(store: Connectio
     assert [m.id for m in store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=2)] == ids[:2]
 
 
+def test_keep_message_and_list_keeps_and_lists_the_active_connections_of_the_email_and_type(
+    store: ConnectionStore,
+) -> None:
+    connections = (("c2", EMAIL, "general"), ("c1", EMAIL, "general"), ("other-type", EMAIL, "email-verification"),
+                   ("other-email", "eve@example.com", "general"), ("left", EMAIL, "general"))
+    for cid, email, kind in connections:
+        at = T0 + timedelta(seconds=1) if cid == "c2" else T0
+        assert store.add(new(cid, email=email, kind=kind, at=at), active_limit=10)
+    store.mark_disconnected("left", at=T0, status_code=1000, reason=None)
+
+    kept, ids = store.keep_message_and_list(msg("m", is_json=True))
+    assert ids == store.active_connection_ids(EMAIL, "general") == ["c1", "c2"]  # oldest first
+    assert store.get_message(kept) == KeptMessage(kept, EMAIL, "general", "m", True, T0, T0 + timedelta(minutes=15))
+    assert store.keep_message_and_list(msg("n", email="nobody@example.com"))[1] == []
+    later, _ = store.keep_message_and_list(msg("o"))
+    assert later > kept
+    assert [m.body for m in store.messages_after(EMAIL, "general", after_id=0, unexpired_at=T0, limit=10)] == ["m", "o"]
+
+
 def test_messages_after_leaves_out_expired_messages(store: ConnectionStore) -> None:
     short = store.keep_message(msg("short", ttl_minutes=1))
     long = store.keep_message(msg("long", ttl_minutes=30))

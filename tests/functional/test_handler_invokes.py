@@ -72,7 +72,7 @@ def test_notify_survives_a_store_failure_after_the_posts_were_sent(monkeypatch, 
     assert json.loads(management_api.requests[0].body) == VERIFIED
     lines = log_lines(capsys)
     (kept_warning,) = [line for line in lines if line.get("message") == "replay_keep_failed"]
-    assert kept_warning["level"] == "WARNING" and "keep_message waited 200 ms" in kept_warning["error_message"]
+    assert kept_warning["level"] == "WARNING" and "keep_message_and_list waited 200 ms" in kept_warning["error_message"]
     (warning,) = [line for line in lines if line.get("message") == "mark_gone_failed"]
     assert (warning["level"], warning["gone_connections"]) == ("WARNING", 1)
     assert "waited 200 ms for the write lock" in warning["error_message"]

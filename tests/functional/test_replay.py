@@ -248,6 +248,35 @@ def test_replay_before_the_messages_migration_answers_nothing_yet_with_a_warning
     assert body == {"type": "replay-complete", "count": 1, "lastMessageId": kept, "complete": True}
 
 
+def test_notify_before_migration_0004_keeps_and_lists_in_two_calls_with_a_warning(
+    monkeypatch, pg_database_url, management_api, capsys
+):
+    # A deploy runs the new code before migration 0004 (ws_keep_and_list): notify must still keep
+    # the message and push it, as before (keep, then list), and say what is missing.
+    from tests.functional.helpers import migrate_up_to
+    from websocket_service.store import open_store
+
+    early = open_store(pg_database_url)
+    try:
+        assert migrate_up_to(early, 3) == [1, 2, 3]
+    finally:
+        early.close()
+    monkeypatch.setenv("DATABASE_URL", pg_database_url)
+    monkeypatch.setenv("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", management_api.endpoint)
+    monkeypatch.setenv("CONNECT_TOKEN_SECRET", SECRET)
+    connect("live=")
+    capsys.readouterr()
+    kept = [notify({"n": n})["messageId"] for n in (1, 2)]
+    assert all(kept) and [json.loads(b)["messageId"] for b in bodies(management_api, "live=")] == kept
+    lines = log_lines(capsys)
+    warnings = [line for line in lines if line.get("message") == "keep_and_list_unavailable"]
+    assert [(w["level"], w["missing_function"]) for w in warnings] == [("WARNING", "ws_keep_and_list")] * 2
+    assert "run the migrate action" in warnings[0]["error_message"]
+    assert not [line for line in lines if line.get("message") == "replay_keep_failed" or line.get("level") == "ERROR"]
+    status, body = replay("live=")
+    assert (status, body["count"], body["lastMessageId"]) == (200, 2, kept[-1])
+
+
 def test_replay_still_fails_loudly_on_any_other_store_error(replay_env, store_url, capsys):
     from tests.functional.helpers import UNAVAILABLE_MESSAGE_BODY, execute_sql, metric_lines
 

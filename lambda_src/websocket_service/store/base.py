@@ -46,6 +46,16 @@ class MissingTableError(StoreError):
         self.table = table
 
 
+class MissingFunctionError(StoreError):
+    """A database function the code calls does not exist yet: the migration that creates
+    ``function`` has not run (a deploy runs the new code before its migrate step; see
+    :mod:`.schema`, expand/contract). Callers fall back to the statements the function replaces."""
+
+    def __init__(self, message: str, *, function: str) -> None:
+        super().__init__(message)
+        self.function = function
+
+
 class StoreConnectError(StoreError):
     """A backend could not OPEN its connection (server unreachable, authentication failed, unknown
     database, a file that cannot be opened). Unlike a failed statement on a healthy connection,
@@ -214,6 +224,15 @@ class ConnectionStore(Protocol):
         """Store ``message`` and return its id: unique, never reused, and within one email and type
         committed in increasing order (a reader that has seen id N never later finds a smaller new
         one)."""
+
+    def keep_message_and_list(self, message: NewMessage) -> tuple[int, list[str]]:
+        """:meth:`keep_message`, then :meth:`active_connection_ids` of the message's email and
+        type, as one operation (one database round trip where the backend can): ``(id, ids)``.
+
+        Replay's guarantee holds as with the two calls in that order: a connection committed
+        after the list was read, and then reading :meth:`messages_after`, sees the message (the
+        read waits for the message's commit if need be). Raises :class:`MissingFunctionError`
+        when the database lacks what this needs (the caller then makes the two calls)."""
 
     def get_message(self, message_id: int) -> KeptMessage | None:
         """One kept message (expired or not, until purged), or None."""

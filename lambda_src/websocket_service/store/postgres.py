@@ -51,6 +51,8 @@ from psycopg.conninfo import conninfo_to_dict
 from .. import budget
 from .base import (
     MIGRATION_TIMEOUT_MS,
+    MissingFunctionError,
+    NewMessage,
     StoreConfigError,
     StoreConnectError,
     StoreError,
@@ -102,7 +104,18 @@ _KEEP_CALL = (
     f"SELECT {KEEP_FUNCTION}(%(user_email)s, %(connection_type)s, %(body)s, %(is_json)s, "
     "%(created_at)s, %(expires_at)s)"
 )
-_MIGRATED_OBJECTS = (TABLE, ADD_FUNCTION, MESSAGES_TABLE, KEEP_FUNCTION)
+KEEP_AND_LIST_FUNCTION = "ws_keep_and_list"
+"""The function migration 0004 creates: ws_keep_message's lock and INSERT, then ACTIVE_IDS."""
+KEEP_AND_LIST_MIGRATION = "0004_keep_and_list"
+_KEEP_AND_LIST_CALL = (
+    f"SELECT kept_id, connection_ids FROM {KEEP_AND_LIST_FUNCTION}(%(user_email)s, %(connection_type)s, "  # nosec B608 # only constants are formatted in; values are bound parameters
+    "%(body)s, %(is_json)s, %(created_at)s, %(expires_at)s)"
+)
+MISSING_FUNCTION_RECHECK_S = 60.0
+"""After finding no ``ws_keep_and_list`` (migration 0004 not run yet), how long the store uses the
+two-call path without asking the database again (so notify costs two round trips, not three)."""
+_MESSAGE_LOCK_CLASS = 1465078321  # "WSR1": the namespace ws_keep_message (migration 0002) locks (email, type) in
+_MIGRATED_OBJECTS = (TABLE, ADD_FUNCTION, MESSAGES_TABLE, KEEP_FUNCTION, KEEP_AND_LIST_FUNCTION)
 _EMAIL_LOCK_CLASS = 0x57534531  # "WSE1": the namespace ws_add_connection (migration 0001) locks emails in
 _LOCK_EMAIL_OF = (
     f"SELECT pg_advisory_xact_lock({_EMAIL_LOCK_CLASS}, hashtext(user_email)) FROM {TABLE} "  # nosec B608 # only constants are formatted in; values are bound parameters
@@ -266,6 +279,12 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
     dialect = "postgres"
     skip_locked = " FOR UPDATE SKIP LOCKED"
     cleanup_commit = "SELECT set_config('synchronous_commit', 'off', true)"
+    replay_lock = (
+        f"SELECT pg_advisory_xact_lock_shared({_MESSAGE_LOCK_CLASS}, "
+        "hashtext(CAST(%(user_email)s AS text) || ' ' || CAST(%(connection_type)s AS text)))"
+    )
+    """The shared form of the (email, type) lock ``ws_keep_message``/``ws_keep_and_list`` hold
+    until their insert commits (see migration 0004 for why replay waits for it)."""
     id_in_list = "= ANY(%(ids)s)"
     schema_migrations_ddl = (
         "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
@@ -303,6 +322,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         """True: the pool-safe protocol (no session state, no prepared statements); False: direct."""
         self._prefix = _SET_TIMEOUT.format(ms=self._statement_timeout_ms) + "; " if self.pooled else ""
         self._deadline: Deadline | None = None
+        self._keep_and_list_missing_until = float("-inf")
         self._saturated_refusals = 0
         self._backoff_until = 0.0
         self._saturation_message = ""
@@ -419,6 +439,31 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         # One round trip, like _add_capped; the function's advisory lock makes ids of one email and
         # type commit in id order (a plain identity insert would not across concurrent callers).
         return int(session.rows(_KEEP_CALL, params)[0][0])
+
+    def keep_message_and_list(self, message: NewMessage) -> tuple[int, list[str]]:
+        """Keep ``message`` and list the active connections of its email and type in ONE round
+        trip: ``ws_keep_and_list`` (migration 0004; its comment proves replay's guarantee, with
+        :attr:`replay_lock` on the read side).
+
+        Raises :class:`~.base.MissingFunctionError` when the function does not exist yet (the
+        caller then keeps and lists in two calls); after that, for
+        :data:`MISSING_FUNCTION_RECHECK_S`, without asking the database again."""
+        if self._monotonic() < self._keep_and_list_missing_until:
+            raise MissingFunctionError(
+                f"{KEEP_AND_LIST_FUNCTION}() was missing at {self.target} less than "
+                f"{MISSING_FUNCTION_RECHECK_S:.0f} s ago: run migration {KEEP_AND_LIST_MIGRATION}",
+                function=KEEP_AND_LIST_FUNCTION,
+            )
+        params = self._message_params(message)
+        try:
+            kept, ids = self._run("keep_message_and_list", lambda s: s.rows(_KEEP_AND_LIST_CALL, params)[0])
+        except StoreError as error:
+            cause = error.__cause__
+            if isinstance(cause, pg_errors.UndefinedFunction) and KEEP_AND_LIST_FUNCTION in str(cause):
+                self._keep_and_list_missing_until = self._monotonic() + MISSING_FUNCTION_RECHECK_S
+                raise MissingFunctionError(str(error), function=KEEP_AND_LIST_FUNCTION) from cause
+            raise
+        return int(kept), list(ids)
 
     def _add_capped(self, session: Any, params: Mapping[str, Any]) -> bool:
         # One round trip: pooled, the statement timeout and the function call run in one query string

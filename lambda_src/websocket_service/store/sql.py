@@ -111,11 +111,14 @@ the statement by its write lock; PostgreSQL runs it after the same advisory lock
 ``ws_add_connection()`` takes (:meth:`SqlConnectionStore._lock_email_of`)."""
 _TOUCH = f"UPDATE {TABLE} SET last_activity_at = %(at)s WHERE connection_id = %(connection_id)s AND is_active"  # nosec B608 # only constants are formatted in; values are bound parameters
 _GET = f"SELECT {COLUMNS} FROM {TABLE} WHERE connection_id = %(connection_id)s"  # nosec B608 # only constants are formatted in; values are bound parameters
-_ACTIVE_IDS = f"""
+ACTIVE_IDS = f"""
 SELECT connection_id FROM {TABLE}
 WHERE user_email = %(user_email)s AND connection_type = %(connection_type)s AND is_active
 ORDER BY connected_at, connection_id
 """  # nosec B608 # only constants are formatted in; values are bound parameters
+"""The active connections of one email and type, oldest first. PostgreSQL also runs a copy inside
+``ws_keep_and_list()`` (migration 0004); ``tests/contract/test_migrations.py`` checks that the two
+copies match."""
 _IDLE = "is_active AND last_activity_at < %(idle_before)s"
 _PURGEABLE = "NOT is_active AND disconnected_at < %(disconnected_before)s"
 _RECORD_MIGRATION = (
@@ -171,6 +174,11 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
     for the WAL flush ('' where there is no such setting: the batch then runs as one statement).
     A batch lost in a crash is redone by the next run, and ``$connect`` commits no longer queue
     behind a fsync per cleanup batch. Transaction-local: no other operation is affected."""
+    replay_lock: ClassVar[str]
+    """Statement run first in ``messages_after``'s own transaction: waits for every uncommitted
+    :meth:`keep_message_and_list` of the email and type (see there); '' where a write transaction
+    already excludes readers of what it has not committed from seeing a connection it has not
+    listed (the read then runs as one statement)."""
     id_in_list: ClassVar[str]
     """SQL fragment testing ``connection_id`` against the ``%(ids)s`` parameter (a list)."""
     schema_migrations_ddl: ClassVar[str]
@@ -402,7 +410,7 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
     def active_connection_ids(self, user_email: str, connection_type: str) -> list[str]:
         """Ids of the active connections of one email and type, oldest first."""
         params = {"user_email": user_email, "connection_type": connection_type}
-        return [row[0] for row in self._run("active_connection_ids", lambda s: s.rows(_ACTIVE_IDS, params))]
+        return [row[0] for row in self._run("active_connection_ids", lambda s: s.rows(ACTIVE_IDS, params))]
 
     def list_connections(
         self, *, user_email: str | None = None, active: bool | None = None, limit: int = 100
@@ -460,7 +468,12 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
     # --- messages kept for replay (migration 0002) -------------------------------------------
     def keep_message(self, message: NewMessage) -> int:
         """Store a message for replay; return its id (see :data:`KEEP_MESSAGE`)."""
-        params = {
+        params = self._message_params(message)
+        return int(self._run("keep_message", lambda s: self._keep_message(s, params)))
+
+    @staticmethod
+    def _message_params(message: NewMessage) -> dict[str, Any]:
+        return {
             "user_email": message.user_email,
             "connection_type": message.connection_type,
             "body": message.body.encode("utf-8"),  # bytes: PostgreSQL text cannot hold a NUL
@@ -468,7 +481,22 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
             "created_at": as_utc(message.created_at, "created_at"),
             "expires_at": as_utc(message.expires_at, "expires_at"),
         }
-        return int(self._run("keep_message", lambda s: self._keep_message(s, params)))
+
+    def keep_message_and_list(self, message: NewMessage) -> tuple[int, list[str]]:
+        """Keep ``message`` and return its id with the ids of the active connections of its email
+        and type, oldest first (see :meth:`~.base.ConnectionStore.keep_message_and_list`).
+
+        Here: one ``BEGIN IMMEDIATE`` transaction. It holds the write lock from before the insert
+        until its commit, so a ``$connect`` commits either before the list is read (listed) or
+        after the message is committed (its replay sees the message).
+        """
+        params = self._message_params(message)
+
+        def work(session: Session) -> tuple[int, list[str]]:
+            kept = self._keep_message(session, params)
+            return kept, [row[0] for row in session.rows(ACTIVE_IDS, params)]
+
+        return self._run("keep_message_and_list", work, transaction=True)
 
     def get_message(self, message_id: int) -> KeptMessage | None:
         """One kept message (expired or not, until purged), or None."""
@@ -478,7 +506,11 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
     def messages_after(
         self, user_email: str, connection_type: str, *, after_id: int, unexpired_at: datetime, limit: int
     ) -> list[KeptMessage]:
-        """Unexpired messages of one email and type with an id above ``after_id``, lowest id first."""
+        """Unexpired messages of one email and type with an id above ``after_id``, lowest id first.
+
+        Read after :attr:`replay_lock` (when there is one) in its own transaction, so a message
+        kept by a :meth:`keep_message_and_list` still uncommitted when the read starts is waited
+        for and seen."""
         params = {
             "user_email": user_email,
             "connection_type": connection_type,
@@ -486,7 +518,14 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
             "unexpired_at": as_utc(unexpired_at, "unexpired_at"),
             "limit": _positive(limit, "limit"),
         }
-        return [self._to_message(r) for r in self._run("messages_after", lambda s: s.rows(_MESSAGES_AFTER, params))]
+        if not self.replay_lock:
+            return [self._to_message(r) for r in self._run("messages_after", lambda s: s.rows(_MESSAGES_AFTER, params))]
+
+        def work(session: Session) -> list[tuple[Any, ...]]:
+            session.rows(self.replay_lock, params)
+            return session.rows(_MESSAGES_AFTER, params)  # a fresh snapshot, taken after the lock
+
+        return [self._to_message(r) for r in self._run("messages_after", work, transaction=True)]
 
     def purge_expired_messages(self, *, expired_before: datetime, batch_size: int) -> int:
         """Delete up to ``batch_size`` messages expired before the cutoff; return how many."""

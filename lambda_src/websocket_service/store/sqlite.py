@@ -105,6 +105,7 @@ class SqliteConnectionStore(SqlConnectionStore[sqlite3.Connection]):
     dialect = "sqlite"
     skip_locked = ""  # writers are serialised by the database write lock
     cleanup_commit = ""  # one statement per batch, committed as any other
+    replay_lock = ""  # keep_message_and_list holds the write lock, so no $connect commits meanwhile
     id_in_list = "IN (SELECT value FROM json_each(%(ids)s))"
     schema_migrations_ddl = (
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, "

@@ -1,0 +1,3 @@
+-- 0004: nothing to do on SQLite (the PostgreSQL migration adds ws_keep_and_list(); SQLite keeps a
+-- message and lists the active connections in one BEGIN IMMEDIATE transaction instead). Kept so
+-- both dialects number their migrations alike.
