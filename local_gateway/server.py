@@ -18,7 +18,7 @@ One ``websockets`` asyncio server listens; each TCP connection is a
   ``GET /verify?email=...`` (the email-verification page) and ``GET /`` (a summary).
 
 The handler (by default ``websocket_service.handler.handler``) is synchronous and posts back to
-this gateway through boto3, so it runs in a worker thread (``asyncio.to_thread``) with a
+this gateway through boto3, so it runs in a worker thread (:mod:`local_gateway.workers`) with a
 Lambda-like context; the loop never blocks. Limits (idle timeout, maximum duration, frame and
 message sizes, integration timeout) are constructor arguments with AWS's values as defaults.
 """
@@ -52,6 +52,7 @@ from .guard import Guard
 from .http import HttpRequest, HttpRoutes
 from .management import ManagementApi, forbidden
 from .session import Session
+from .workers import FixedTimeouts, HandlerThreads, time_out
 from .events import (
     DEFAULT_ROUTE,
     ConnectionInfo,
@@ -295,6 +296,8 @@ class LocalGateway:
         self._background: set[asyncio.Task[Any]] = set()
         self._http_connections: set[GatewayConnection] = set()
         self._unopened = UnopenedConnections()
+        self._threads = HandlerThreads()
+        self._integration_timeouts = FixedTimeouts(limits.integration_timeout_s)
         self.http = HttpRoutes(fallback=self._not_found, check=self._check_request)
         try:
             self.management = ManagementApi(
@@ -385,6 +388,8 @@ class LocalGateway:
         self._page = resources.files("local_gateway").joinpath("static/verify.html").read_text("utf-8")
         self.console.load()
         self._unopened = UnopenedConnections()  # a restarted gateway accepts again
+        self._threads = HandlerThreads()
+        self._integration_timeouts = FixedTimeouts(self.limits.integration_timeout_s)
         try:
             self._server = await serve(
                 self._session,
@@ -444,6 +449,8 @@ class LocalGateway:
             waiter.cancel()
         if pending:
             logger.error("stopped after %.0f s with $disconnect invocations still running", self.stop_timeout_s)
+        self._integration_timeouts.cancel()
+        self._threads.shutdown()
 
     async def serve_forever(self) -> None:
         """Start (if needed) and serve until cancelled; then stop cleanly."""
@@ -460,8 +467,11 @@ class LocalGateway:
         request_id = event["requestContext"]["requestId"]
         timeout = self.limits.integration_timeout_s
         context = LambdaContext(self._function_name, self._memory_mb, time.monotonic() + timeout)
+        loop = asyncio.get_running_loop()
+        future = self._threads.call(loop, self._handler, event, context)
+        self._integration_timeouts.add(loop, time_out, future)
         try:
-            result = await asyncio.wait_for(asyncio.to_thread(self._handler, event, context), timeout)
+            result = await future
         except TimeoutError:
             logger.error("handler timed out after %ss (route %s)", timeout, event["requestContext"]["routeKey"])
             return Invocation(request_id, failure="timeout")

@@ -1,0 +1,124 @@
+"""The gateway's cheap per-call machinery: handler threads and fixed-length timeouts.
+
+Every ``$connect``, message and ``$disconnect`` calls the synchronous handler in a worker thread
+and bounds it by the integration timeout. ``asyncio.wait_for(asyncio.to_thread(...))`` does that
+with a task, two futures, a ``concurrent.futures.Future`` (a lock and a condition) and a timer per
+call. :class:`HandlerThreads` hands a call to a thread through one queue put and returns through
+one ``call_soon_threadsafe``; :class:`FixedTimeouts` serves every timeout of one length with a
+single loop timer (a timeout started later expires later, so a FIFO queue is in deadline order).
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import os
+import queue
+import threading
+from typing import Any, Callable
+
+DEFAULT_MAX_WORKERS = min(32, (os.cpu_count() or 1) + 4)
+"""As many threads as asyncio's default executor (``asyncio.to_thread``) would use."""
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # cancelled, or timed out, while the thread ran
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+class HandlerThreads:
+    """Runs synchronous calls in up to ``max_workers`` daemon threads, started as they are needed.
+
+    :meth:`call` returns a loop future at once; the call runs in a copy of the caller's context
+    (as with ``asyncio.to_thread``). A call still running when its future is cancelled or timed
+    out runs to its end and its outcome is dropped. :meth:`shutdown` lets the threads end once the
+    calls already queued are done (none is interrupted).
+    """
+
+    def __init__(self, max_workers: int = DEFAULT_MAX_WORKERS, name: str = "local-gateway-handler") -> None:
+        self.max_workers = max_workers
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+
+    def call(self, loop: asyncio.AbstractEventLoop, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Queue ``function(*args)`` for a thread; its result (or exception) comes back in the future."""
+        future = loop.create_future()
+        self._queue.put((loop, future, contextvars.copy_context(), function, args))
+        if not self._idle.acquire(blocking=False) and len(self._threads) < self.max_workers:
+            thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        return future
+
+    def shutdown(self) -> None:
+        """Let every thread end after the calls queued so far (returns at once)."""
+        for _ in self._threads:
+            self._queue.put(None)
+        self._threads = []
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            loop, future, context, function, args = item
+            del item
+            try:
+                result, error = context.run(function, *args), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                result, error = None, exc
+            try:
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:  # the loop is closed: nobody waits for this outcome
+                pass
+            del loop, future, context, function, args, result, error
+            self._idle.release()
+
+
+class FixedTimeouts:
+    """Timeouts of one length ``seconds`` on one event loop, all served by a single timer.
+
+    :meth:`add` schedules ``expire(subject)`` ``seconds`` from now; ``expire`` must do nothing
+    when the subject no longer needs it (finished in time), since nothing is unscheduled.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._queue: collections.deque[tuple[float, Callable[[Any], None], Any]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, loop: asyncio.AbstractEventLoop, expire: Callable[[Any], None], subject: Any) -> None:
+        """Call ``expire(subject)`` on ``loop`` once ``seconds`` have passed."""
+        deadline = loop.time() + self.seconds
+        self._queue.append((deadline, expire, subject))
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._fire, loop)
+
+    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        pending = self._queue
+        now = loop.time()
+        while pending and pending[0][0] <= now:
+            _, expire, subject = pending.popleft()
+            expire(subject)
+        if pending:
+            self._timer = loop.call_at(pending[0][0], self._fire, loop)
+
+    def cancel(self) -> None:
+        """Drop every scheduled timeout (the loop is stopping)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
+
+
+def time_out(future: asyncio.Future[Any]) -> None:
+    """An ``expire`` for :class:`FixedTimeouts`: fail ``future`` with TimeoutError unless it is done."""
+    if not future.done():
+        future.set_exception(TimeoutError())
