@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Collection, Iterable
 from urllib.parse import parse_qsl, urlsplit
@@ -23,12 +25,48 @@ ROUTE_SELECTION_FIELD = "action"
 """The gateway's route selection expression is ``$request.body.action``, as in our CDK stack."""
 
 _ID_BYTES = 11  # 11 random bytes encode to 16 base64 characters ending in "=", like AWS ids.
+_POOL_BYTES = 4096  # 372 ids of 11 bytes per os.urandom call
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class _RandomPool:
+    """``os.urandom`` bytes read :data:`_POOL_BYTES` at a time and handed out once each.
+
+    Ids are made several times per connection; one system call per few hundred of them instead
+    of one each. A lock keeps two threads from taking the same bytes; a forked child starts with
+    an empty pool (it must not repeat its parent's ids).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pool, self._at = b"", 0
+
+    def take(self, n: int) -> bytes:
+        """``n`` random bytes never handed out before."""
+        with self._lock:
+            start, end = self._at, self._at + n
+            if end > len(self._pool):
+                self._pool, start, end = os.urandom(max(_POOL_BYTES, n)), 0, n
+            self._at = end
+            return self._pool[start:end]
+
+
+random_bytes = _RandomPool().take
 
 
 def new_id() -> str:
     """A random id shaped like API Gateway's connection, request and message ids (base64url, 16 characters)."""
-    return base64.urlsafe_b64encode(os.urandom(_ID_BYTES)).decode("ascii")
+    return base64.urlsafe_b64encode(random_bytes(_ID_BYTES)).decode("ascii")
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID string, like Lambda's request ids."""
+    return str(uuid.UUID(bytes=random_bytes(16), version=4))
 
 
 def now_ms() -> int:
@@ -38,7 +76,7 @@ def now_ms() -> int:
 
 def new_trace_id(epoch_seconds: int) -> str:
     """An X-Ray trace id as API Gateway adds it: ``Root=1-{8 hex epoch seconds}-{24 hex random}``."""
-    return f"Root=1-{epoch_seconds:08x}-{os.urandom(12).hex()}"
+    return f"Root=1-{epoch_seconds:08x}-{random_bytes(12).hex()}"
 
 
 def format_request_time(epoch_ms: int) -> str:

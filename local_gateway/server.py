@@ -30,7 +30,6 @@ import json
 import os
 import re
 import time
-import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -52,7 +51,7 @@ from .guard import Guard
 from .http import HttpRequest, HttpRoutes
 from .management import ManagementApi, forbidden
 from .session import Session
-from .workers import FixedTimeouts, HandlerThreads, time_out
+from .workers import FixedTimeouts, HandlerThreads, MovingDeadlines, time_out
 from .events import (
     DEFAULT_ROUTE,
     ConnectionInfo,
@@ -60,6 +59,7 @@ from .events import (
     disconnect_event,
     message_event,
     new_id,
+    new_uuid,
     now_ms,
     select_route,
 )
@@ -127,7 +127,7 @@ class LambdaContext:
     function_name: str
     memory_limit_in_mb: int
     deadline: float  # time.monotonic() value
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    aws_request_id: str = field(default_factory=new_uuid)
     function_version: str = "$LATEST"
     log_group_name: str = ""
     log_stream_name: str = "local"
@@ -298,6 +298,7 @@ class LocalGateway:
         self._unopened = UnopenedConnections()
         self._threads = HandlerThreads()
         self._integration_timeouts = FixedTimeouts(limits.integration_timeout_s)
+        self._time_limits = MovingDeadlines(self._check_time_limits)
         self.http = HttpRoutes(fallback=self._not_found, check=self._check_request)
         try:
             self.management = ManagementApi(
@@ -390,6 +391,7 @@ class LocalGateway:
         self._unopened = UnopenedConnections()  # a restarted gateway accepts again
         self._threads = HandlerThreads()
         self._integration_timeouts = FixedTimeouts(self.limits.integration_timeout_s)
+        self._time_limits = MovingDeadlines(self._check_time_limits)
         try:
             self._server = await serve(
                 self._session,
@@ -450,6 +452,7 @@ class LocalGateway:
         if pending:
             logger.error("stopped after %.0f s with $disconnect invocations still running", self.stop_timeout_s)
         self._integration_timeouts.cancel()
+        self._time_limits.cancel()
         self._threads.shutdown()
 
     async def serve_forever(self) -> None:
@@ -614,12 +617,14 @@ class LocalGateway:
         info = connection.info
         connection.session_started = True
         loop = asyncio.get_running_loop()
+        now = loop.time()
         session = Session(
-            info, connection, opened=loop.time(), last_active=loop.time(), last_active_ms=now_ms(),
+            info, connection, opened=now, last_active=now, last_active_ms=now_ms(),
             email=connection.query.get("email", ""), connection_type=connection.query.get("type", ""),
         )
         self._sessions[info.connection_id] = session
-        watchdog = loop.create_task(self._enforce_time_limits(session))
+        first_check = now + min(self.limits.idle_timeout_s, self.limits.max_duration_s)
+        time_limits = self._time_limits.add(loop, first_check, session)
         pending: set[asyncio.Task[None]] = set()
         slots = asyncio.Semaphore(self.limits.max_in_flight_per_connection)
         try:
@@ -637,7 +642,7 @@ class LocalGateway:
         except ConnectionClosed:
             pass  # an abnormal or oversize close; the status code is read below
         finally:
-            watchdog.cancel()
+            self._time_limits.discard(time_limits)
             self._sessions.pop(info.connection_id, None)
         if pending:
             await asyncio.wait(pending)
@@ -659,19 +664,19 @@ class LocalGateway:
             return received.code, _describe_close(received.code, received.reason, by_client=True)
         return CloseCode.ABNORMAL_CLOSURE, "Connection lost without a close frame"
 
-    async def _enforce_time_limits(self, session: Session) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            idle_at = session.last_active + self.limits.idle_timeout_s
-            expires_at = session.opened + self.limits.max_duration_s
-            now = loop.time()
-            if now >= expires_at:
-                self._close(session, CloseCode.GOING_AWAY, "Maximum connection duration exceeded")
-                return
-            if now >= idle_at:
-                self._close(session, CloseCode.GOING_AWAY, "Idle timeout")
-                return
-            await asyncio.sleep(min(idle_at, expires_at) - now)
+    def _check_time_limits(self, session: Session, now: float) -> float | None:
+        """Close ``session`` past its idle timeout or maximum duration; else when to check it next."""
+        if session.server_close is not None:
+            return None
+        idle_at = session.last_active + self.limits.idle_timeout_s
+        expires_at = session.opened + self.limits.max_duration_s
+        if now >= expires_at:
+            self._close(session, CloseCode.GOING_AWAY, "Maximum connection duration exceeded")
+            return None
+        if now >= idle_at:
+            self._close(session, CloseCode.GOING_AWAY, "Idle timeout")
+            return None
+        return min(idle_at, expires_at)
 
     async def _on_message(self, session: Session, data: str) -> None:
         info = session.info

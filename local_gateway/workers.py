@@ -6,12 +6,17 @@ with a task, two futures, a ``concurrent.futures.Future`` (a lock and a conditio
 call. :class:`HandlerThreads` hands a call to a thread through one queue put and returns through
 one ``call_soon_threadsafe``; :class:`FixedTimeouts` serves every timeout of one length with a
 single loop timer (a timeout started later expires later, so a FIFO queue is in deadline order).
+Each open connection's idle and duration limits likewise share one timer
+(:class:`MovingDeadlines`) instead of a watchdog task sleeping per connection.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
 import contextvars
+import heapq
+import itertools
+import math
 import os
 import queue
 import threading
@@ -122,3 +127,61 @@ def time_out(future: asyncio.Future[Any]) -> None:
     """An ``expire`` for :class:`FixedTimeouts`: fail ``future`` with TimeoutError unless it is done."""
     if not future.done():
         future.set_exception(TimeoutError())
+
+
+class MovingDeadlines:
+    """Deadlines that move (an idle timer restarts with every message), all served by one loop timer.
+
+    At a subject's deadline ``check(subject, now)`` is called; it returns the subject's next
+    deadline (later than ``now``: it moved) or None (done with it). :meth:`discard` forgets a
+    subject before its deadline. A heap keeps the entries; one timer is armed for the earliest.
+    """
+
+    def __init__(self, check: Callable[[Any, float], float | None]) -> None:
+        self._check = check
+        self._heap: list[list[Any]] = []
+        self._count = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+
+    def add(self, loop: asyncio.AbstractEventLoop, at: float, subject: Any) -> list[Any]:
+        """Check ``subject`` at loop time ``at``; returns the entry to pass to :meth:`discard`."""
+        entry = [at, next(self._count), subject]
+        heapq.heappush(self._heap, entry)
+        if at < self._timer_at:
+            self._arm(loop)
+        return entry
+
+    @staticmethod
+    def discard(entry: list[Any]) -> None:
+        """Forget the subject of ``entry`` (its slot leaves the heap at its deadline, holding nothing)."""
+        entry[2] = None
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._timer_at = None, math.inf
+        if self._heap:
+            self._timer_at = self._heap[0][0]
+            self._timer = loop.call_at(self._timer_at, self._fire, loop)
+
+    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer, self._timer_at = None, math.inf
+        heap = self._heap
+        now = loop.time()
+        while heap and heap[0][0] <= now:
+            entry = heap[0]
+            at = None if entry[2] is None else self._check(entry[2], now)
+            if at is None:
+                heapq.heappop(heap)
+            else:
+                entry[0] = at
+                heapq.heapreplace(heap, entry)
+        self._arm(loop)
+
+    def cancel(self) -> None:
+        """Drop every deadline (the loop is stopping)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, math.inf
+        self._heap.clear()
