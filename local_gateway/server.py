@@ -296,7 +296,7 @@ class LocalGateway:
         self._background: set[asyncio.Task[Any]] = set()
         self._http_connections: set[GatewayConnection] = set()
         self._unopened = UnopenedConnections()
-        self._threads = HandlerThreads()
+        self._threads: HandlerThreads | None = None  # made in start(), for its event loop
         self._integration_timeouts = FixedTimeouts(limits.integration_timeout_s)
         self._time_limits = MovingDeadlines(self._check_time_limits)
         self.http = HttpRoutes(fallback=self._not_found, check=self._check_request)
@@ -389,7 +389,7 @@ class LocalGateway:
         self._page = resources.files("local_gateway").joinpath("static/verify.html").read_text("utf-8")
         self.console.load()
         self._unopened = UnopenedConnections()  # a restarted gateway accepts again
-        self._threads = HandlerThreads()
+        self._threads = HandlerThreads(asyncio.get_running_loop())
         self._integration_timeouts = FixedTimeouts(self.limits.integration_timeout_s)
         self._time_limits = MovingDeadlines(self._check_time_limits)
         try:
@@ -453,7 +453,8 @@ class LocalGateway:
             logger.error("stopped after %.0f s with $disconnect invocations still running", self.stop_timeout_s)
         self._integration_timeouts.cancel()
         self._time_limits.cancel()
-        self._threads.shutdown()
+        if self._threads is not None:
+            self._threads.shutdown()
 
     async def serve_forever(self) -> None:
         """Start (if needed) and serve until cancelled; then stop cleanly."""
@@ -466,12 +467,12 @@ class LocalGateway:
 
     # --- handler invocation -----------------------------------------------------------------
     async def _invoke(self, event: dict[str, Any]) -> Invocation:
-        assert self._handler is not None  # nosec B101 # the handler is loaded in start(), before any connection is served
+        assert self._handler is not None and self._threads is not None  # nosec B101 # both made in start(), before any connection is served
         request_id = event["requestContext"]["requestId"]
         timeout = self.limits.integration_timeout_s
         context = LambdaContext(self._function_name, self._memory_mb, time.monotonic() + timeout)
         loop = asyncio.get_running_loop()
-        future = self._threads.call(loop, self._handler, event, context)
+        future = self._threads.call(self._handler, event, context)
         self._integration_timeouts.add(loop, time_out, future)
         try:
             result = await future

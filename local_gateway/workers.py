@@ -26,35 +26,32 @@ DEFAULT_MAX_WORKERS = min(32, (os.cpu_count() or 1) + 4)
 """As many threads as asyncio's default executor (``asyncio.to_thread``) would use."""
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # cancelled, or timed out, while the thread ran
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
-
-
 class HandlerThreads:
-    """Runs synchronous calls in up to ``max_workers`` daemon threads, started as they are needed.
+    """Runs synchronous calls for one event loop in up to ``max_workers`` daemon threads.
 
     :meth:`call` returns a loop future at once; the call runs in a copy of the caller's context
-    (as with ``asyncio.to_thread``). A call still running when its future is cancelled or timed
-    out runs to its end and its outcome is dropped. :meth:`shutdown` lets the threads end once the
-    calls already queued are done (none is interrupted).
+    (as with ``asyncio.to_thread``). Threads start as they are needed. Outcomes come back through
+    one queue: a thread wakes the loop only when the loop has not yet been woken for outcomes it
+    has not read, so a burst of calls ending together costs one wake-up. A call still running
+    when its future is cancelled or timed out runs to its end and its outcome is dropped.
+    :meth:`shutdown` lets the threads end once the calls already queued are done.
     """
 
-    def __init__(self, max_workers: int = DEFAULT_MAX_WORKERS, name: str = "local-gateway-handler") -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_workers: int = DEFAULT_MAX_WORKERS,
+                 name: str = "local-gateway-handler") -> None:
         self.max_workers = max_workers
+        self._loop = loop
         self._name = name
-        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._calls: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._outcomes: collections.deque[tuple[asyncio.Future[Any], Any, BaseException | None]] = collections.deque()
+        self._woken = False
         self._idle = threading.Semaphore(0)
         self._threads: list[threading.Thread] = []
 
-    def call(self, loop: asyncio.AbstractEventLoop, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    def call(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """Queue ``function(*args)`` for a thread; its result (or exception) comes back in the future."""
-        future = loop.create_future()
-        self._queue.put((loop, future, contextvars.copy_context(), function, args))
+        future = self._loop.create_future()
+        self._calls.put((future, contextvars.copy_context(), function, args))
         if not self._idle.acquire(blocking=False) and len(self._threads) < self.max_workers:
             thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
             self._threads.append(thread)
@@ -64,26 +61,41 @@ class HandlerThreads:
     def shutdown(self) -> None:
         """Let every thread end after the calls queued so far (returns at once)."""
         for _ in self._threads:
-            self._queue.put(None)
+            self._calls.put(None)
         self._threads = []
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            item = self._calls.get()
             if item is None:
                 return
-            loop, future, context, function, args = item
+            future, context, function, args = item
             del item
             try:
-                result, error = context.run(function, *args), None
+                outcome = (future, context.run(function, *args), None)
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
-                result, error = None, exc
-            try:
-                loop.call_soon_threadsafe(_settle, future, result, error)
-            except RuntimeError:  # the loop is closed: nobody waits for this outcome
-                pass
-            del loop, future, context, function, args, result, error
+                outcome = (future, None, exc)
+            self._outcomes.append(outcome)
+            if not self._woken:  # else the loop has a _deliver pending that will read this outcome
+                self._woken = True
+                try:
+                    self._loop.call_soon_threadsafe(self._deliver)
+                except RuntimeError:  # the loop is closed: nobody waits for these outcomes
+                    pass
+            del future, context, function, args, outcome
             self._idle.release()
+
+    def _deliver(self) -> None:
+        self._woken = False  # before reading: an outcome appended from now on wakes the loop again
+        outcomes = self._outcomes
+        while outcomes:
+            future, result, error = outcomes.popleft()
+            if future.done():  # cancelled, or timed out, while the thread ran
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
 
 
 class FixedTimeouts:
