@@ -9,6 +9,7 @@ Ids look like AWS's (``Jx-TaE0_GjQFvSw=``: base64url), times are UTC epoch milli
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import threading
@@ -79,10 +80,26 @@ def new_trace_id(epoch_seconds: int) -> str:
     return f"Root=1-{epoch_seconds:08x}-{random_bytes(12).hex()}"
 
 
-def format_request_time(epoch_ms: int) -> str:
-    """``requestTime`` as AWS writes it: ``11/Nov/2024:11:35:24 +0000`` (locale-independent)."""
-    t = time.gmtime(epoch_ms / 1000)
+@functools.lru_cache(maxsize=4)
+def _format_second(epoch_s: int) -> str:
+    t = time.gmtime(epoch_s)
     return f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
+
+
+def format_request_time(epoch_ms: int) -> str:
+    """``requestTime`` as AWS writes it: ``11/Nov/2024:11:35:24 +0000`` (locale-independent).
+
+    Formatted once per second (the events of a busy second share it)."""
+    return _format_second(epoch_ms // 1000)
+
+
+@functools.lru_cache(maxsize=64)
+def _forwarded_port(domain_name: str) -> str:
+    """``X-Forwarded-Port`` for a ``Host``: its port, else 80 (also for a bad port)."""
+    try:
+        return str(urlsplit(f"//{domain_name}").port or 80)
+    except ValueError:  # a client-supplied Host header with a bad port
+        return "80"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +161,10 @@ def connect_event(
     ``X-Forwarded-Proto`` (a header the client sent itself is kept); the query maps are omitted
     entirely when the URL has no query string.
     """
-    try:
-        port = str(urlsplit(f"//{info.domain_name}").port or 80)
-    except ValueError:  # a client-supplied Host header with a bad port
-        port = "80"
     added = [
         ("X-Amzn-Trace-Id", new_trace_id(info.connected_at_ms // 1000)),
-        ("X-Forwarded-For", info.source_ip), ("X-Forwarded-Port", port), ("X-Forwarded-Proto", "http"),
+        ("X-Forwarded-For", info.source_ip), ("X-Forwarded-Port", _forwarded_port(info.domain_name)),
+        ("X-Forwarded-Proto", "http"),
     ]
     pairs = list(headers)
     present = {name.lower() for name, _ in pairs}
@@ -168,8 +182,9 @@ def connect_event(
 
 def disconnect_event(info: ConnectionInfo, status_code: int, reason: str) -> dict[str, Any]:
     """The ``$disconnect`` event: AWS's minimal (mostly empty) headers, the close code and reason."""
-    headers = [("Host", info.domain_name), ("x-api-key", ""), ("X-Forwarded-For", ""), ("x-restapi", "")]
-    single_headers, multi_headers = _multi_value(headers)
+    host = info.domain_name
+    single_headers = {"Host": host, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": ""}
+    multi_headers = {"Host": [host], "x-api-key": [""], "X-Forwarded-For": [""], "x-restapi": [""]}
     context = _request_context(info, DISCONNECT_ROUTE, "DISCONNECT")
     context["disconnectStatusCode"] = status_code
     context["disconnectReason"] = reason
