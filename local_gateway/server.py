@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Coroutine, Iterable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -570,8 +570,11 @@ class LocalGateway:
             stage=self.stage,
             domain_name=request.headers.get("Host") or self._authority,
         )
-        query = urlsplit(request.path).query
-        outcome = await self._invoke(connect_event(info, list(request.headers.raw_items()), query))
+        event = connect_event(info, list(request.headers.raw_items()), urlsplit(request.path).query)
+        # parse_qsl(query) without blank values, last one wins: read before the handler sees the event
+        query = {name: kept[-1] for name, values in event.get("multiValueQueryStringParameters", {}).items()
+                 if (kept := [value for value in values if value])}
+        outcome = await self._invoke(event)
         status = outcome.connect_status()
         logger.info("$connect %s -> %s", info.connection_id, status)
         if status >= 400:
@@ -583,7 +586,7 @@ class LocalGateway:
             self._abandoned(info)
         else:
             connection.info = info
-            connection.query = dict(parse_qsl(query))
+            connection.query = query
             connection.on_lost_before_open = self._abandoned
         return None
 
