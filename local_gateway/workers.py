@@ -3,8 +3,8 @@
 Every ``$connect``, message and ``$disconnect`` calls the synchronous handler in a worker thread
 and bounds it by the integration timeout. ``asyncio.wait_for(asyncio.to_thread(...))`` does that
 with a task, two futures, a ``concurrent.futures.Future`` (a lock and a condition) and a timer per
-call. :class:`HandlerThreads` hands a call to a thread through one queue put and returns through
-one ``call_soon_threadsafe``; :class:`FixedTimeouts` serves every timeout of one length with a
+call. :class:`HandlerThreads` hands a call to a thread through one queue put, and outcomes come
+back through a queue the loop reads after one wake-up per burst; :class:`FixedTimeouts` serves every timeout of one length with a
 single loop timer (a timeout started later expires later, so a FIFO queue is in deadline order).
 Each open connection's idle and duration limits likewise share one timer
 (:class:`MovingDeadlines`) instead of a watchdog task sleeping per connection.
