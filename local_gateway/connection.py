@@ -193,7 +193,7 @@ class GatewayConnection(ServerConnection):
         if not self._kind.done():
             self._kind.set_result(kind)
             return True
-        return self._kind.result() == kind
+        return not self._kind.cancelled() and self._kind.result() == kind  # cancelled: the task was
 
     def _write(self, response: Response, *, keep_alive: bool) -> None:
         if not self.transport.is_closing():
@@ -208,13 +208,13 @@ class GatewayConnection(ServerConnection):
                 self.transport.abort()
                 return
             unopened.waiting.add(self)
+        # A client silent for open_timeout_s is aborted; connection_lost then resolves the kind.
+        timer = None if self._kind.done() else self.loop.call_later(self.open_timeout_s, self.transport.abort)
         try:
-            async with asyncio.timeout(self.open_timeout_s):
-                kind = await asyncio.shield(self._kind)
-        except TimeoutError:
-            self.transport.abort()
-            return
+            kind = await self._kind
         finally:
+            if timer is not None:
+                timer.cancel()
             if unopened is not None:
                 unopened.waiting.discard(self)
         if kind == _WEBSOCKET:

@@ -9,9 +9,12 @@ Ids look like AWS's (``Jx-TaE0_GjQFvSw=``: base64url), times are UTC epoch milli
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Collection, Iterable
 from urllib.parse import parse_qsl, urlsplit
@@ -23,12 +26,48 @@ ROUTE_SELECTION_FIELD = "action"
 """The gateway's route selection expression is ``$request.body.action``, as in our CDK stack."""
 
 _ID_BYTES = 11  # 11 random bytes encode to 16 base64 characters ending in "=", like AWS ids.
+_POOL_BYTES = 4096  # 372 ids of 11 bytes per os.urandom call
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class _RandomPool:
+    """``os.urandom`` bytes read :data:`_POOL_BYTES` at a time and handed out once each.
+
+    Ids are made several times per connection; one system call per few hundred of them instead
+    of one each. A lock keeps two threads from taking the same bytes; a forked child starts with
+    an empty pool (it must not repeat its parent's ids).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pool, self._at = b"", 0
+
+    def take(self, n: int) -> bytes:
+        """``n`` random bytes never handed out before."""
+        with self._lock:
+            start, end = self._at, self._at + n
+            if end > len(self._pool):
+                self._pool, start, end = os.urandom(max(_POOL_BYTES, n)), 0, n
+            self._at = end
+            return self._pool[start:end]
+
+
+random_bytes = _RandomPool().take
 
 
 def new_id() -> str:
     """A random id shaped like API Gateway's connection, request and message ids (base64url, 16 characters)."""
-    return base64.urlsafe_b64encode(os.urandom(_ID_BYTES)).decode("ascii")
+    return base64.urlsafe_b64encode(random_bytes(_ID_BYTES)).decode("ascii")
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID string, like Lambda's request ids."""
+    return str(uuid.UUID(bytes=random_bytes(16), version=4))
 
 
 def now_ms() -> int:
@@ -38,13 +77,29 @@ def now_ms() -> int:
 
 def new_trace_id(epoch_seconds: int) -> str:
     """An X-Ray trace id as API Gateway adds it: ``Root=1-{8 hex epoch seconds}-{24 hex random}``."""
-    return f"Root=1-{epoch_seconds:08x}-{os.urandom(12).hex()}"
+    return f"Root=1-{epoch_seconds:08x}-{random_bytes(12).hex()}"
+
+
+@functools.lru_cache(maxsize=4)
+def _format_second(epoch_s: int) -> str:
+    t = time.gmtime(epoch_s)
+    return f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
 
 
 def format_request_time(epoch_ms: int) -> str:
-    """``requestTime`` as AWS writes it: ``11/Nov/2024:11:35:24 +0000`` (locale-independent)."""
-    t = time.gmtime(epoch_ms / 1000)
-    return f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
+    """``requestTime`` as AWS writes it: ``11/Nov/2024:11:35:24 +0000`` (locale-independent).
+
+    Formatted once per second (the events of a busy second share it)."""
+    return _format_second(epoch_ms // 1000)
+
+
+@functools.lru_cache(maxsize=64)
+def _forwarded_port(domain_name: str) -> str:
+    """``X-Forwarded-Port`` for a ``Host``: its port, else 80 (also for a bad port)."""
+    try:
+        return str(urlsplit(f"//{domain_name}").port or 80)
+    except ValueError:  # a client-supplied Host header with a bad port
+        return "80"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +161,10 @@ def connect_event(
     ``X-Forwarded-Proto`` (a header the client sent itself is kept); the query maps are omitted
     entirely when the URL has no query string.
     """
-    try:
-        port = str(urlsplit(f"//{info.domain_name}").port or 80)
-    except ValueError:  # a client-supplied Host header with a bad port
-        port = "80"
     added = [
         ("X-Amzn-Trace-Id", new_trace_id(info.connected_at_ms // 1000)),
-        ("X-Forwarded-For", info.source_ip), ("X-Forwarded-Port", port), ("X-Forwarded-Proto", "http"),
+        ("X-Forwarded-For", info.source_ip), ("X-Forwarded-Port", _forwarded_port(info.domain_name)),
+        ("X-Forwarded-Proto", "http"),
     ]
     pairs = list(headers)
     present = {name.lower() for name, _ in pairs}
@@ -130,8 +182,9 @@ def connect_event(
 
 def disconnect_event(info: ConnectionInfo, status_code: int, reason: str) -> dict[str, Any]:
     """The ``$disconnect`` event: AWS's minimal (mostly empty) headers, the close code and reason."""
-    headers = [("Host", info.domain_name), ("x-api-key", ""), ("X-Forwarded-For", ""), ("x-restapi", "")]
-    single_headers, multi_headers = _multi_value(headers)
+    host = info.domain_name
+    single_headers = {"Host": host, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": ""}
+    multi_headers = {"Host": [host], "x-api-key": [""], "X-Forwarded-For": [""], "x-restapi": [""]}
     context = _request_context(info, DISCONNECT_ROUTE, "DISCONNECT")
     context["disconnectStatusCode"] = status_code
     context["disconnectReason"] = reason

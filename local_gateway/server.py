@@ -18,7 +18,7 @@ One ``websockets`` asyncio server listens; each TCP connection is a
   ``GET /verify?email=...`` (the email-verification page) and ``GET /`` (a summary).
 
 The handler (by default ``websocket_service.handler.handler``) is synchronous and posts back to
-this gateway through boto3, so it runs in a worker thread (``asyncio.to_thread``) with a
+this gateway through boto3, so it runs in a worker thread (:mod:`local_gateway.workers`) with a
 Lambda-like context; the loop never blocks. Limits (idle timeout, maximum duration, frame and
 message sizes, integration timeout) are constructor arguments with AWS's values as defaults.
 """
@@ -30,12 +30,11 @@ import json
 import os
 import re
 import time
-import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Coroutine, Iterable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -52,6 +51,7 @@ from .guard import Guard
 from .http import HttpRequest, HttpRoutes
 from .management import ManagementApi, forbidden
 from .session import Session
+from .workers import FixedTimeouts, HandlerThreads, MovingDeadlines, time_out
 from .events import (
     DEFAULT_ROUTE,
     ConnectionInfo,
@@ -59,6 +59,7 @@ from .events import (
     disconnect_event,
     message_event,
     new_id,
+    new_uuid,
     now_ms,
     select_route,
 )
@@ -126,7 +127,7 @@ class LambdaContext:
     function_name: str
     memory_limit_in_mb: int
     deadline: float  # time.monotonic() value
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    aws_request_id: str = field(default_factory=new_uuid)
     function_version: str = "$LATEST"
     log_group_name: str = ""
     log_stream_name: str = "local"
@@ -295,6 +296,9 @@ class LocalGateway:
         self._background: set[asyncio.Task[Any]] = set()
         self._http_connections: set[GatewayConnection] = set()
         self._unopened = UnopenedConnections()
+        self._threads: HandlerThreads | None = None  # made in start(), for its event loop
+        self._integration_timeouts = FixedTimeouts(limits.integration_timeout_s)
+        self._time_limits = MovingDeadlines(self._check_time_limits)
         self.http = HttpRoutes(fallback=self._not_found, check=self._check_request)
         try:
             self.management = ManagementApi(
@@ -385,6 +389,9 @@ class LocalGateway:
         self._page = resources.files("local_gateway").joinpath("static/verify.html").read_text("utf-8")
         self.console.load()
         self._unopened = UnopenedConnections()  # a restarted gateway accepts again
+        self._threads = HandlerThreads(asyncio.get_running_loop())
+        self._integration_timeouts = FixedTimeouts(self.limits.integration_timeout_s)
+        self._time_limits = MovingDeadlines(self._check_time_limits)
         try:
             self._server = await serve(
                 self._session,
@@ -444,6 +451,10 @@ class LocalGateway:
             waiter.cancel()
         if pending:
             logger.error("stopped after %.0f s with $disconnect invocations still running", self.stop_timeout_s)
+        self._integration_timeouts.cancel()
+        self._time_limits.cancel()
+        if self._threads is not None:
+            self._threads.shutdown()
 
     async def serve_forever(self) -> None:
         """Start (if needed) and serve until cancelled; then stop cleanly."""
@@ -456,12 +467,15 @@ class LocalGateway:
 
     # --- handler invocation -----------------------------------------------------------------
     async def _invoke(self, event: dict[str, Any]) -> Invocation:
-        assert self._handler is not None  # nosec B101 # the handler is loaded in start(), before any connection is served
+        assert self._handler is not None and self._threads is not None  # nosec B101 # both made in start(), before any connection is served
         request_id = event["requestContext"]["requestId"]
         timeout = self.limits.integration_timeout_s
         context = LambdaContext(self._function_name, self._memory_mb, time.monotonic() + timeout)
+        loop = asyncio.get_running_loop()
+        future = self._threads.call(self._handler, event, context)
+        self._integration_timeouts.add(loop, time_out, future)
         try:
-            result = await asyncio.wait_for(asyncio.to_thread(self._handler, event, context), timeout)
+            result = await future
         except TimeoutError:
             logger.error("handler timed out after %ss (route %s)", timeout, event["requestContext"]["routeKey"])
             return Invocation(request_id, failure="timeout")
@@ -556,8 +570,11 @@ class LocalGateway:
             stage=self.stage,
             domain_name=request.headers.get("Host") or self._authority,
         )
-        query = urlsplit(request.path).query
-        outcome = await self._invoke(connect_event(info, list(request.headers.raw_items()), query))
+        event = connect_event(info, list(request.headers.raw_items()), urlsplit(request.path).query)
+        # parse_qsl(query) without blank values, last one wins: read before the handler sees the event
+        query = {name: kept[-1] for name, values in event.get("multiValueQueryStringParameters", {}).items()
+                 if (kept := [value for value in values if value])}
+        outcome = await self._invoke(event)
         status = outcome.connect_status()
         logger.info("$connect %s -> %s", info.connection_id, status)
         if status >= 400:
@@ -569,7 +586,7 @@ class LocalGateway:
             self._abandoned(info)
         else:
             connection.info = info
-            connection.query = dict(parse_qsl(query))
+            connection.query = query
             connection.on_lost_before_open = self._abandoned
         return None
 
@@ -604,12 +621,14 @@ class LocalGateway:
         info = connection.info
         connection.session_started = True
         loop = asyncio.get_running_loop()
+        now = loop.time()
         session = Session(
-            info, connection, opened=loop.time(), last_active=loop.time(), last_active_ms=now_ms(),
+            info, connection, opened=now, last_active=now, last_active_ms=now_ms(),
             email=connection.query.get("email", ""), connection_type=connection.query.get("type", ""),
         )
         self._sessions[info.connection_id] = session
-        watchdog = loop.create_task(self._enforce_time_limits(session))
+        first_check = now + min(self.limits.idle_timeout_s, self.limits.max_duration_s)
+        time_limits = self._time_limits.add(loop, first_check, session)
         pending: set[asyncio.Task[None]] = set()
         slots = asyncio.Semaphore(self.limits.max_in_flight_per_connection)
         try:
@@ -627,7 +646,7 @@ class LocalGateway:
         except ConnectionClosed:
             pass  # an abnormal or oversize close; the status code is read below
         finally:
-            watchdog.cancel()
+            self._time_limits.discard(time_limits)
             self._sessions.pop(info.connection_id, None)
         if pending:
             await asyncio.wait(pending)
@@ -649,19 +668,19 @@ class LocalGateway:
             return received.code, _describe_close(received.code, received.reason, by_client=True)
         return CloseCode.ABNORMAL_CLOSURE, "Connection lost without a close frame"
 
-    async def _enforce_time_limits(self, session: Session) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            idle_at = session.last_active + self.limits.idle_timeout_s
-            expires_at = session.opened + self.limits.max_duration_s
-            now = loop.time()
-            if now >= expires_at:
-                self._close(session, CloseCode.GOING_AWAY, "Maximum connection duration exceeded")
-                return
-            if now >= idle_at:
-                self._close(session, CloseCode.GOING_AWAY, "Idle timeout")
-                return
-            await asyncio.sleep(min(idle_at, expires_at) - now)
+    def _check_time_limits(self, session: Session, now: float) -> float | None:
+        """Close ``session`` past its idle timeout or maximum duration; else when to check it next."""
+        if session.server_close is not None:
+            return None
+        idle_at = session.last_active + self.limits.idle_timeout_s
+        expires_at = session.opened + self.limits.max_duration_s
+        if now >= expires_at:
+            self._close(session, CloseCode.GOING_AWAY, "Maximum connection duration exceeded")
+            return None
+        if now >= idle_at:
+            self._close(session, CloseCode.GOING_AWAY, "Idle timeout")
+            return None
+        return min(idle_at, expires_at)
 
     async def _on_message(self, session: Session, data: str) -> None:
         info = session.info
