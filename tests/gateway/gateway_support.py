@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -77,3 +79,10 @@ def management_client(gateway_or_endpoint: LocalGateway | str) -> Any:
         aws_secret_access_key="anything",
         config=Config(retries={"max_attempts": 1, "mode": "standard"}),
     )
+
+
+def printed_wsctl(program: Path) -> str:
+    """How ``wsctl local``'s hints name ``program`` when it was started by that path: ``wsctl``
+    when PATH finds this very program, else the path (``wsctl.cli.wsctl_command``)."""
+    found = shutil.which("wsctl")
+    return "wsctl" if found is not None and Path(found).samefile(program) else str(program)

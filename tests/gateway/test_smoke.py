@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from gateway_support import WAIT_S, Recorder
+from gateway_support import WAIT_S, Recorder, printed_wsctl
 from wsctl.cli import LOCAL_STACK_NAME, local_outputs, write_outputs_file
 from local_gateway.server import LocalGateway
 from wsctl.smoke import STEPS, SmokeOptions, SmokeReport, outputs_from_file, outputs_from_stack, run_smoke
@@ -351,7 +351,7 @@ def test_wsctl_local_writes_outputs_that_wsctl_smoke_proves(tmp_path: Path, gate
                 banner.append(lines.get(timeout=WAIT_S))
             except queue.Empty:
                 pytest.fail("wsctl local printed no banner")
-        assert f"  Outputs file:         {outputs} (wsctl smoke --outputs {outputs})\n" in banner
+        assert f"  Outputs file:         {outputs} ({printed_wsctl(WSCTL)} smoke --outputs {outputs})\n" in banner
         (stack,) = json.loads(outputs.read_text()).values()
         assert set(stack) == {"WebSocketUrl", "ManagementEndpoint", "ApiId", "StageName", "FunctionName"}
         passed = wsctl("smoke", "--outputs", str(outputs))

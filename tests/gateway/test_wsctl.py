@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import pytest
 from websockets.asyncio.client import connect
 
-from gateway_support import WAIT_S, Recorder, run
+from gateway_support import WAIT_S, Recorder, printed_wsctl, run
 from wsctl.cli import build_parser, limits_from_args, replay_environment
 from local_gateway.server import DUMMY_AWS_ENV, GatewayLimits, LocalGateway
 from websocket_service.store import open_store
@@ -485,8 +485,9 @@ def test_wsctl_local_runs_until_interrupted(tmp_path: Path, monkeypatch: pytest.
         assert f"Management endpoint:  http://127.0.0.1:{port}/prod" in text
         assert f"-m websockets \"{ws_url}?email=you%40example.com&type=email-verification\"" in text
         # Issue 14: a store other than the default is in the printed commands, so following them works.
-        assert f"  wsctl notify --email you@example.com --endpoint http://127.0.0.1:{port}/prod --database-url {database_url}\n" in text
-        assert f"  wsctl connections --active --database-url {database_url}\n" in text
+        command = printed_wsctl(WSCTL)
+        assert f"  {command} notify --email you@example.com --endpoint http://127.0.0.1:{port}/prod --database-url {database_url}\n" in text
+        assert f"  {command} connections --active --database-url {database_url}\n" in text
         assert "sqlite:///" in text
         assert f"Console:              http://127.0.0.1:{port}/console" in text
         assert "@connections methods: POST, GET" in text
