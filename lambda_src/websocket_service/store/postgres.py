@@ -185,6 +185,8 @@ class DeadlineWatchdog:
         self._armed: set[Deadline] = set()
         self._waking_at = float("inf")
         self._thread: threading.Thread | None = None
+        self._last_seconds = 0.0  # the latest arm's length: the idle thread's tick while arms keep coming
+        self._armed_since_wake = False
 
     def arm(self, fd: int, seconds: float) -> Deadline:
         """Start counting ``seconds`` for the socket ``fd``."""
@@ -194,6 +196,8 @@ class DeadlineWatchdog:
                 self._thread = threading.Thread(target=self._watch, name="db-deadline", daemon=True)
                 self._thread.start()
             self._armed.add(deadline)
+            self._last_seconds = seconds
+            self._armed_since_wake = True
             if deadline.at < self._waking_at:  # the thread sleeps longer than this deadline: wake it
                 self._cond.notify()
         return deadline
@@ -215,7 +219,16 @@ class DeadlineWatchdog:
                             sock.shutdown(socket.SHUT_RDWR)
                     except OSError:
                         pass  # already closed: the wait has ended anyway
-                self._waking_at = min((d.at for d in self._armed), default=float("inf"))
+                if self._armed:
+                    self._waking_at = min(d.at for d in self._armed)
+                elif self._armed_since_wake:
+                    # Nothing armed, but waits keep coming (one per statement): tick one arm's
+                    # length ahead, so the next arm of that length ends after this wake and needs no
+                    # notify (a thread switch per statement); idle for a whole tick, sleep until armed.
+                    self._waking_at = now + self._last_seconds
+                else:
+                    self._waking_at = float("inf")
+                self._armed_since_wake = False
                 self._cond.wait(None if self._waking_at == float("inf") else self._waking_at - now)
 
 
