@@ -40,32 +40,50 @@ def mask_email(email: str | None) -> str | None:
     return f"{local[:1]}***@{domain}"
 
 
-def _scrub(fields: Mapping[str, Any]) -> dict[str, Any]:
-    clean: dict[str, Any] = {}
-    for key, value in fields.items():
+_KEY_RULES: dict[str, tuple[bool, bool]] = {}
+"""Field name -> (names an email, names a secret): field names come from the code, a handful."""
+_MAX_KEY_RULES = 1024
+
+
+def _key_rule(key: str) -> tuple[bool, bool]:
+    rule = _KEY_RULES.get(key)
+    if rule is None:
         lowered = key.lower()
-        if "email" in lowered and isinstance(value, str):
-            clean[key] = mask_email(value)
-        elif any(marker in lowered for marker in _SECRET_MARKERS) and value is not None:
-            clean[key] = REDACTED
+        rule = ("email" in lowered, any(marker in lowered for marker in _SECRET_MARKERS))
+        if len(_KEY_RULES) < _MAX_KEY_RULES:
+            _KEY_RULES[key] = rule
+    return rule
+
+
+def _scrub_into(record: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Add ``fields`` to ``record``, emails masked and secrets redacted; return ``record``."""
+    for key, value in fields.items():
+        email, secret = _key_rule(key)
+        if email and isinstance(value, str):
+            record[key] = mask_email(value)
+        elif secret and value is not None:
+            record[key] = REDACTED
         else:
-            clean[key] = value
-    return clean
+            record[key] = value
+    return record
+
+
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+"""What ``json.dumps(record, default=str, separators=(",", ":"))`` builds on every call, built once."""
 
 
 def _write(record: Mapping[str, Any]) -> None:
     # Look sys.stdout up at call time so tests capturing stdout see the line.
-    sys.stdout.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    out = sys.stdout
+    out.write(_ENCODER.encode(record) + "\n")
+    out.flush()
 
 
 def log(level: str, message: str, **fields: Any) -> None:
     """Write one JSON log line ``{"level", "message", "timestamp", ...fields}`` if enabled."""
     if LEVELS[level] < _threshold:
         return
-    record = {"level": level, "message": message, "timestamp": round(time.time(), 3)}
-    record.update(_scrub(fields))
-    _write(record)
+    _write(_scrub_into({"level": level, "message": message, "timestamp": round(time.time(), 3)}, fields))
 
 
 def emit_metric(
