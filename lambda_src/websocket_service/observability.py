@@ -40,28 +40,35 @@ def mask_email(email: str | None) -> str | None:
     return f"{local[:1]}***@{domain}"
 
 
-_KEY_RULES: dict[str, tuple[bool, bool]] = {}
-"""Field name -> (names an email, names a secret): field names come from the code, a handful."""
+_NAMES_EMAIL, _NAMES_SECRET = 1, 2
+_KEY_RULES: dict[str, int] = {}
+"""Field name -> what it names (:data:`_NAMES_EMAIL` | :data:`_NAMES_SECRET`, 0: neither); field
+names come from the code, a handful, so each is classified once."""
 _MAX_KEY_RULES = 1024
 
 
-def _key_rule(key: str) -> tuple[bool, bool]:
-    rule = _KEY_RULES.get(key)
-    if rule is None:
-        lowered = key.lower()
-        rule = ("email" in lowered, any(marker in lowered for marker in _SECRET_MARKERS))
-        if len(_KEY_RULES) < _MAX_KEY_RULES:
-            _KEY_RULES[key] = rule
+def _key_rule(key: str) -> int:
+    lowered = key.lower()
+    rule = (_NAMES_EMAIL if "email" in lowered else 0) | (
+        _NAMES_SECRET if any(marker in lowered for marker in _SECRET_MARKERS) else 0)
+    if len(_KEY_RULES) < _MAX_KEY_RULES:
+        _KEY_RULES[key] = rule
     return rule
 
 
 def _scrub_into(record: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
     """Add ``fields`` to ``record``, emails masked and secrets redacted; return ``record``."""
+    rules = _KEY_RULES
     for key, value in fields.items():
-        email, secret = _key_rule(key)
-        if email and isinstance(value, str):
+        try:
+            rule = rules[key]
+        except KeyError:
+            rule = _key_rule(key)
+        if not rule:
+            record[key] = value
+        elif rule & _NAMES_EMAIL and isinstance(value, str):
             record[key] = mask_email(value)
-        elif secret and value is not None:
+        elif rule & _NAMES_SECRET and value is not None:
             record[key] = REDACTED
         else:
             record[key] = value
@@ -69,13 +76,27 @@ def _scrub_into(record: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, 
 
 
 _ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
-"""What ``json.dumps(record, default=str, separators=(",", ":"))`` builds on every call, built once."""
+"""Encodes as ``json.dumps(record, default=str, separators=(",", ":"))`` does."""
+_MARKERS: dict[int, Any] = {}
+_C_ENCODE = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    _MARKERS, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+""":data:`_ENCODER`'s C encoder, built once instead of on every line (None without the C module)."""
+
+
+def _encode(record: Mapping[str, Any]) -> str:
+    if _C_ENCODE is None:
+        return _ENCODER.encode(record)
+    try:
+        return "".join(_C_ENCODE(record, 0))
+    except BaseException:
+        _MARKERS.clear()  # an encode that failed midway leaves its containers marked
+        raise
 
 
 def _write(record: Mapping[str, Any]) -> None:
     # Look sys.stdout up at call time so tests capturing stdout see the line.
     out = sys.stdout
-    out.write(_ENCODER.encode(record) + "\n")
+    out.write(_encode(record) + "\n")
     out.flush()
 
 
