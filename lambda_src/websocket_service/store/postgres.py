@@ -236,6 +236,22 @@ WATCHDOG = DeadlineWatchdog()
 """The process's one deadline watchdog."""
 
 
+class _DeadlineGuard:
+    """``with``: the store's :class:`Deadline` armed on ``fd`` for ``seconds``, disarmed after (a
+    plain class: a generator-based context manager costs several calls per statement)."""
+
+    __slots__ = ("_store", "_fd", "_seconds")
+
+    def __init__(self, store: PostgresConnectionStore, fd: int, seconds: float) -> None:
+        self._store, self._fd, self._seconds = store, fd, seconds
+
+    def __enter__(self) -> None:
+        self._store._deadline = WATCHDOG.arm(self._fd, self._seconds)  # noqa: SLF001 - the store's own guard
+
+    def __exit__(self, *exc_info: object) -> None:
+        WATCHDOG.disarm(self._store._deadline)  # noqa: SLF001
+
+
 class _PgSession:
     """:class:`~.sql.Session` over a psycopg connection.
 
@@ -399,8 +415,10 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         )
 
     def _session(self, conn: psycopg.Connection[Any]) -> _PgSession:
-        in_transaction = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
-        return _PgSession(conn, "" if in_transaction else self._prefix)
+        prefix = self._prefix  # direct: always "", no need to ask the connection
+        if prefix and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            prefix = ""
+        return _PgSession(conn, prefix)
 
     @contextmanager
     def _write_transaction(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
@@ -409,16 +427,9 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
                 conn.execute(_SET_TIMEOUT.format(ms=self._statement_timeout_ms))
             yield
 
-    @contextmanager
-    def _guard(self, conn: psycopg.Connection[Any], operation: str) -> Iterator[None]:
+    def _guard(self, conn: psycopg.Connection[Any], operation: str) -> _DeadlineGuard:
         timeout_ms = self._migration_timeout_ms if operation == "migrate" else self._statement_timeout_ms
-        self._deadline = WATCHDOG.arm(
-            conn.pgconn.socket, budget.bound((timeout_ms + CLIENT_DEADLINE_MARGIN_MS) / 1000)
-        )
-        try:
-            yield
-        finally:
-            WATCHDOG.disarm(self._deadline)
+        return _DeadlineGuard(self, conn.pgconn.socket, budget.bound((timeout_ms + CLIENT_DEADLINE_MARGIN_MS) / 1000))
 
     @property
     def _deadline_fired(self) -> bool:
