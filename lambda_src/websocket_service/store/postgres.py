@@ -258,15 +258,17 @@ class _PgSession:
     Pooled (client-side binding) and outside a transaction, every statement is sent as
     ``prefix + statement`` in one query string (``prefix`` sets the transaction-local statement
     timeout), and the statement's result is read. Direct (or inside a transaction) ``prefix`` is
-    empty and the statement runs as it is.
+    empty and the statement runs as it is. Statements run on ``cursor``, the store's one cursor
+    of ``conn`` (a new cursor per statement costs more than the statement's own Python work).
     """
 
-    def __init__(self, conn: psycopg.Connection[Any], prefix: str) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], prefix: str, cursor: psycopg.Cursor[Any]) -> None:
         self._conn = conn
         self._prefix = prefix
+        self._statement_cursor = cursor
 
     def _cursor(self, sql: str, params: Mapping[str, Any] | None) -> psycopg.Cursor[Any]:
-        cursor = self._conn.execute(self._prefix + sql, params)  # type: ignore[arg-type]
+        cursor = self._statement_cursor.execute(self._prefix + sql, params)  # type: ignore[arg-type]
         if self._prefix:
             cursor.nextset()  # past set_config's row, to the statement's result
         return cursor
@@ -332,6 +334,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         """True: the pool-safe protocol (no session state, no prepared statements); False: direct."""
         self._prefix = _SET_TIMEOUT.format(ms=self._statement_timeout_ms) + "; " if self.pooled else ""
         self._deadline: Deadline | None = None
+        self._statement_cursor: psycopg.Cursor[Any] | None = None
         self._saturated_refusals = 0
         self._backoff_until = 0.0
         self._saturation_message = ""
@@ -418,7 +421,10 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         prefix = self._prefix  # direct: always "", no need to ask the connection
         if prefix and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             prefix = ""
-        return _PgSession(conn, prefix)
+        cursor = self._statement_cursor
+        if cursor is None or cursor.connection is not conn:  # first use, or a reopened connection
+            cursor = self._statement_cursor = conn.cursor()
+        return _PgSession(conn, prefix, cursor)
 
     @contextmanager
     def _write_transaction(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
@@ -480,6 +486,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         return conn.closed or conn.broken
 
     def _close_raw(self, conn: psycopg.Connection[Any]) -> None:
+        self._statement_cursor = None
         conn.close()  # psycopg's close never raises, even on a broken connection
 
     def _error(self, operation: str, error: Exception, *, lost: bool) -> StoreError:
