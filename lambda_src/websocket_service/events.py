@@ -95,9 +95,18 @@ def describe(event: Any) -> str:
     return f"an object with keys {keys}" if keys else "an empty object"
 
 
+_STR_ONLY = frozenset({str})
+
+
+def _is_mapping(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)  # a plain dict skips the ABC check
+
+
 def _optional_str_map(value: Any, name: str) -> dict[str, str] | None:
     if value is None:
         return None
+    if type(value) is dict and _STR_ONLY.issuperset(map(type, value)) and _STR_ONLY.issuperset(map(type, value.values())):
+        return value  # the common case: plain str keys and values, checked without a per-item call
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
@@ -113,10 +122,13 @@ class WebSocketEvent:
     """
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("requestContext"), Mapping):
+        if not _is_mapping(raw) or not _is_mapping(raw.get("requestContext")):
             raise MalformedEventError("requestContext must be an object")
         self.raw = raw
         self._context: Mapping[str, Any] = raw["requestContext"]
+        self._headers: dict[str, str] | None = None  # checked once, on first use
+        self._query: dict[str, str] | None = None
+        self._query_read = False
 
     # --- requestContext ------------------------------------------------------------------------
     def _optional_str(self, key: str) -> str | None:
@@ -164,7 +176,7 @@ class WebSocketEvent:
     def source_ip(self) -> str | None:
         """``requestContext.identity.sourceIp`` (cleaned for recording)."""
         identity = self._context.get("identity")
-        value = identity.get("sourceIp") if isinstance(identity, Mapping) else None
+        value = identity.get("sourceIp") if _is_mapping(identity) else None
         return clean_recorded_text(value if isinstance(value, str) else None, MAX_SOURCE_IP_CHARS)
 
     @property
@@ -187,7 +199,9 @@ class WebSocketEvent:
     @property
     def headers(self) -> dict[str, str]:
         """Headers as sent (empty when absent); use :meth:`header` for case-insensitive lookup."""
-        return _optional_str_map(self.raw.get("headers"), "headers") or {}
+        if self._headers is None:
+            self._headers = _optional_str_map(self.raw.get("headers"), "headers") or {}
+        return self._headers
 
     def header(self, name: str) -> str | None:
         """One header value, matched case-insensitively, or None."""
@@ -204,14 +218,17 @@ class WebSocketEvent:
         value = self.header("User-Agent")
         if not value:
             identity = self._context.get("identity")
-            agent = identity.get("userAgent") if isinstance(identity, Mapping) else None
+            agent = identity.get("userAgent") if _is_mapping(identity) else None
             value = agent if isinstance(agent, str) else None
         return clean_recorded_text(value, MAX_USER_AGENT_CHARS)
 
     @property
     def query_string_parameters(self) -> dict[str, str] | None:
         """``queryStringParameters``: None when the URL had no query string (AWS omits the key)."""
-        return _optional_str_map(self.raw.get("queryStringParameters"), "queryStringParameters")
+        if not self._query_read:
+            self._query = _optional_str_map(self.raw.get("queryStringParameters"), "queryStringParameters")
+            self._query_read = True
+        return self._query
 
     def query(self, name: str) -> str | None:
         """One query parameter: None when absent, ``""`` when given empty (``?email=``)."""
@@ -222,7 +239,7 @@ class WebSocketEvent:
         """Every value of a query parameter (``?a=1&a=2`` -> ``["1", "2"]``)."""
         single = self.query(name)
         multi = self.raw.get("multiValueQueryStringParameters")
-        if isinstance(multi, Mapping) and isinstance(multi.get(name), list):
+        if _is_mapping(multi) and isinstance(multi.get(name), list):
             return [v for v in multi[name] if isinstance(v, str)]
         return [] if single is None else [single]
 

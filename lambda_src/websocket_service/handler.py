@@ -148,13 +148,14 @@ def _route_error(kind: EventKind, status: int, code: str, message: str) -> Resul
     return RouteResult(status, body).to_response()
 
 
-def _websocket(kind: EventKind, event: Mapping[str, Any], request_id: str | None, started: float) -> Result:
+def _websocket(kind: EventKind, route_handler: Callable[[Service, WebSocketEvent], RouteResult],
+               event: Mapping[str, Any], request_id: str | None, started: float) -> Result:
     ws = WebSocketEvent(event)
     route = ws.route_key or kind.value
     raw_id = ws.raw["requestContext"].get("connectionId")
     connection_id = clean_recorded_text(raw_id, MAX_CONNECTION_ID_CHARS) if isinstance(raw_id, str) else None
     try:
-        result = ROUTES[kind](get_service(), ws)
+        result = route_handler(get_service(), ws)
     except Exception as error:  # noqa: BLE001 - the boundary: answer with a status, never raise
         info = _record_failure(route, error, started, request_id, connection_id=connection_id)
         if not info.client:  # the detail (database host, settings) stays in the log
@@ -374,8 +375,9 @@ def handler(event: Any, context: Any = None) -> Result:
     budget.start(context)  # database and management API waits stay inside the remaining time
     request_id = getattr(context, "aws_request_id", None)
     kind = classify(event)
-    if kind in ROUTES:
-        return _websocket(kind, event, request_id, started)
+    route_handler = ROUTES.get(kind)  # one lookup: an Enum member hashes in Python
+    if route_handler is not None:
+        return _websocket(kind, route_handler, event, request_id, started)
     if kind is EventKind.DIRECT_ACTION:
         return _direct(event, context, request_id, started)
     if kind is EventKind.SCHEDULED:

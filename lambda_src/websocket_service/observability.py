@@ -40,32 +40,71 @@ def mask_email(email: str | None) -> str | None:
     return f"{local[:1]}***@{domain}"
 
 
-def _scrub(fields: Mapping[str, Any]) -> dict[str, Any]:
-    clean: dict[str, Any] = {}
+_NAMES_EMAIL, _NAMES_SECRET = 1, 2
+_KEY_RULES: dict[str, int] = {}
+"""Field name -> what it names (:data:`_NAMES_EMAIL` | :data:`_NAMES_SECRET`, 0: neither); field
+names come from the code, a handful, so each is classified once."""
+_MAX_KEY_RULES = 1024
+
+
+def _key_rule(key: str) -> int:
+    lowered = key.lower()
+    rule = (_NAMES_EMAIL if "email" in lowered else 0) | (
+        _NAMES_SECRET if any(marker in lowered for marker in _SECRET_MARKERS) else 0)
+    if len(_KEY_RULES) < _MAX_KEY_RULES:
+        _KEY_RULES[key] = rule
+    return rule
+
+
+def _scrub_into(record: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Add ``fields`` to ``record``, emails masked and secrets redacted; return ``record``."""
+    rules = _KEY_RULES
     for key, value in fields.items():
-        lowered = key.lower()
-        if "email" in lowered and isinstance(value, str):
-            clean[key] = mask_email(value)
-        elif any(marker in lowered for marker in _SECRET_MARKERS) and value is not None:
-            clean[key] = REDACTED
+        try:
+            rule = rules[key]
+        except KeyError:
+            rule = _key_rule(key)
+        if not rule:
+            record[key] = value
+        elif rule & _NAMES_EMAIL and isinstance(value, str):
+            record[key] = mask_email(value)
+        elif rule & _NAMES_SECRET and value is not None:
+            record[key] = REDACTED
         else:
-            clean[key] = value
-    return clean
+            record[key] = value
+    return record
+
+
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+"""Encodes as ``json.dumps(record, default=str, separators=(",", ":"))`` does."""
+_MARKERS: dict[int, Any] = {}
+_C_ENCODE = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    _MARKERS, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+""":data:`_ENCODER`'s C encoder, built once instead of on every line (None without the C module)."""
+
+
+def _encode(record: Mapping[str, Any]) -> str:
+    if _C_ENCODE is None:
+        return _ENCODER.encode(record)
+    try:
+        return "".join(_C_ENCODE(record, 0))
+    except BaseException:
+        _MARKERS.clear()  # an encode that failed midway leaves its containers marked
+        raise
 
 
 def _write(record: Mapping[str, Any]) -> None:
     # Look sys.stdout up at call time so tests capturing stdout see the line.
-    sys.stdout.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    out = sys.stdout
+    out.write(_encode(record) + "\n")
+    out.flush()
 
 
 def log(level: str, message: str, **fields: Any) -> None:
     """Write one JSON log line ``{"level", "message", "timestamp", ...fields}`` if enabled."""
     if LEVELS[level] < _threshold:
         return
-    record = {"level": level, "message": message, "timestamp": round(time.time(), 3)}
-    record.update(_scrub(fields))
-    _write(record)
+    _write(_scrub_into({"level": level, "message": message, "timestamp": round(time.time(), 3)}, fields))
 
 
 def emit_metric(

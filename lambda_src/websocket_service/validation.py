@@ -70,6 +70,8 @@ def _is_refused_char(ch: str) -> bool:
 
 
 def _has_space_or_control(text: str) -> bool:
+    if text.isascii():  # ASCII: the refused characters (Cc) and whitespace other than " " are the unprintable ones
+        return not text.isprintable() or " " in text
     return any(ch.isspace() or _is_refused_char(ch) for ch in text)
 
 

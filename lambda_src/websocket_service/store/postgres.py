@@ -198,6 +198,8 @@ class DeadlineWatchdog:
         self._armed: set[Deadline] = set()
         self._waking_at = float("inf")
         self._thread: threading.Thread | None = None
+        self._last_seconds = 0.0  # the latest arm's length: the idle thread's tick while arms keep coming
+        self._armed_since_wake = False
 
     def arm(self, fd: int, seconds: float) -> Deadline:
         """Start counting ``seconds`` for the socket ``fd``."""
@@ -207,6 +209,8 @@ class DeadlineWatchdog:
                 self._thread = threading.Thread(target=self._watch, name="db-deadline", daemon=True)
                 self._thread.start()
             self._armed.add(deadline)
+            self._last_seconds = seconds
+            self._armed_since_wake = True
             if deadline.at < self._waking_at:  # the thread sleeps longer than this deadline: wake it
                 self._cond.notify()
         return deadline
@@ -228,12 +232,37 @@ class DeadlineWatchdog:
                             sock.shutdown(socket.SHUT_RDWR)
                     except OSError:
                         pass  # already closed: the wait has ended anyway
-                self._waking_at = min((d.at for d in self._armed), default=float("inf"))
+                if self._armed:
+                    self._waking_at = min(d.at for d in self._armed)
+                elif self._armed_since_wake:
+                    # Nothing armed, but waits keep coming (one per statement): tick one arm's
+                    # length ahead, so the next arm of that length ends after this wake and needs no
+                    # notify (a thread switch per statement); idle for a whole tick, sleep until armed.
+                    self._waking_at = now + self._last_seconds
+                else:
+                    self._waking_at = float("inf")
+                self._armed_since_wake = False
                 self._cond.wait(None if self._waking_at == float("inf") else self._waking_at - now)
 
 
 WATCHDOG = DeadlineWatchdog()
 """The process's one deadline watchdog."""
+
+
+class _DeadlineGuard:
+    """``with``: the store's :class:`Deadline` armed on ``fd`` for ``seconds``, disarmed after (a
+    plain class: a generator-based context manager costs several calls per statement)."""
+
+    __slots__ = ("_store", "_fd", "_seconds")
+
+    def __init__(self, store: PostgresConnectionStore, fd: int, seconds: float) -> None:
+        self._store, self._fd, self._seconds = store, fd, seconds
+
+    def __enter__(self) -> None:
+        self._store._deadline = WATCHDOG.arm(self._fd, self._seconds)  # noqa: SLF001 - the store's own guard
+
+    def __exit__(self, *exc_info: object) -> None:
+        WATCHDOG.disarm(self._store._deadline)  # noqa: SLF001
 
 
 class _PgSession:
@@ -242,15 +271,17 @@ class _PgSession:
     Pooled (client-side binding) and outside a transaction, every statement is sent as
     ``prefix + statement`` in one query string (``prefix`` sets the transaction-local statement
     timeout), and the statement's result is read. Direct (or inside a transaction) ``prefix`` is
-    empty and the statement runs as it is.
+    empty and the statement runs as it is. Statements run on ``cursor``, the store's one cursor
+    of ``conn`` (a new cursor per statement costs more than the statement's own Python work).
     """
 
-    def __init__(self, conn: psycopg.Connection[Any], prefix: str) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], prefix: str, cursor: psycopg.Cursor[Any]) -> None:
         self._conn = conn
         self._prefix = prefix
+        self._statement_cursor = cursor
 
     def _cursor(self, sql: str, params: Mapping[str, Any] | None) -> psycopg.Cursor[Any]:
-        cursor = self._conn.execute(self._prefix + sql, params)  # type: ignore[arg-type]
+        cursor = self._statement_cursor.execute(self._prefix + sql, params)  # type: ignore[arg-type]
         if self._prefix:
             cursor.nextset()  # past set_config's row, to the statement's result
         return cursor
@@ -323,6 +354,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         self._prefix = _SET_TIMEOUT.format(ms=self._statement_timeout_ms) + "; " if self.pooled else ""
         self._deadline: Deadline | None = None
         self._keep_and_list_missing_until = float("-inf")
+        self._statement_cursor: psycopg.Cursor[Any] | None = None
         self._saturated_refusals = 0
         self._backoff_until = 0.0
         self._saturation_message = ""
@@ -406,8 +438,13 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         )
 
     def _session(self, conn: psycopg.Connection[Any]) -> _PgSession:
-        in_transaction = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
-        return _PgSession(conn, "" if in_transaction else self._prefix)
+        prefix = self._prefix  # direct: always "", no need to ask the connection
+        if prefix and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            prefix = ""
+        cursor = self._statement_cursor
+        if cursor is None or cursor.connection is not conn:  # first use, or a reopened connection
+            cursor = self._statement_cursor = conn.cursor()
+        return _PgSession(conn, prefix, cursor)
 
     @contextmanager
     def _write_transaction(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
@@ -416,16 +453,9 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
                 conn.execute(_SET_TIMEOUT.format(ms=self._statement_timeout_ms))
             yield
 
-    @contextmanager
-    def _guard(self, conn: psycopg.Connection[Any], operation: str) -> Iterator[None]:
+    def _guard(self, conn: psycopg.Connection[Any], operation: str) -> _DeadlineGuard:
         timeout_ms = self._migration_timeout_ms if operation == "migrate" else self._statement_timeout_ms
-        self._deadline = WATCHDOG.arm(
-            conn.pgconn.socket, budget.bound((timeout_ms + CLIENT_DEADLINE_MARGIN_MS) / 1000)
-        )
-        try:
-            yield
-        finally:
-            WATCHDOG.disarm(self._deadline)
+        return _DeadlineGuard(self, conn.pgconn.socket, budget.bound((timeout_ms + CLIENT_DEADLINE_MARGIN_MS) / 1000))
 
     @property
     def _deadline_fired(self) -> bool:
@@ -501,6 +531,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         return conn.closed or conn.broken
 
     def _close_raw(self, conn: psycopg.Connection[Any]) -> None:
+        self._statement_cursor = None
         conn.close()  # psycopg's close never raises, even on a broken connection
 
     def _error(self, operation: str, error: Exception, *, lost: bool) -> StoreError:

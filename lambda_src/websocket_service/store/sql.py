@@ -139,6 +139,9 @@ class Session(Protocol):
         """Run a migration script (several statements, no parameters)."""
 
 
+_NO_GUARD = nullcontext()  # stateless, so one serves every operation
+
+
 def as_utc(value: datetime, name: str) -> datetime:
     """``value`` converted to UTC; naive datetimes are refused (they would be stored ambiguously)."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -252,7 +255,7 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
 
     def _guard(self, conn: RawConnection, operation: str) -> AbstractContextManager[None]:
         """Bound the wait for the server during one operation (default: nothing to bound)."""
-        return nullcontext()
+        return _NO_GUARD
 
     def _may_retry(self, error: Exception) -> bool:
         """Whether a lost connection may be reopened and the operation re-run once."""

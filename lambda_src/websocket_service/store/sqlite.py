@@ -36,13 +36,17 @@ class SqliteOpenError(StoreConnectError, StoreConfigError):
 
 def encode_datetime(value: datetime) -> str:
     """``value`` (timezone-aware) as the stored text, e.g. ``2026-11-25T22:39:53.000000Z``."""
-    return f"{value.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%S.%f}Z"
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"  # minus "+00:00"
 
 
 @cache
 def _sqlite_sql(sql: str) -> str:
     """Rewrite psycopg's ``%(name)s`` placeholders to SQLite's ``:name``."""
     return _PLACEHOLDER.sub(r":\1", sql)
+
+
+_AS_IS = frozenset({str, int, float, bool, bytes, type(None)})
+"""Parameter types sqlite3 binds as they are (the common case: no :func:`_encode` call)."""
 
 
 def _encode(value: Any) -> Any:
@@ -76,7 +80,8 @@ class _SqliteSession:
         self._conn = conn
 
     def _cursor(self, sql: str, params: Mapping[str, Any] | None) -> sqlite3.Cursor:
-        return self._conn.execute(_sqlite_sql(sql), {k: _encode(v) for k, v in (params or {}).items()})
+        encoded = {k: v if type(v) in _AS_IS else _encode(v) for k, v in (params or {}).items()}
+        return self._conn.execute(_sqlite_sql(sql), encoded)
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self._cursor(sql, params).fetchall()
