@@ -126,7 +126,7 @@ pgbouncer:
 local: setup
 	$(BIN)/wsctl local
 
-## bench: every figure of bench/ against its same-run baseline (about 15 min).
+## bench: every figure of bench/ against its same-run baseline (about 20 min).
 ## Writes bench/results.json and bench/RESULTS.md. A quick pass: make bench BENCH_ARGS="--size tiny --out /tmp/bench"
 BENCH_ARGS ?=
 bench: setup postgres pgbouncer browser
