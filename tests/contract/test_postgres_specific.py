@@ -34,6 +34,8 @@ from websocket_service.store.postgres import (
 )
 from websocket_service.store.schema import load_migrations
 
+from tests.commit_modes import commit_modes_since, record_commit_modes
+
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 PASSWORD = "s3cret-Pa55"
 ALL_VERSIONS = [m.version for m in load_migrations("postgres")]
@@ -424,18 +426,10 @@ def test_a_keep_commits_without_waiting_for_the_wal_flush_and_nothing_after_it_d
         with psycopg.connect(pg_database_url, autocommit=True) as admin:
             server_default = admin.execute("SHOW synchronous_commit").fetchone()[0]
             assert server_default != "off"
-            admin.execute("CREATE TABLE commit_modes (id serial PRIMARY KEY, tab text, mode text)")
-            admin.execute(
-                "CREATE FUNCTION record_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                "INSERT INTO commit_modes (tab, mode) VALUES (TG_TABLE_NAME, current_setting('synchronous_commit')); "
-                "RETURN NULL; END $$"
-            )
-            for table in ("websocket_messages", "websocket_connections"):
-                admin.execute(f"CREATE TRIGGER record_commit_mode AFTER INSERT ON {table} "
-                              "FOR EACH STATEMENT EXECUTE FUNCTION record_commit_mode()")
+            record_commit_modes(admin, ("websocket_messages", "websocket_connections"), ops="INSERT")
             store.keep_message(NewMessage(EMAIL, "general", "m", False, T0, T0 + timedelta(minutes=15)))
             assert store.add(new("c1"), active_limit=5) is True
-            modes = admin.execute("SELECT tab, mode FROM commit_modes ORDER BY id").fetchall()
+            modes = [(tab, mode) for tab, _, mode in commit_modes_since(admin)]
         assert modes == [("websocket_messages", "off"), ("websocket_connections", server_default)]
     finally:
         store.close()

@@ -153,27 +153,20 @@ def test_postgres_cleanup_batches_commit_asynchronously_and_nothing_else_does(pg
     records the setting every write to the table runs under)."""
     import psycopg
 
+    from tests.commit_modes import commit_modes_since, last_commit_mode_id, record_commit_modes
+
     with psycopg.connect(pg_database_url, autocommit=True) as admin:
         server_default = admin.execute("SHOW synchronous_commit").fetchone()[0]
         assert server_default != "off"
-        admin.execute("CREATE TABLE commit_modes (id serial PRIMARY KEY, op text, mode text)")
-        admin.execute(
-            "CREATE FUNCTION record_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "INSERT INTO commit_modes (op, mode) VALUES (TG_OP, current_setting('synchronous_commit')); "
-            "RETURN NULL; END $$"
-        )
-        admin.execute(
-            "CREATE TRIGGER record_commit_mode AFTER INSERT OR UPDATE OR DELETE ON websocket_connections "
-            "FOR EACH STATEMENT EXECUTE FUNCTION record_commit_mode()"
-        )
+        record_commit_modes(admin, ("websocket_connections",))
 
         def modes_since(last_id: int) -> list[tuple[str, str]]:
-            return admin.execute("SELECT op, mode FROM commit_modes WHERE id > %s ORDER BY id", (last_id,)).fetchall()
+            return [(op, mode) for _, op, mode in commit_modes_since(admin, last_id)]
 
         _idle_rows(pg_store, 3)
         _add(pg_store, "left", 60 * 48)
         pg_store.mark_disconnected("left", at=NOW - timedelta(hours=30), status_code=1001, reason=None)
-        before = admin.execute("SELECT coalesce(max(id), 0) FROM commit_modes").fetchone()[0]
+        before = last_commit_mode_id(admin)
         assert before > 0 and {mode for _, mode in modes_since(0)} == {server_default}
 
         report = run_cleanup(pg_store, SETTINGS, now=NOW)
@@ -181,7 +174,7 @@ def test_postgres_cleanup_batches_commit_asynchronously_and_nothing_else_does(pg
         during = modes_since(before)
         assert {op for op, _ in during} == {"UPDATE", "DELETE"} and {mode for _, mode in during} == {"off"}
 
-        after = admin.execute("SELECT max(id) FROM commit_modes").fetchone()[0]
+        after = last_commit_mode_id(admin)
         _add(pg_store, "next", 1)  # the same store connection, after cleanup
         assert pg_store.mark_disconnected("next", at=NOW, status_code=1000, reason=None)
         assert {mode for _, mode in modes_since(after)} == {server_default}
