@@ -23,10 +23,10 @@ from websocket_service.store import (
     open_store,
 )
 from websocket_service.store.postgres import (
-    _MIGRATION_LOCK_CLASS,
     ADD_FUNCTION,
     KEEP_AND_LIST_FUNCTION,
     KEEP_FUNCTION,
+    MIGRATION_LOCK,
     MIGRATION_TIMEOUT_MS,
     MISSING_FUNCTION_RECHECK_S,
     PostgresConnectionStore,
@@ -493,18 +493,32 @@ def test_migration_lock_wait_fits_in_the_function_timeout() -> None:
     assert MIGRATION_TIMEOUT_MS + 5_000 < LAMBDA_TIMEOUT_MS
 
 
-def test_migrate_blocked_by_another_migrator_gives_up_with_a_clear_error(
-    pg_database_url: str, postgres_url: str
-) -> None:
+def test_migrate_blocked_by_another_migrator_gives_up_with_a_clear_error(pg_database_url: str) -> None:
     store = PostgresConnectionStore(pg_database_url, migration_timeout_ms=300)
     try:
-        with psycopg.connect(postgres_url) as other_migrator:  # not autocommit: holds the lock until rollback
-            other_migrator.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_MIGRATION_LOCK_CLASS,))
+        with psycopg.connect(pg_database_url) as other_migrator:  # not autocommit: holds the lock until rollback
+            other_migrator.execute(MIGRATION_LOCK)
             with pytest.raises(StoreError, match="another migration holds the lock; retry") as info:
                 store.migrate()
             other_migrator.rollback()
         assert "300 ms" in str(info.value)
         assert store.migrate() == ALL_VERSIONS  # nothing was half-applied; the same store recovers
+    finally:
+        store.close()
+
+
+def test_a_migrator_in_another_schema_of_the_database_does_not_block_migrate(
+    pg_database_url: str, postgres_url: str
+) -> None:
+    """The lock is per schema: stages sharing one database (and test runs sharing one server)
+    migrate independently, while a migrator in the same schema still blocks (test above)."""
+    store = PostgresConnectionStore(pg_database_url, migration_timeout_ms=300)
+    try:
+        with psycopg.connect(postgres_url) as elsewhere:  # the public schema's migration lock
+            assert elsewhere.execute("SELECT current_schema()").fetchone()[0] == "public"
+            elsewhere.execute(MIGRATION_LOCK)
+            assert store.migrate() == ALL_VERSIONS
+            elsewhere.rollback()
     finally:
         store.close()
 
@@ -530,11 +544,11 @@ def test_a_migration_statement_cancelled_by_the_migration_timeout_reports_that_t
         store.close()
 
 
-def test_open_store_passes_the_migration_timeout_to_postgres(pg_database_url: str, postgres_url: str) -> None:
+def test_open_store_passes_the_migration_timeout_to_postgres(pg_database_url: str) -> None:
     store = open_store(pg_database_url, migration_timeout_ms=250)
     try:
-        with psycopg.connect(postgres_url) as other_migrator:
-            other_migrator.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_MIGRATION_LOCK_CLASS,))
+        with psycopg.connect(pg_database_url) as other_migrator:
+            other_migrator.execute(MIGRATION_LOCK)
             with pytest.raises(StoreError, match="migrate waited 250 ms for the migration lock"):
                 store.migrate()
             other_migrator.rollback()

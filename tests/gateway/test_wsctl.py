@@ -158,15 +158,15 @@ def test_migrate_is_idempotent(sqlite_database_url: str) -> None:
     assert second.stdout.strip() == "schema already up to date"
 
 
-def test_migrate_waits_for_the_migration_lock_as_long_as_timeout_says(pg_database_url: str, postgres_url: str) -> None:
+def test_migrate_waits_for_the_migration_lock_as_long_as_timeout_says(pg_database_url: str) -> None:
     import psycopg
 
-    from websocket_service.store.postgres import _MIGRATION_LOCK_CLASS
+    from websocket_service.store.postgres import MIGRATION_LOCK
     from websocket_service.store.schema import load_migrations
 
     assert build_parser().parse_args(["migrate"]).timeout == 600  # not the Lambda's 20 s
-    with psycopg.connect(postgres_url) as other_migrator:  # not autocommit: holds the lock until rollback
-        other_migrator.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_MIGRATION_LOCK_CLASS,))
+    with psycopg.connect(pg_database_url) as other_migrator:  # not autocommit: holds the lock until rollback
+        other_migrator.execute(MIGRATION_LOCK)
         blocked = wsctl("migrate", "--database-url", pg_database_url, "--timeout", "1")
         other_migrator.rollback()
     assert_clean_error(blocked, "migrate waited 1000 ms for the migration lock", "another migration holds the lock")
@@ -210,10 +210,10 @@ def test_ctrl_c_during_a_command_is_one_line_and_exit_130(pg_database_url: str, 
 
     import psycopg
 
-    from websocket_service.store.postgres import _MIGRATION_LOCK_CLASS
+    from websocket_service.store.postgres import MIGRATION_LOCK
 
-    with psycopg.connect(postgres_url) as other_migrator:  # holds the migration lock until rollback
-        other_migrator.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_MIGRATION_LOCK_CLASS,))
+    with psycopg.connect(pg_database_url) as other_migrator:  # holds the migration lock until rollback
+        other_migrator.execute(MIGRATION_LOCK)
         process = subprocess.Popen([str(WSCTL), "migrate", "--database-url", pg_database_url, "--timeout", "60"],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    preexec_fn=_as_if_from_a_terminal)

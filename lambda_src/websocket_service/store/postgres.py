@@ -91,6 +91,13 @@ BACKOFF_MAX_S = 15.0
 # Advisory-lock namespace (first key of the two-int form) "WSM1". ws_add_connection (migration
 # 0001) locks emails in the namespace "WSE1" (0x57534531).
 _MIGRATION_LOCK_CLASS = 0x57534D31
+MIGRATION_LOCK = (
+    f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_CLASS}, hashtext(coalesce(current_schema(), '')))"
+)
+"""What ``migrate`` runs first in its transaction: the migration lock of the session's schema (the
+first schema of its ``search_path`` that exists). Per schema, because the migrations and their
+``schema_migrations`` table are per schema: stages or tenants sharing one database in schemas of
+their own migrate independently, and a migrator stuck in one schema never blocks another's."""
 
 ADD_FUNCTION = "ws_add_connection"
 """The function migration 0001 creates: advisory lock on the email, then the shared capped INSERT."""
@@ -303,8 +310,8 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
 
     ``add`` calls ``ws_add_connection``, which takes a transaction-scoped advisory lock on a hash
     of the email before counting and inserting, so concurrent ``$connect`` calls for one email
-    never exceed the cap; ``migrate`` takes one global advisory lock, so concurrent deploys apply
-    each migration once.
+    never exceed the cap; ``migrate`` takes an advisory lock on its schema (:data:`MIGRATION_LOCK`), so
+    concurrent deploys apply each migration once.
     """
 
     dialect = "postgres"
@@ -517,7 +524,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         session.execute(f"SET LOCAL statement_timeout = {timeout}")
         session.execute(f"SET LOCAL lock_timeout = {timeout}")
         try:
-            session.execute("SELECT pg_advisory_xact_lock(%(cls)s, 0)", {"cls": _MIGRATION_LOCK_CLASS})
+            session.execute(MIGRATION_LOCK)
         except (pg_errors.LockNotAvailable, pg_errors.QueryCanceled):
             raise StoreError(
                 f"migrate waited {timeout} ms for the migration lock at {self.target}: another migration "
