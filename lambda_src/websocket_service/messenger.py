@@ -341,6 +341,8 @@ class _Connections:
             return response
         except TimeoutError as error:
             raise ReadTimeoutError(f"no answer from {self._address[0]} within {read_s:.3g} s") from error
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError) as error:  # TLS's way of "closed before the answer"
+            raise ProtocolError(f"connection to {self._address[0]} closed: {error!r}") from error
         except ssl.SSLError as error:
             raise SSLError(str(error)) from error
         except (OSError, http.client.HTTPException) as error:

@@ -21,7 +21,9 @@ class TlsServer:
     """A real TLS listener on 127.0.0.1 answering every request ``200`` (keep-alive); records
     each request's head and body and how many TCP connections it accepted."""
 
-    def __init__(self, cert: Path, key: Path) -> None:
+    def __init__(self, cert: Path, key: Path, *, answer: bool = True) -> None:
+        """``answer=False``: close every connection once a request arrived, answering nothing."""
+        self.answer = answer
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(cert, key)
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -56,6 +58,8 @@ class TlsServer:
                         buffer += conn.recv(65536)
                     self.requests.append(head + b"\r\n\r\n" + buffer[:length])
                     buffer = buffer[length:]
+                    if not self.answer:
+                        return
                     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
         except (OSError, ssl.SSLError):
             return
@@ -109,3 +113,17 @@ def test_a_certificate_that_does_not_verify_fails_the_post(tls_server, capsys):
     assert tls_server.requests == []
     (line,) = log_lines(capsys)
     assert (line["error"], line["attempts"]) == ("SSLError", 1)
+
+
+def test_a_tls_connection_closed_before_any_answer_is_retried_once(certificate, capsys):
+    server = TlsServer(*certificate, answer=False)
+    messenger = Messenger(f"https://localhost:{server.port}/prod")
+    messenger._get_poster()._connections._tls = ssl.create_default_context(cafile=str(certificate[0]))
+    try:
+        assert messenger.post(REAL_ID, b"x") == "failed"
+    finally:
+        messenger.close()
+        server.stop()
+    assert server.accepted == 2
+    (line,) = log_lines(capsys)
+    assert (line["error"], line["attempts"]) == ("ProtocolError", 2)
