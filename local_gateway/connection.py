@@ -6,7 +6,9 @@ request bodies -- ``Content-Length`` or ``Transfer-Encoding: chunked`` -- and ke
 SDKs reuse their connections. :class:`GatewayConnection` therefore reads the first request head
 itself (:class:`~local_gateway.http.RequestReader`): a WebSocket upgrade is handed to websockets
 byte for byte and every later byte too; anything else is served here, request after request on
-the same connection, through the gateway's :class:`~local_gateway.http.HttpRoutes`.
+the same connection, through the gateway's :class:`~local_gateway.http.HttpRoutes`. A request
+whose route answers without awaiting (a management API POST) is answered from the read callback
+itself when it came alone and no earlier request is still owed its answer.
 
 websockets' own ``open_timeout`` is disabled by the gateway (it would also end idle keep-alive
 connections); :meth:`GatewayConnection.handshake` applies :attr:`open_timeout_s` to the opening
@@ -104,6 +106,8 @@ class GatewayConnection(ServerConnection):
         self._reader: RequestReader | None = RequestReader(limit_for=body_limit_for)
         self._request_timer: asyncio.TimerHandle | None = None
         self._reading_paused = False
+        self._serving = False
+        """A request is being answered by :meth:`_serve_http` (answers go out in order)."""
         self._kind: asyncio.Future[str] = self.loop.create_future()
         self._requests: asyncio.Queue[HttpRequest | None] = asyncio.Queue()
 
@@ -135,9 +139,11 @@ class GatewayConnection(ServerConnection):
         if self._reader.continue_needed:
             self._reader.continue_needed = False
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        alone = len(requests) == 1 and self._reader.idle and self._reader.upgrade is None  # nothing pipelined behind
         for request in requests:
             self._set_kind(_HTTP)
-            self._requests.put_nowait(request)
+            if not (alone and self._answered_now(request)):
+                self._requests.put_nowait(request)
         upgrade = self._reader.upgrade
         if upgrade is None:
             self._flow_control()
@@ -148,6 +154,24 @@ class GatewayConnection(ServerConnection):
                 super().data_received(upgrade)
             else:  # an upgrade after plain requests on a keep-alive connection: not supported
                 self._requests.put_nowait(None)
+
+    def _answered_now(self, request: HttpRequest) -> bool:
+        """Answer ``request`` (read alone, nothing buffered behind it) from the read callback when
+        its route can without awaiting (:meth:`~local_gateway.http.HttpRoutes.answer_now`) and
+        nothing is owed before it: no request in hand or waiting, the last answer drained, the
+        connection kept alive. Pipelined requests take the queue, with its backpressure."""
+        if (self._serving or not self._requests.empty() or self.paused or self.routes is None
+                or not request.keep_alive or self.transport.is_closing()):
+            return False
+        try:
+            response = self.routes.answer_now(request)
+        except Exception:  # a bug in a route: answer like a server, keep serving others
+            logger.exception("%s %s failed", request.method, request.path)
+            response = responses.text_response(500, "Internal server error\n")
+        if response is None:
+            return False
+        self._write(response, keep_alive=True)
+        return True
 
     def _refuse(self, status: int, reason: str) -> None:
         """Answer ``status`` with a one-line reason and close (the request cannot be served)."""
@@ -235,6 +259,7 @@ class GatewayConnection(ServerConnection):
                     break
                 if request is None or self.transport.is_closing():
                     break
+                self._serving = True
                 self._resume_reading()
                 assert self.routes is not None  # nosec B101 # type narrowing: the gateway sets routes on every connection it creates
                 try:
@@ -247,6 +272,7 @@ class GatewayConnection(ServerConnection):
                 if not keep_alive:
                     break
                 await self.drain()  # write backpressure: a client that does not read gets no more answers
+                self._serving = False
         finally:
             if self.on_http_close is not None:
                 self.on_http_close(self)

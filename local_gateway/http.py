@@ -10,6 +10,11 @@ A route is a regular expression over the decoded path plus an async handler; the
 wins. Other modules (the management API, the console, a Lambda Invoke API) add their own routes::
 
     routes.add(r"/(?P<stage>[^/]+)/@connections/(?P<connection_id>[^/]*)", management.handle)
+
+A route may also have a synchronous handler (``now=``) that :meth:`HttpRoutes.answer_now` tries
+while the request is being read, when its connection has no earlier request in hand: it answers
+without awaiting anything, or returns None to leave the request to the async handler. The
+management API's POST writes its frame that way, a loop iteration and a stack of coroutines sooner.
 """
 from __future__ import annotations
 
@@ -285,6 +290,8 @@ def serialize(response: Response, *, keep_alive: bool) -> bytes:
 
 
 Handler = Callable[[HttpRequest, "re.Match[str]"], Awaitable[Response]]
+NowHandler = Callable[[HttpRequest, "re.Match[str]"], "Response | None"]
+"""A route's synchronous handler: the answer, or None when the async handler must answer."""
 Check = Callable[[HttpRequest, bool], "Response | None"]
 """Called before every route with the request and whether the route is a page; a response
 refuses the request (Host and cross-site checks, :mod:`local_gateway.guard`)."""
@@ -292,8 +299,8 @@ refuses the request (Host and cross-site checks, :mod:`local_gateway.guard`)."""
 
 @dataclass
 class HttpRoutes:
-    """An ordered dispatch table: ``(compiled path pattern, handler, is a page)``; the first full
-    match wins.
+    """An ordered dispatch table: ``(compiled path pattern, handler, is a page, synchronous handler
+    or None)``; the first full match wins.
 
     Patterns match the percent-decoded path; ``fallback`` answers anything unmatched. ``check``
     (when set) sees every request first, with ``page=True`` for routes added as pages (HTML a
@@ -301,20 +308,34 @@ class HttpRoutes:
     """
 
     fallback: Callable[[HttpRequest], Awaitable[Response]]
-    routes: list[tuple[re.Pattern[str], Handler, bool]] = field(default_factory=list)
+    routes: list[tuple[re.Pattern[str], Handler, bool, NowHandler | None]] = field(default_factory=list)
     check: Check | None = None
 
-    def add(self, pattern: str, handler: Handler, *, page: bool = False) -> None:
-        """Append a route (``pattern`` must match the whole decoded path)."""
-        self.routes.append((re.compile(pattern), handler, page))
+    def add(self, pattern: str, handler: Handler, *, page: bool = False, now: NowHandler | None = None) -> None:
+        """Append a route (``pattern`` must match the whole decoded path); ``now``: its synchronous
+        handler, if any (see the module docstring)."""
+        self.routes.append((re.compile(pattern), handler, page, now))
 
     async def dispatch(self, request: HttpRequest) -> Response:
         """The response of the first matching route, else of ``fallback``."""
         path = unquote(request.path)
-        for pattern, handler, page in self.routes:
+        for pattern, handler, page, _ in self.routes:
             match = pattern.fullmatch(path)
             if match is not None:
                 refusal = self.check(request, page) if self.check is not None else None
                 return refusal if refusal is not None else await handler(request, match)
         refusal = self.check(request, True) if self.check is not None else None
         return refusal if refusal is not None else await self.fallback(request)
+
+    def answer_now(self, request: HttpRequest) -> Response | None:
+        """The answer of the first matching route's synchronous handler (after ``check``), or None
+        when that route has none or it leaves the request to :meth:`dispatch`."""
+        path = unquote(request.path)
+        for pattern, _, page, now in self.routes:
+            match = pattern.fullmatch(path)
+            if match is not None:
+                if now is None:
+                    return None
+                refusal = self.check(request, page) if self.check is not None else None
+                return refusal if refusal is not None else now(request, match)
+        return None

@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Mapping
 
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
+from websockets.protocol import State
 from websockets.http11 import Response
 
 from websocket_service.config import DEFAULT_MANAGEMENT_API_METHODS, parse_management_api_methods
@@ -79,7 +80,8 @@ class ManagementApi:
 
     def register(self, routes: HttpRoutes) -> None:
         """Add the management routes (with and without a stage segment) to ``routes``."""
-        routes.add(rf"/(?P<stage>[^/]*)/{MANAGEMENT_SEGMENT}/(?P<connection_id>[^/]*)", self.handle)
+        routes.add(rf"/(?P<stage>[^/]*)/{MANAGEMENT_SEGMENT}/(?P<connection_id>[^/]*)", self.handle,
+                   now=self.post_now)
         routes.add(rf"(?:/[^/]*)?/{MANAGEMENT_SEGMENT}(?:/.*)?", self._no_route)
 
     async def _no_route(self, request: HttpRequest, match: re.Match[str]) -> Response:
@@ -91,6 +93,49 @@ class ManagementApi:
         """Answer one ``@connections/{id}`` request."""
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
+        session = self._session(request, match)
+        if isinstance(session, Response):
+            return session
+        if request.method == "GET":
+            return responses.json_response(
+                200,
+                {  # wire names of the GetConnection output (boto3 shows ConnectedAt, Identity, ...)
+                    "connectedAt": _iso8601(session.info.connected_at_ms),
+                    "identity": {"sourceIp": session.info.source_ip, "userAgent": session.info.user_agent or ""},
+                    "lastActiveAt": _iso8601(session.last_active_ms),
+                },
+            )
+        if request.method == "DELETE":
+            self._close(session, CloseCode.NORMAL_CLOSURE, DELETE_REASON)
+            return responses.http_response(204)
+        return await self._post(session, request.body)
+
+    def post_now(self, request: HttpRequest, match: re.Match[str]) -> Response | None:
+        """:meth:`handle` without awaiting (the route's synchronous handler): a POST's frame is
+        written at once, and refusals are answered at once. None (the async :meth:`handle` answers)
+        for other methods, with an emulated latency, and when the frame cannot be written at once:
+        the connection is not open (``send`` then raises and the answer is 410) or another send
+        is between the fragments of a message."""
+        if self.latency_s or request.method != "POST":
+            return None
+        session = self._session(request, match)
+        if isinstance(session, Response):
+            return session
+        connection = session.connection
+        if connection.protocol.state is not State.OPEN or connection.send_in_progress is not None:
+            return None
+        # What ``await connection.send(data)`` does for one open, unfragmented message, minus the
+        # wait for the write buffer to drain: the connection's answers wait for that instead.
+        data = _message(request.body)
+        if isinstance(data, str):
+            connection.protocol.send_text(request.body)
+        else:
+            connection.protocol.send_binary(request.body)
+        connection.send_data()
+        return self._posted(session, data)
+
+    def _session(self, request: HttpRequest, match: re.Match[str]) -> Session | Response:
+        """The open session a request is for, or the answer refusing it."""
         method, connection_id = request.method, match["connection_id"]
         if match["stage"] != self.stage:
             logger.warning("%s %s -> 403: stage %r is not this gateway's stage %r",
@@ -109,30 +154,27 @@ class ManagementApi:
         if session is None:
             logger.info("%s @connections/%s -> 410", method, connection_id)
             return responses.gone()
-        if method == "GET":
-            return responses.json_response(
-                200,
-                {  # wire names of the GetConnection output (boto3 shows ConnectedAt, Identity, ...)
-                    "connectedAt": _iso8601(session.info.connected_at_ms),
-                    "identity": {"sourceIp": session.info.source_ip, "userAgent": session.info.user_agent or ""},
-                    "lastActiveAt": _iso8601(session.last_active_ms),
-                },
-            )
-        if method == "DELETE":
-            self._close(session, CloseCode.NORMAL_CLOSURE, DELETE_REASON)
-            return responses.http_response(204)
-        return await self._post(session, request.body)
+        return session
 
     async def _post(self, session: Session, body: bytes) -> Response:
-        data: str | bytes
-        try:
-            data = body.decode("utf-8")
-        except UnicodeDecodeError:
-            data = body
+        data = _message(body)
         try:
             await session.connection.send(data)
         except ConnectionClosed:
             return responses.gone()
+        return self._posted(session, data)
+
+    @staticmethod
+    def _posted(session: Session, data: str | bytes) -> Response:
+        """Note a message posted to ``session``; the answer to its POST."""
         session.touch(asyncio.get_running_loop().time())
         session.record("out", data)
         return responses.http_response(200)
+
+
+def _message(body: bytes) -> str | bytes:
+    """A POST body as the client receives it: text when it is UTF-8, else binary."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body

@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import urllib3.connection
 
-from websocket_service.messenger import ONE_WRITE_MAX_BODY, _one_write
+from websocket_service.messenger import Messenger
 
 BODY = b'{"type":"verified"}'
 
 
 class WriteSpy:
-    """The connection's real socket, with every ``sendall`` recorded (and still sent)."""
+    """A connection's real socket, with every ``sendall`` recorded (and still sent)."""
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
@@ -27,33 +25,30 @@ class WriteSpy:
         return getattr(self._sock, name)
 
 
-def post(connection_class: Any, management_api: Any, body: bytes) -> list[bytes]:
-    parts = urlsplit(management_api.endpoint)
-    conn = connection_class(parts.hostname, parts.port)
-    conn.connect()
-    spy = conn.sock = WriteSpy(conn.sock)
+def post(management_api: Any, body: bytes) -> list[bytes]:
+    messenger = Messenger(management_api.endpoint)
+    poster = messenger._get_poster()
+    connections = poster._connections
+    spies: list[WriteSpy] = []
+    real_connect = connections._connect
+
+    def connect(connect_s: float) -> Any:
+        spies.append(WriteSpy(real_connect(connect_s)))
+        return spies[-1]
+
+    connections._connect = connect  # type: ignore[method-assign]
     try:
-        conn.request("POST", "/prod/@connections/abc%3D", body=body, headers={"Authorization": "test"})
-        assert conn.getresponse().status == 200
+        assert poster.post("abc=", body, 5.0, 5.0) == (200, "")
     finally:
-        conn.close()
+        messenger.close()
     assert management_api.posts_to("abc=")[-1].body == body  # the server read the whole body
+    (spy,) = spies
     return spy.writes
 
 
-def test_head_and_small_body_go_out_in_one_write(management_api) -> None:
-    (write,) = post(_one_write(urllib3.connection.HTTPConnection), management_api, BODY)
+@pytest.mark.parametrize("size", [len(BODY), 100_000])
+def test_head_and_body_go_out_in_one_write(management_api, size: int) -> None:
+    body = BODY if size == len(BODY) else b"x" * size
+    (write,) = post(management_api, body)
     assert write.startswith(b"POST /prod/@connections/abc%3D HTTP/1.1\r\n")
-    assert f"\r\ncontent-length: {len(BODY)}\r\n".encode() in write.lower()
-    assert write.endswith(b"\r\n\r\n" + BODY)
-
-
-def test_urllib3_alone_writes_twice(management_api) -> None:
-    """What the subclass changes (so the test above can fail)."""
-    assert len(post(urllib3.connection.HTTPConnection, management_api, BODY)) == 2
-
-
-@pytest.mark.parametrize("size", [ONE_WRITE_MAX_BODY + 1, 100_000])
-def test_large_bodies_keep_urllib3s_own_writes(management_api, size: int) -> None:
-    writes = post(_one_write(urllib3.connection.HTTPConnection), management_api, b"x" * size)
-    assert len(writes) >= 2 and b"".join(writes).endswith(b"x" * size)
+    assert write.endswith(b"\r\n\r\n" + body)

@@ -161,7 +161,7 @@ def test_connect_and_disconnect_cold_path_without_tokens_imports_only_the_driver
 
 
 def test_notify_posts_without_ever_importing_boto3(store, store_url, management_api):
-    """Fan-out signs with botocore's signer on a urllib3 pool: boto3 stays out of the process."""
+    """Fan-out signs with botocore's credentials on the messenger's own HTTP client: boto3 stays out of the process."""
     assert store.add(NewConnection("BFHPhfCWIAMCKlQ=", "a@example.com", "email-verification",
                                    datetime.now(timezone.utc)), active_limit=5)
     outcome = _run_cold([load_event("direct_notify")], {

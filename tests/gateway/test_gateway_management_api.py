@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import socket
 from datetime import datetime
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
@@ -155,6 +156,40 @@ def test_post_with_expect_100_continue(gateway: LocalGateway, recorder: Recorder
 
             assert await asyncio.to_thread(post) == 200
             assert await ws.recv() == "continued"
+
+    run(scenario())
+
+
+def test_pipelined_posts_are_delivered_and_answered_in_order(gateway: LocalGateway, recorder: Recorder) -> None:
+    """Posts alone on their connection are answered from the read callback; posts pipelined in one
+    write (more than the gateway queues at once) still reach the client, and get their answers,
+    in the order sent -- and so do posts sent one at a time on the same kept-alive connection."""
+    count = 20
+
+    async def scenario() -> None:
+        ws, connection_id = await open_client(gateway, recorder)
+        async with ws:
+            def exchange() -> list[int]:
+                path = f"/prod/@connections/{quote(connection_id, safe='')}"
+                posts = [f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{gateway.port}\r\nContent-Length: "
+                         f"{len(str(i))}\r\n\r\n{i}".encode() for i in range(count)]
+                with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+                    answers = b""
+
+                    def statuses(total: int) -> list[int]:  # the answers' statuses (bodiless 200s)
+                        nonlocal answers
+                        while answers.count(b"\r\n\r\n") < total:
+                            answers += sock.recv(65536)
+                        return [int(head.split(b" ", 2)[1]) for head in answers.split(b"\r\n\r\n")[:total]]
+
+                    for number, post in enumerate(posts[:2], 1):  # one at a time: each alone on the connection
+                        sock.sendall(post)
+                        statuses(number)
+                    sock.sendall(b"".join(posts[2:]))  # the rest pipelined in one write
+                    return statuses(count)
+
+            assert await asyncio.to_thread(exchange) == [200] * count
+            assert [await ws.recv() for _ in range(count)] == [str(i) for i in range(count)]
 
     run(scenario())
 

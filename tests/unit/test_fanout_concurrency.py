@@ -28,7 +28,7 @@ def test_the_messenger_sizes_its_threads_and_pool_from_lambdas_memory_setting(mo
     try:
         assert sender.max_parallel == 37
         assert sender._get_executor()._max_workers == 37
-        assert sender._get_poster()._pool.pool.maxsize == 37
+        assert sender._get_poster()._connections.pool_size == 37
     finally:
         sender.close()
     assert Messenger(ENDPOINT, max_parallel=3).max_parallel == 3
