@@ -105,7 +105,7 @@ class GatewayConnection(ServerConnection):
         self._request_timer: asyncio.TimerHandle | None = None
         self._reading_paused = False
         self._kind: asyncio.Future[str] = self.loop.create_future()
-        self._requests: asyncio.Queue[HttpRequest | None] = asyncio.Queue()
+        self._requests: asyncio.Queue[HttpRequest | None] | None = None  # made by the first plain HTTP request
 
     # --- asyncio.Protocol callbacks --------------------------------------------------------
     def connection_lost(self, exc: Exception | None) -> None:
@@ -113,7 +113,8 @@ class GatewayConnection(ServerConnection):
         super().connection_lost(exc)
         if not self._kind.done():
             self._kind.set_result(_LOST)
-        self._requests.put_nowait(None)
+        if self._requests is not None:
+            self._requests.put_nowait(None)
         if self.info is not None and not self.session_started and self.on_lost_before_open is not None:
             self.on_lost_before_open(self.info)
 
@@ -126,7 +127,7 @@ class GatewayConnection(ServerConnection):
     def _parse(self, data: bytes) -> None:
         """Feed the reader; queue the requests it completes, no more than the queue has room for."""
         assert self._reader is not None  # nosec B101 # type narrowing: only called while plain HTTP is read
-        room = max(self.max_pipelined - self._requests.qsize(), 0)
+        room = max(self.max_pipelined - self._queued, 0)
         try:
             requests = self._reader.feed(data, limit=room)
         except (HttpProtocolError, ValueError, LookupError) as exc:  # LookupError: a header given twice
@@ -137,7 +138,7 @@ class GatewayConnection(ServerConnection):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         for request in requests:
             self._set_kind(_HTTP)
-            self._requests.put_nowait(request)
+            self._queue(request)
         upgrade = self._reader.upgrade
         if upgrade is None:
             self._flow_control()
@@ -147,7 +148,7 @@ class GatewayConnection(ServerConnection):
             if self._set_kind(_WEBSOCKET):
                 super().data_received(upgrade)
             else:  # an upgrade after plain requests on a keep-alive connection: not supported
-                self._requests.put_nowait(None)
+                self._queue(None)
 
     def _refuse(self, status: int, reason: str) -> None:
         """Answer ``status`` with a one-line reason and close (the request cannot be served)."""
@@ -157,12 +158,12 @@ class GatewayConnection(ServerConnection):
         self._write(responses.text_response(status, f"{reason}\n"), keep_alive=False)
         self.transport.close()
         self._set_kind(_HTTP)
-        self._requests.put_nowait(None)
+        self._queue(None)
 
     def _flow_control(self) -> None:
         """Stop reading while answers are owed (resumed by :meth:`_serve_http`); time partial requests."""
         assert self._reader is not None  # nosec B101 # type narrowing: called right after a feed
-        if self._requests.qsize() >= self.max_pipelined and not self._reading_paused:
+        if self._queued >= self.max_pipelined and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
         if self._reader.idle or self._reading_paused:
@@ -180,14 +181,24 @@ class GatewayConnection(ServerConnection):
             self._request_timer = None
 
     def _resume_reading(self) -> None:
-        if not self._reading_paused or self.transport.is_closing() or self._requests.qsize() >= self.max_pipelined:
+        if not self._reading_paused or self.transport.is_closing() or self._queued >= self.max_pipelined:
             return
         if self._reader is not None:
             self._parse(b"")  # requests already buffered come first (may fill the queue again)
-        if self._reader is not None and self._requests.qsize() < self.max_pipelined:
+        if self._reader is not None and self._queued < self.max_pipelined:
             self._reading_paused = False
             self.transport.resume_reading()
             self._flow_control()
+
+    @property
+    def _queued(self) -> int:
+        return 0 if self._requests is None else self._requests.qsize()
+
+    def _queue(self, request: HttpRequest | None) -> None:
+        """Queue a parsed request (None: no more will come) for :meth:`_serve_http`."""
+        if self._requests is None:
+            self._requests = asyncio.Queue()
+        self._requests.put_nowait(request)
 
     def _set_kind(self, kind: str) -> bool:
         if not self._kind.done():
@@ -224,13 +235,15 @@ class GatewayConnection(ServerConnection):
             await self._serve_http()
 
     async def _serve_http(self) -> None:
+        requests = self._requests
+        assert requests is not None  # nosec B101 # type narrowing: the kind became HTTP as a request (or a refusal) was queued
         if self.on_http_open is not None:
             self.on_http_open(self)
         try:
             while True:
                 try:
                     async with asyncio.timeout(self.keep_alive_timeout_s):
-                        request = await self._requests.get()
+                        request = await requests.get()
                 except TimeoutError:
                     break
                 if request is None or self.transport.is_closing():
@@ -255,6 +268,6 @@ class GatewayConnection(ServerConnection):
     def close_idle_http(self) -> None:
         """End a plain HTTP connection after its current answer (gateway shutdown); at once when
         its client is not reading its answers."""
-        self._requests.put_nowait(None)
+        self._queue(None)
         if self.paused or self._reading_paused:
             self.transport.abort()

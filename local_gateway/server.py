@@ -316,6 +316,10 @@ class LocalGateway:
         self._page: str | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._http_connections: set[GatewayConnection] = set()
+        # Bound once: each connection keeps its hooks for its lifetime, and a method bound per
+        # connection would be one more object for the garbage collector to walk per connection.
+        self._http_opened, self._http_closed = self._http_connections.add, self._http_connections.discard
+        self._lost_before_open = self._abandoned
         self._unopened = UnopenedConnections()
         self._threads: HandlerThreads | None = None  # made in start(), for its event loop
         self._integration_timeouts = FixedTimeouts(limits.integration_timeout_s)
@@ -398,8 +402,8 @@ class LocalGateway:
         connection = GatewayConnection(*args, **kwargs)
         connection.routes = self.http
         connection.open_timeout_s = self.limits.integration_timeout_s + 5  # $connect runs inside the handshake
-        connection.on_http_open = self._http_connections.add
-        connection.on_http_close = self._http_connections.discard
+        connection.on_http_open = self._http_opened
+        connection.on_http_close = self._http_closed
         connection.unopened = self._unopened
         return connection
 
@@ -608,7 +612,7 @@ class LocalGateway:
         else:
             connection.info = info
             connection.query = query
-            connection.on_lost_before_open = self._abandoned
+            connection.on_lost_before_open = self._lost_before_open
         return None
 
     def _abandoned(self, info: ConnectionInfo) -> None:
@@ -651,9 +655,12 @@ class LocalGateway:
         first_check = now + min(self.limits.idle_timeout_s, self.limits.max_duration_s)
         time_limits = self._time_limits.add(loop, first_check, session)
         pending: set[asyncio.Task[None]] = set()
-        slots = asyncio.Semaphore(self.limits.max_in_flight_per_connection)
+        slots: asyncio.Semaphore | None = None  # made by the first message: many clients only listen
         try:
-            async for data in connection:
+            while True:
+                data = await connection.recv()  # raises ConnectionClosed once closed, normally or not
+                if slots is None:
+                    slots = asyncio.Semaphore(self.limits.max_in_flight_per_connection)
                 await slots.acquire()  # backpressure: this client's next frames wait unread
                 session.touch(loop.time())
                 session.record("in", data)
@@ -663,9 +670,9 @@ class LocalGateway:
                 task = loop.create_task(self._on_message(session, data))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
-                task.add_done_callback(lambda _: slots.release())
+                task.add_done_callback(lambda _, slots=slots: slots.release())
         except ConnectionClosed:
-            pass  # an abnormal or oversize close; the status code is read below
+            pass  # the status code and reason are read below
         finally:
             self._time_limits.discard(time_limits)
             self._sessions.pop(info.connection_id, None)
