@@ -109,7 +109,7 @@ class GatewayConnection(ServerConnection):
         self._serving = False
         """A request is being answered by :meth:`_serve_http` (answers go out in order)."""
         self._kind: asyncio.Future[str] = self.loop.create_future()
-        self._requests: asyncio.Queue[HttpRequest | None] = asyncio.Queue()
+        self._requests: asyncio.Queue[HttpRequest | None] | None = None  # made by the first plain HTTP request
 
     # --- asyncio.Protocol callbacks --------------------------------------------------------
     def connection_lost(self, exc: Exception | None) -> None:
@@ -117,7 +117,8 @@ class GatewayConnection(ServerConnection):
         super().connection_lost(exc)
         if not self._kind.done():
             self._kind.set_result(_LOST)
-        self._requests.put_nowait(None)
+        if self._requests is not None:
+            self._requests.put_nowait(None)
         if self.info is not None and not self.session_started and self.on_lost_before_open is not None:
             self.on_lost_before_open(self.info)
 
@@ -130,7 +131,7 @@ class GatewayConnection(ServerConnection):
     def _parse(self, data: bytes) -> None:
         """Feed the reader; queue the requests it completes, no more than the queue has room for."""
         assert self._reader is not None  # nosec B101 # type narrowing: only called while plain HTTP is read
-        room = max(self.max_pipelined - self._requests.qsize(), 0)
+        room = max(self.max_pipelined - self._queued, 0)
         try:
             requests = self._reader.feed(data, limit=room)
         except (HttpProtocolError, ValueError, LookupError) as exc:  # LookupError: a header given twice
@@ -143,7 +144,7 @@ class GatewayConnection(ServerConnection):
         for request in requests:
             self._set_kind(_HTTP)
             if not (alone and self._answered_now(request)):
-                self._requests.put_nowait(request)
+                self._queue(request)
         upgrade = self._reader.upgrade
         if upgrade is None:
             self._flow_control()
@@ -153,14 +154,14 @@ class GatewayConnection(ServerConnection):
             if self._set_kind(_WEBSOCKET):
                 super().data_received(upgrade)
             else:  # an upgrade after plain requests on a keep-alive connection: not supported
-                self._requests.put_nowait(None)
+                self._queue(None)
 
     def _answered_now(self, request: HttpRequest) -> bool:
         """Answer ``request`` (read alone, nothing buffered behind it) from the read callback when
         its route can without awaiting (:meth:`~local_gateway.http.HttpRoutes.answer_now`) and
         nothing is owed before it: no request in hand or waiting, the last answer drained, the
         connection kept alive. Pipelined requests take the queue, with its backpressure."""
-        if (self._serving or not self._requests.empty() or self.paused or self.routes is None
+        if (self._serving or self._queued or self.paused or self.routes is None
                 or not request.keep_alive or self.transport.is_closing()):
             return False
         try:
@@ -181,12 +182,12 @@ class GatewayConnection(ServerConnection):
         self._write(responses.text_response(status, f"{reason}\n"), keep_alive=False)
         self.transport.close()
         self._set_kind(_HTTP)
-        self._requests.put_nowait(None)
+        self._queue(None)
 
     def _flow_control(self) -> None:
         """Stop reading while answers are owed (resumed by :meth:`_serve_http`); time partial requests."""
         assert self._reader is not None  # nosec B101 # type narrowing: called right after a feed
-        if self._requests.qsize() >= self.max_pipelined and not self._reading_paused:
+        if self._queued >= self.max_pipelined and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
         if self._reader.idle or self._reading_paused:
@@ -204,14 +205,24 @@ class GatewayConnection(ServerConnection):
             self._request_timer = None
 
     def _resume_reading(self) -> None:
-        if not self._reading_paused or self.transport.is_closing() or self._requests.qsize() >= self.max_pipelined:
+        if not self._reading_paused or self.transport.is_closing() or self._queued >= self.max_pipelined:
             return
         if self._reader is not None:
             self._parse(b"")  # requests already buffered come first (may fill the queue again)
-        if self._reader is not None and self._requests.qsize() < self.max_pipelined:
+        if self._reader is not None and self._queued < self.max_pipelined:
             self._reading_paused = False
             self.transport.resume_reading()
             self._flow_control()
+
+    @property
+    def _queued(self) -> int:
+        return 0 if self._requests is None else self._requests.qsize()
+
+    def _queue(self, request: HttpRequest | None) -> None:
+        """Queue a parsed request (None: no more will come) for :meth:`_serve_http`."""
+        if self._requests is None:
+            self._requests = asyncio.Queue()
+        self._requests.put_nowait(request)
 
     def _set_kind(self, kind: str) -> bool:
         if not self._kind.done():
@@ -248,13 +259,16 @@ class GatewayConnection(ServerConnection):
             await self._serve_http()
 
     async def _serve_http(self) -> None:
+        if self._requests is None:  # the first request was answered from the read callback (_answered_now)
+            self._requests = asyncio.Queue()
+        requests = self._requests
         if self.on_http_open is not None:
             self.on_http_open(self)
         try:
             while True:
                 try:
                     async with asyncio.timeout(self.keep_alive_timeout_s):
-                        request = await self._requests.get()
+                        request = await requests.get()
                 except TimeoutError:
                     break
                 if request is None or self.transport.is_closing():
@@ -281,6 +295,6 @@ class GatewayConnection(ServerConnection):
     def close_idle_http(self) -> None:
         """End a plain HTTP connection after its current answer (gateway shutdown); at once when
         its client is not reading its answers."""
-        self._requests.put_nowait(None)
+        self._queue(None)
         if self.paused or self._reading_paused:
             self.transport.abort()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from websockets.asyncio.server import ServerConnection
 
@@ -35,6 +35,7 @@ class Session:
 
     ``email`` and ``connection_type`` are the ``$connect`` query parameters (for the console).
     ``server_close`` is the close code and ``disconnectReason`` when the gateway closed it.
+    ``recent`` is empty until the first message (a connection that only listens keeps no deque).
     """
 
     info: ConnectionInfo
@@ -45,9 +46,7 @@ class Session:
     email: str = ""
     connection_type: str = ""
     server_close: tuple[int, str] | None = None
-    recent: collections.deque[MessageRecord] = field(
-        default_factory=lambda: collections.deque(maxlen=2 * RECENT_MESSAGES)
-    )
+    recent: collections.deque[MessageRecord] | tuple[()] = ()
 
     def touch(self, loop_time: float) -> None:
         """Record activity now (resets the idle timer)."""
@@ -57,4 +56,6 @@ class Session:
     def record(self, direction: str, data: str | bytes) -> None:
         """Remember a message for the console (the last few each way)."""
         size = len(data.encode() if isinstance(data, str) else data)
+        if not isinstance(self.recent, collections.deque):
+            self.recent = collections.deque(maxlen=2 * RECENT_MESSAGES)
         self.recent.append(MessageRecord(now_ms(), direction, size, _preview(data)))

@@ -78,6 +78,7 @@ from local_gateway.server import (
     GatewayLimits,
     LocalGateway,
     load_handler,
+    tune_garbage_collector,
 )
 
 DEFAULT_PORT = 8080
@@ -328,6 +329,7 @@ async def _serve_local(gateway: LocalGateway, database_url: str, applied: list[i
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await gateway.start()
+    tune_garbage_collector()  # this process serves the gateway only
     if outputs_file:
         write_outputs_file(gateway, outputs_file)
     print(_banner(gateway, database_url, applied, outputs_file), flush=True)
