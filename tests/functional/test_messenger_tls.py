@@ -72,7 +72,8 @@ class TlsServer:
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for ``localhost`` (made with the openssl command)."""
     if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a certificate")
+        pytest.fail("the TLS tests need the openssl command to make a certificate: make tools "
+                    "(or apt-get install -y openssl)", pytrace=False)
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                     "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
