@@ -375,7 +375,7 @@ def handler(event: Any, context: Any = None) -> Result:
     budget.start(context)  # database and management API waits stay inside the remaining time
     request_id = getattr(context, "aws_request_id", None)
     kind = classify(event)
-    route_handler = ROUTES.get(kind)  # one lookup: an Enum member hashes in Python
+    route_handler = ROUTES.get(kind)
     if route_handler is not None:
         return _websocket(kind, route_handler, event, request_id, started)
     if kind is EventKind.DIRECT_ACTION:

@@ -83,20 +83,18 @@ _C_ENCODE = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
 """:data:`_ENCODER`'s C encoder, built once instead of on every line (None without the C module)."""
 
 
-def _encode(record: Mapping[str, Any]) -> str:
-    if _C_ENCODE is None:
-        return _ENCODER.encode(record)
-    try:
-        return "".join(_C_ENCODE(record, 0))
-    except BaseException:
-        _MARKERS.clear()  # an encode that failed midway leaves its containers marked
-        raise
-
-
 def _write(record: Mapping[str, Any]) -> None:
+    if _C_ENCODE is None:
+        line = _ENCODER.encode(record)
+    else:
+        try:
+            line = "".join(_C_ENCODE(record, 0))
+        except BaseException:
+            _MARKERS.clear()  # an encode that failed midway leaves its containers marked
+            raise
     # Look sys.stdout up at call time so tests capturing stdout see the line.
     out = sys.stdout
-    out.write(_encode(record) + "\n")
+    out.write(line + "\n")
     out.flush()
 
 

@@ -144,6 +144,8 @@ _NO_GUARD = nullcontext()  # stateless, so one serves every operation
 
 def as_utc(value: datetime, name: str) -> datetime:
     """``value`` converted to UTC; naive datetimes are refused (they would be stored ambiguously)."""
+    if value.tzinfo is timezone.utc:  # the service's clock: nothing to check or convert
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime (got naive {value.isoformat()})")
     return value.astimezone(timezone.utc)
