@@ -100,6 +100,11 @@ def _write(record: Mapping[str, Any]) -> None:
 
 def log(level: str, message: str, **fields: Any) -> None:
     """Write one JSON log line ``{"level", "message", "timestamp", ...fields}`` if enabled."""
+    log_fields(level, message, fields)
+
+
+def log_fields(level: str, message: str, fields: Mapping[str, Any]) -> None:
+    """:func:`log` with the fields in one mapping (a caller that builds them anyway passes no copy)."""
     if LEVELS[level] < _threshold:
         return
     _write(_scrub_into({"level": level, "message": message, "timestamp": round(time.time(), 3)}, fields))
