@@ -41,6 +41,8 @@ class EventKind(enum.Enum):
     MALFORMED = "malformed"
     UNKNOWN = "unknown"
 
+    __hash__ = object.__hash__  # members are singletons compared by identity: hash them in C, not Enum's Python __hash__
+
 
 _WEBSOCKET_EVENT_TYPES = {
     "CONNECT": EventKind.CONNECT,
@@ -122,10 +124,11 @@ class WebSocketEvent:
     """
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
-        if not _is_mapping(raw) or not _is_mapping(raw.get("requestContext")):
+        context = raw.get("requestContext") if type(raw) is dict or _is_mapping(raw) else None
+        if not (type(context) is dict or _is_mapping(context)):  # a plain dict without the call
             raise MalformedEventError("requestContext must be an object")
         self.raw = raw
-        self._context: Mapping[str, Any] = raw["requestContext"]
+        self._context: Mapping[str, Any] = context
         self._headers: dict[str, str] | None = None  # checked once, on first use
         self._query: dict[str, str] | None = None
         self._query_read = False
@@ -136,7 +139,8 @@ class WebSocketEvent:
         return value if isinstance(value, str) and value else None
 
     def _recorded_str(self, key: str, max_chars: int) -> str | None:
-        return clean_recorded_text(self._optional_str(key), max_chars)
+        value = self._context.get(key)  # clean_recorded_text turns "" into None, as _optional_str does
+        return clean_recorded_text(value if isinstance(value, str) else None, max_chars)
 
     @property
     def connection_id(self) -> str:
@@ -150,7 +154,8 @@ class WebSocketEvent:
     @property
     def route_key(self) -> str | None:
         """``requestContext.routeKey`` such as ``$connect`` or ``$default``."""
-        return self._optional_str("routeKey")
+        value = self._context.get("routeKey")  # every invocation: _optional_str without its call
+        return value if isinstance(value, str) and value else None
 
     @property
     def request_id(self) -> str | None:
@@ -176,7 +181,7 @@ class WebSocketEvent:
     def source_ip(self) -> str | None:
         """``requestContext.identity.sourceIp`` (cleaned for recording)."""
         identity = self._context.get("identity")
-        value = identity.get("sourceIp") if _is_mapping(identity) else None
+        value = identity.get("sourceIp") if type(identity) is dict or _is_mapping(identity) else None
         return clean_recorded_text(value if isinstance(value, str) else None, MAX_SOURCE_IP_CHARS)
 
     @property
@@ -237,10 +242,15 @@ class WebSocketEvent:
 
     def query_values(self, name: str) -> list[str]:
         """Every value of a query parameter (``?a=1&a=2`` -> ``["1", "2"]``)."""
-        single = self.query(name)
+        params = self._query if self._query_read else self.query_string_parameters  # checked once
         multi = self.raw.get("multiValueQueryStringParameters")
-        if _is_mapping(multi) and isinstance(multi.get(name), list):
-            return [v for v in multi[name] if isinstance(v, str)]
+        if multi is not None and (type(multi) is dict or _is_mapping(multi)):
+            values = multi.get(name)
+            if isinstance(values, list):
+                if _STR_ONLY.issuperset(map(type, values)):  # the common case, without a per-item call
+                    return list(values)
+                return [v for v in values if isinstance(v, str)]
+        single = None if params is None else params.get(name)
         return [] if single is None else [single]
 
     # --- body -----------------------------------------------------------------------------------

@@ -83,25 +83,28 @@ _C_ENCODE = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
 """:data:`_ENCODER`'s C encoder, built once instead of on every line (None without the C module)."""
 
 
-def _encode(record: Mapping[str, Any]) -> str:
-    if _C_ENCODE is None:
-        return _ENCODER.encode(record)
-    try:
-        return "".join(_C_ENCODE(record, 0))
-    except BaseException:
-        _MARKERS.clear()  # an encode that failed midway leaves its containers marked
-        raise
-
-
 def _write(record: Mapping[str, Any]) -> None:
+    if _C_ENCODE is None:
+        line = _ENCODER.encode(record)
+    else:
+        try:
+            line = "".join(_C_ENCODE(record, 0))
+        except BaseException:
+            _MARKERS.clear()  # an encode that failed midway leaves its containers marked
+            raise
     # Look sys.stdout up at call time so tests capturing stdout see the line.
     out = sys.stdout
-    out.write(_encode(record) + "\n")
+    out.write(line + "\n")
     out.flush()
 
 
 def log(level: str, message: str, **fields: Any) -> None:
     """Write one JSON log line ``{"level", "message", "timestamp", ...fields}`` if enabled."""
+    log_fields(level, message, fields)
+
+
+def log_fields(level: str, message: str, fields: Mapping[str, Any]) -> None:
+    """:func:`log` with the fields in one mapping (a caller that builds them anyway passes no copy)."""
     if LEVELS[level] < _threshold:
         return
     _write(_scrub_into({"level": level, "message": message, "timestamp": round(time.time(), 3)}, fields))

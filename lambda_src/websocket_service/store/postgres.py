@@ -201,7 +201,8 @@ class DeadlineWatchdog:
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # arm/disarm take it directly: Condition's own with is Python code
+        self._cond = threading.Condition(self._lock)
         self._armed: set[Deadline] = set()
         self._waking_at = float("inf")
         self._thread: threading.Thread | None = None
@@ -211,7 +212,7 @@ class DeadlineWatchdog:
     def arm(self, fd: int, seconds: float) -> Deadline:
         """Start counting ``seconds`` for the socket ``fd``."""
         deadline = Deadline(fd, time.monotonic() + seconds)
-        with self._cond:
+        with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._watch, name="db-deadline", daemon=True)
                 self._thread.start()
@@ -224,7 +225,7 @@ class DeadlineWatchdog:
 
     def disarm(self, deadline: Deadline) -> None:
         """Stop counting (the wait ended on its own, or the deadline fired)."""
-        with self._cond:
+        with self._lock:
             self._armed.discard(deadline)
 
     def _watch(self) -> None:

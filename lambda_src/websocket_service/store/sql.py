@@ -14,7 +14,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -139,11 +139,10 @@ class Session(Protocol):
         """Run a migration script (several statements, no parameters)."""
 
 
-_NO_GUARD = nullcontext()  # stateless, so one serves every operation
-
-
 def as_utc(value: datetime, name: str) -> datetime:
     """``value`` converted to UTC; naive datetimes are refused (they would be stored ambiguously)."""
+    if value.tzinfo is timezone.utc:  # the service's clock: nothing to check or convert
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime (got naive {value.isoformat()})")
     return value.astimezone(timezone.utc)
@@ -253,9 +252,10 @@ class SqlConnectionStore(ABC, Generic[RawConnection]):
     def _close_raw(self, conn: RawConnection) -> None:
         """Close ``conn``, ignoring errors."""
 
-    def _guard(self, conn: RawConnection, operation: str) -> AbstractContextManager[None]:
-        """Bound the wait for the server during one operation (default: nothing to bound)."""
-        return _NO_GUARD
+    def _guard(self, conn: RawConnection, operation: str) -> AbstractContextManager[Any]:
+        """Bound the wait for the server during one operation (default: nothing to bound, so the
+        store's own lock, which :meth:`_run` holds already: entering it again does nothing, in C)."""
+        return self._lock
 
     def _may_retry(self, error: Exception) -> bool:
         """Whether a lost connection may be reopened and the operation re-run once."""

@@ -36,7 +36,8 @@ class SqliteOpenError(StoreConnectError, StoreConfigError):
 
 def encode_datetime(value: datetime) -> str:
     """``value`` (timezone-aware) as the stored text, e.g. ``2026-11-25T22:39:53.000000Z``."""
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"  # minus "+00:00"
+    utc = value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+    return utc.isoformat(timespec="microseconds")[:-6] + "Z"  # minus "+00:00"
 
 
 @cache
@@ -80,7 +81,10 @@ class _SqliteSession:
         self._conn = conn
 
     def _cursor(self, sql: str, params: Mapping[str, Any] | None) -> sqlite3.Cursor:
-        encoded = {k: v if type(v) in _AS_IS else _encode(v) for k, v in (params or {}).items()}
+        encoded = dict(params) if params else {}
+        for key, value in encoded.items():  # replacing values while iterating is fine: no key is added
+            if type(value) not in _AS_IS:
+                encoded[key] = _encode(value)
         return self._conn.execute(_sqlite_sql(sql), encoded)
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
