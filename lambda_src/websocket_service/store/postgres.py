@@ -70,9 +70,10 @@ KEEPALIVE_IDLE_S = 30
 
 PGBOUNCER_PORT = "6432"
 """pgbouncer's default port: ``DB_POOLER=auto`` treats a URL on it as pooled."""
-RDS_PROXY_HOST = re.compile(r"\.proxy-[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$")
+RDS_PROXY_HOST = r"\.proxy-[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$"
 """An RDS Proxy endpoint (``NAME.proxy-ID.REGION.rds.amazonaws.com``, custom endpoints
-``NAME.endpoint.proxy-ID...``): ``DB_POOLER=auto`` treats it as pooled."""
+``NAME.endpoint.proxy-ID...``): ``DB_POOLER=auto`` treats it as pooled. A pattern string, compiled
+(and cached by :mod:`re`) on first use: an explicit ``DB_POOLER`` never pays for it."""
 
 SATURATION_MARKERS = (
     "too many clients",  # PostgreSQL max_connections (SQLSTATE 53300)
@@ -121,7 +122,7 @@ _LOCK_EMAIL_OF = (
     f"SELECT pg_advisory_xact_lock({_EMAIL_LOCK_CLASS}, hashtext(user_email)) FROM {TABLE} "  # nosec B608 # only constants are formatted in; values are bound parameters
     "WHERE connection_id = %(connection_id)s"
 )
-_UNDEFINED_RELATION = re.compile(r'relation "(?P<name>[^"]+)" does not exist')
+_UNDEFINED_RELATION = r'relation "(?P<name>[^"]+)" does not exist'  # compiled on first use (an error path)
 _SET_TIMEOUT = "SELECT set_config('statement_timeout', '{ms}', true)"
 
 
@@ -163,7 +164,7 @@ def is_pooled(params: Mapping[str, Any], pooler: str) -> bool:
         return pooler != "none"
     hosts = str(params.get("host") or "").lower().split(",")
     ports = str(params.get("port") or "").split(",")
-    return PGBOUNCER_PORT in (p.strip() for p in ports) or any(RDS_PROXY_HOST.search(h.strip()) for h in hosts)
+    return PGBOUNCER_PORT in (p.strip() for p in ports) or any(re.search(RDS_PROXY_HOST, h.strip()) for h in hosts)
 
 
 def is_saturation(error: BaseException) -> bool:
@@ -509,7 +510,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         # SQLSTATE 42P01 undefined_table only; the table name is in the primary message.
         if not isinstance(error, pg_errors.UndefinedTable):
             return None
-        match = _UNDEFINED_RELATION.search(error.diag.message_primary or "")
+        match = re.search(_UNDEFINED_RELATION, error.diag.message_primary or "")
         return match["name"].rpartition(".")[2] if match else None
 
     def _lock_migrations(self, session: Any) -> None:
