@@ -9,15 +9,17 @@ Two protocols, picked by ``pooler`` (``DB_POOLER``; ``auto`` treats a URL on por
 * **pooled** (``pgbouncer``, ``rds-proxy``): pool-safe for transaction pooling. No startup
   ``options`` are added (pgbouncer and RDS Proxy refuse them; the URL's own ``options`` are passed
   on untouched); no session state: every operation is ONE simple-protocol query string,
-  ``SELECT set_config('statement_timeout', ..., true); <statement>``, which PostgreSQL runs as one
-  implicit transaction, so the timeout is transaction-local and gone when the query ends (nothing
-  pins a proxy session; no ``TimeZone``: datetimes are converted to UTC on read); no server-side
+  ``SET LOCAL statement_timeout = ...; <statement>``, which PostgreSQL runs as one implicit
+  transaction, so the timeout is transaction-local and gone when the query ends (nothing pins a
+  proxy session: the stack's RDS Proxy does not pin on variable sets; no ``TimeZone``: datetimes
+  are converted to UTC on read). ``SET LOCAL`` rather than ``SELECT set_config(...)``: a utility
+  statement the server neither plans nor answers with a row; no server-side
   prepared statements: parameters are bound client-side (``ClientCursor``) and
   ``prepare_threshold`` is off, so transaction pooling never mixes statements up across clients.
 * **direct** (``none``): the connection is the server session, so the statement timeout is set
   ONCE right after connecting (a plain ``SET``, not a startup option) and each operation is a
   normal extended-protocol query with server-side binding and psycopg's automatic prepared
-  statements (after ``prepare_threshold`` runs of a statement): no per-statement ``set_config``,
+  statements (after ``prepare_threshold`` runs of a statement): no per-statement ``SET LOCAL``,
   no re-planning on the hot path.
 
 Deadlines: ``connect_timeout`` bounds connecting; the server's ``statement_timeout`` bounds a
@@ -122,8 +124,9 @@ _LOCK_EMAIL_OF = (
     f"SELECT pg_advisory_xact_lock({_EMAIL_LOCK_CLASS}, hashtext(user_email)) FROM {TABLE} "  # nosec B608 # only constants are formatted in; values are bound parameters
     "WHERE connection_id = %(connection_id)s"
 )
+_IDLE = psycopg.pq.TransactionStatus.IDLE
 _UNDEFINED_RELATION = r'relation "(?P<name>[^"]+)" does not exist'  # compiled on first use (an error path)
-_SET_TIMEOUT = "SELECT set_config('statement_timeout', '{ms}', true)"
+_SET_TIMEOUT = "SET LOCAL statement_timeout = {ms}"
 
 
 def connect_kwargs(
@@ -284,7 +287,7 @@ class _PgSession:
     def _cursor(self, sql: str, params: Mapping[str, Any] | None) -> psycopg.Cursor[Any]:
         cursor = self._statement_cursor.execute(self._prefix + sql, params)  # type: ignore[arg-type]
         if self._prefix:
-            cursor.nextset()  # past set_config's row, to the statement's result
+            cursor.nextset()  # past the SET's result, to the statement's
         return cursor
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -440,7 +443,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
 
     def _session(self, conn: psycopg.Connection[Any]) -> _PgSession:
         prefix = self._prefix  # direct: always "", no need to ask the connection
-        if prefix and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        if prefix and conn.pgconn.transaction_status != _IDLE:
             prefix = ""
         cursor = self._statement_cursor
         if cursor is None or cursor.connection is not conn:  # first use, or a reopened connection
