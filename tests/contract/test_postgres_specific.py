@@ -178,7 +178,7 @@ def test_direct_mode_sets_the_timeout_once_and_uses_prepared_statements(
     assert any(ADD_FUNCTION in statement for statement in prepared), prepared  # the $connect call
     assert any(statement.lstrip().startswith("UPDATE websocket_connections SET is_active = FALSE")
                for statement in prepared), prepared  # the $disconnect update
-    assert not any("set_config" in statement for statement in prepared)  # no per-statement timeout
+    assert not any("statement_timeout" in statement for statement in prepared)  # no per-statement timeout
 
     conn = store._conn
     assert conn.execute("SHOW statement_timeout", prepare=False).fetchone() == ("300ms",)  # the session's

@@ -9,15 +9,17 @@ Two protocols, picked by ``pooler`` (``DB_POOLER``; ``auto`` treats a URL on por
 * **pooled** (``pgbouncer``, ``rds-proxy``): pool-safe for transaction pooling. No startup
   ``options`` are added (pgbouncer and RDS Proxy refuse them; the URL's own ``options`` are passed
   on untouched); no session state: every operation is ONE simple-protocol query string,
-  ``SELECT set_config('statement_timeout', ..., true); <statement>``, which PostgreSQL runs as one
-  implicit transaction, so the timeout is transaction-local and gone when the query ends (nothing
-  pins a proxy session; no ``TimeZone``: datetimes are converted to UTC on read); no server-side
+  ``SET LOCAL statement_timeout = ...; <statement>``, which PostgreSQL runs as one implicit
+  transaction, so the timeout is transaction-local and gone when the query ends (nothing pins a
+  proxy session: the stack's RDS Proxy does not pin on variable sets; no ``TimeZone``: datetimes
+  are converted to UTC on read). ``SET LOCAL`` rather than ``SELECT set_config(...)``: a utility
+  statement the server neither plans nor answers with a row; no server-side
   prepared statements: parameters are bound client-side (``ClientCursor``) and
   ``prepare_threshold`` is off, so transaction pooling never mixes statements up across clients.
 * **direct** (``none``): the connection is the server session, so the statement timeout is set
   ONCE right after connecting (a plain ``SET``, not a startup option) and each operation is a
   normal extended-protocol query with server-side binding and psycopg's automatic prepared
-  statements (after ``prepare_threshold`` runs of a statement): no per-statement ``set_config``,
+  statements (after ``prepare_threshold`` runs of a statement): no per-statement ``SET LOCAL``,
   no re-planning on the hot path.
 
 Deadlines: ``connect_timeout`` bounds connecting; the server's ``statement_timeout`` bounds a
@@ -42,7 +44,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -70,9 +72,10 @@ KEEPALIVE_IDLE_S = 30
 
 PGBOUNCER_PORT = "6432"
 """pgbouncer's default port: ``DB_POOLER=auto`` treats a URL on it as pooled."""
-RDS_PROXY_HOST = re.compile(r"\.proxy-[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$")
+RDS_PROXY_HOST = r"\.proxy-[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$"
 """An RDS Proxy endpoint (``NAME.proxy-ID.REGION.rds.amazonaws.com``, custom endpoints
-``NAME.endpoint.proxy-ID...``): ``DB_POOLER=auto`` treats it as pooled."""
+``NAME.endpoint.proxy-ID...``): ``DB_POOLER=auto`` treats it as pooled. A pattern string, compiled
+(and cached by :mod:`re`) on first use: an explicit ``DB_POOLER`` never pays for it."""
 
 SATURATION_MARKERS = (
     "too many clients",  # PostgreSQL max_connections (SQLSTATE 53300)
@@ -128,8 +131,9 @@ _LOCK_EMAIL_OF = (
     f"SELECT pg_advisory_xact_lock({_EMAIL_LOCK_CLASS}, hashtext(user_email)) FROM {TABLE} "  # nosec B608 # only constants are formatted in; values are bound parameters
     "WHERE connection_id = %(connection_id)s"
 )
-_UNDEFINED_RELATION = re.compile(r'relation "(?P<name>[^"]+)" does not exist')
-_SET_TIMEOUT = "SELECT set_config('statement_timeout', '{ms}', true)"
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+_UNDEFINED_RELATION = r'relation "(?P<name>[^"]+)" does not exist'  # compiled on first use (an error path)
+_SET_TIMEOUT = "SET LOCAL statement_timeout = {ms}"
 
 
 def connect_kwargs(
@@ -170,7 +174,7 @@ def is_pooled(params: Mapping[str, Any], pooler: str) -> bool:
         return pooler != "none"
     hosts = str(params.get("host") or "").lower().split(",")
     ports = str(params.get("port") or "").split(",")
-    return PGBOUNCER_PORT in (p.strip() for p in ports) or any(RDS_PROXY_HOST.search(h.strip()) for h in hosts)
+    return PGBOUNCER_PORT in (p.strip() for p in ports) or any(re.search(RDS_PROXY_HOST, h.strip()) for h in hosts)
 
 
 def is_saturation(error: BaseException) -> bool:
@@ -291,7 +295,7 @@ class _PgSession:
     def _cursor(self, sql: str, params: Mapping[str, Any] | None) -> psycopg.Cursor[Any]:
         cursor = self._statement_cursor.execute(self._prefix + sql, params)  # type: ignore[arg-type]
         if self._prefix:
-            cursor.nextset()  # past set_config's row, to the statement's result
+            cursor.nextset()  # past the SET's result, to the statement's
         return cursor
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -306,7 +310,13 @@ class _PgSession:
         psycopg.ClientCursor(self._conn).execute(sql)  # type: ignore[arg-type]
 
 
-class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
+if TYPE_CHECKING:
+    _StoreBase = SqlConnectionStore[psycopg.Connection[Any]]
+else:  # subscripting generics at import costs about 0.4 ms of typing machinery in every fresh process
+    _StoreBase = SqlConnectionStore
+
+
+class PostgresConnectionStore(_StoreBase):
     """:class:`~.base.ConnectionStore` on PostgreSQL, direct or pooled (see the module docstring).
 
     ``add`` calls ``ws_add_connection``, which takes a transaction-scoped advisory lock on a hash
@@ -447,7 +457,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
 
     def _session(self, conn: psycopg.Connection[Any]) -> _PgSession:
         prefix = self._prefix  # direct: always "", no need to ask the connection
-        if prefix and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        if prefix and conn.pgconn.transaction_status != _IDLE:
             prefix = ""
         cursor = self._statement_cursor
         if cursor is None or cursor.connection is not conn:  # first use, or a reopened connection
@@ -517,7 +527,7 @@ class PostgresConnectionStore(SqlConnectionStore[psycopg.Connection[Any]]):
         # SQLSTATE 42P01 undefined_table only; the table name is in the primary message.
         if not isinstance(error, pg_errors.UndefinedTable):
             return None
-        match = _UNDEFINED_RELATION.search(error.diag.message_primary or "")
+        match = re.search(_UNDEFINED_RELATION, error.diag.message_primary or "")
         return match["name"].rpartition(".")[2] if match else None
 
     def _lock_migrations(self, session: Any) -> None:
