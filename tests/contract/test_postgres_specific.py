@@ -31,6 +31,7 @@ from websocket_service.store.postgres import (
     MISSING_FUNCTION_RECHECK_S,
     PostgresConnectionStore,
     connect_kwargs,
+    pooler_kind,
 )
 from websocket_service.store.schema import load_migrations
 
@@ -191,24 +192,54 @@ def test_direct_mode_sets_the_timeout_once_and_uses_prepared_statements(
 
 
 @pytest.mark.parametrize(
-    ("url", "pooler", "pooled"),
+    ("url", "pooler", "kind"),
     [
-        ("postgresql://u@127.0.0.1:5432/db", "auto", False),
-        ("postgresql://u@db.example.com/db", "auto", False),  # default port
-        ("postgresql://u@127.0.0.1:6432/db", "auto", True),  # pgbouncer's port
-        ("postgresql://u@ws.proxy-abc123def456.eu-west-1.rds.amazonaws.com:5432/db", "auto", True),
-        ("postgresql://u@ro.endpoint.proxy-abc123def456.us-east-1.rds.amazonaws.com/db", "auto", True),
-        ("postgresql://u@ws.proxy-abc123def456.cn-north-1.rds.amazonaws.com.cn/db", "auto", True),
-        ("postgresql://u@ws.cluster-abc123def456.eu-west-1.rds.amazonaws.com/db", "auto", False),  # Aurora, no proxy
-        ("postgresql://u@proxy-host.example.com/db", "auto", False),
-        ("postgresql://u@a:5432,b:6432/db", "auto", True),  # any host of a multi-host URL
-        ("postgresql://u@127.0.0.1:6432/db", "none", False),  # an explicit setting wins
-        ("postgresql://u@127.0.0.1:5432/db", "pgbouncer", True),
-        ("postgresql://u@127.0.0.1:5432/db", "rds-proxy", True),
+        ("postgresql://u@127.0.0.1:5432/db", "auto", "none"),
+        ("postgresql://u@db.example.com/db", "auto", "none"),  # default port
+        ("postgresql://u@127.0.0.1:6432/db", "auto", "pgbouncer"),  # pgbouncer's port
+        ("postgresql://u@ws.proxy-abc123def456.eu-west-1.rds.amazonaws.com:5432/db", "auto", "rds-proxy"),
+        ("postgresql://u@ro.endpoint.proxy-abc123def456.us-east-1.rds.amazonaws.com/db", "auto", "rds-proxy"),
+        ("postgresql://u@ws.proxy-abc123def456.cn-north-1.rds.amazonaws.com.cn/db", "auto", "rds-proxy"),
+        ("postgresql://u@ws.cluster-abc123def456.eu-west-1.rds.amazonaws.com/db", "auto", "none"),  # Aurora, no proxy
+        ("postgresql://u@proxy-host.example.com/db", "auto", "none"),
+        ("postgresql://u@a:5432,b:6432/db", "auto", "pgbouncer"),  # any host of a multi-host URL
+        ("postgresql://u@127.0.0.1:6432/db", "none", "none"),  # an explicit setting wins
+        ("postgresql://u@127.0.0.1:5432/db", "pgbouncer", "pgbouncer"),
+        ("postgresql://u@127.0.0.1:5432/db", "rds-proxy", "rds-proxy"),
     ],
 )
-def test_pooler_auto_detects_pgbouncer_port_and_rds_proxy_hosts(url: str, pooler: str, pooled: bool) -> None:
-    assert PostgresConnectionStore(url, pooler=pooler).pooled is pooled  # no connection is opened
+def test_pooler_auto_detects_pgbouncer_port_and_rds_proxy_hosts(url: str, pooler: str, kind: str) -> None:
+    assert pooler_kind(connect_kwargs(url, connect_timeout_s=3), pooler) == kind
+    assert PostgresConnectionStore(url, pooler=pooler).pooled is (kind != "none")  # no connection is opened
+
+
+@pytest.mark.parametrize(
+    ("pooler", "timeout_statement"),
+    [
+        ("pgbouncer", "SET LOCAL statement_timeout = 300; "),
+        # RDS Proxy pins a session on SET unless the proxy excludes variable sets: a function call.
+        ("rds-proxy", "SELECT set_config('statement_timeout', '300', true); "),
+    ],
+)
+def test_pooled_statements_carry_their_poolers_form_of_the_timeout_and_it_holds(
+    pg_database_url: str, admin: psycopg.Connection[Any], app_name: str, pooler: str, timeout_statement: str
+) -> None:
+    store = open_store(f"{pg_database_url}&application_name={app_name}", statement_timeout_ms=300, pooler=pooler)
+    try:
+        store.migrate()
+        assert store.add(new("c1"), active_limit=5) is True
+        [query] = admin.execute(
+            "SELECT query FROM pg_stat_activity WHERE application_name = %s", (app_name,)
+        ).fetchone()
+        assert query.startswith(timeout_statement) and ADD_FUNCTION in query, query
+        with psycopg.connect(pg_database_url) as locker:  # holds the lock until rollback
+            locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(StoreError, match=r"cancelled by statement_timeout \(300 ms"):
+                store.get("c1")
+            locker.rollback()
+        assert store.get("c1") is not None
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(("env", "pooled"), [({}, False), ({"DB_POOLER": "pgbouncer"}, True)])

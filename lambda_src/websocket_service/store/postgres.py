@@ -9,11 +9,13 @@ Two protocols, picked by ``pooler`` (``DB_POOLER``; ``auto`` treats a URL on por
 * **pooled** (``pgbouncer``, ``rds-proxy``): pool-safe for transaction pooling. No startup
   ``options`` are added (pgbouncer and RDS Proxy refuse them; the URL's own ``options`` are passed
   on untouched); no session state: every operation is ONE simple-protocol query string,
-  ``SET LOCAL statement_timeout = ...; <statement>``, which PostgreSQL runs as one implicit
-  transaction, so the timeout is transaction-local and gone when the query ends (nothing pins a
-  proxy session: the stack's RDS Proxy does not pin on variable sets; no ``TimeZone``: datetimes
-  are converted to UTC on read). ``SET LOCAL`` rather than ``SELECT set_config(...)``: a utility
-  statement the server neither plans nor answers with a row; no server-side
+  ``SET LOCAL statement_timeout = ...; <statement>`` (pgbouncer) or
+  ``SELECT set_config('statement_timeout', ..., true); <statement>`` (RDS Proxy), which PostgreSQL
+  runs as one implicit transaction, so the timeout is transaction-local and gone when the query
+  ends (no ``TimeZone``: datetimes are converted to UTC on read). ``SET LOCAL`` is the cheaper
+  form (a utility statement the server neither plans nor answers with a row); RDS Proxy pins a
+  session on ``SET`` unless the proxy excludes variable sets from pinning, which the stack's proxy
+  does but one of your own may not, so there the function form keeps sessions unpinned; no server-side
   prepared statements: parameters are bound client-side (``ClientCursor``) and
   ``prepare_threshold`` is off, so transaction pooling never mixes statements up across clients.
 * **direct** (``none``): the connection is the server session, so the statement timeout is set
@@ -133,7 +135,11 @@ _LOCK_EMAIL_OF = (
 )
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 _UNDEFINED_RELATION = r'relation "(?P<name>[^"]+)" does not exist'  # compiled on first use (an error path)
-_SET_TIMEOUT = "SET LOCAL statement_timeout = {ms}"
+_SET_TIMEOUT = {
+    "pgbouncer": "SET LOCAL statement_timeout = {ms}",
+    "rds-proxy": "SELECT set_config('statement_timeout', '{ms}', true)",
+}
+"""The pooled protocol's transaction-local timeout, per pooler (module docstring: why two forms)."""
 
 
 def connect_kwargs(
@@ -166,15 +172,19 @@ def connect_kwargs(
     return params
 
 
-def is_pooled(params: Mapping[str, Any], pooler: str) -> bool:
-    """Whether the connection described by ``params`` (:func:`connect_kwargs`) goes through a
-    transaction pooler: ``pooler`` says so (``pgbouncer``, ``rds-proxy``) or not (``none``), or,
-    for ``auto``, any of its hosts is an RDS Proxy endpoint or any of its ports is 6432."""
-    if pooler_setting(pooler) != "auto":
-        return pooler != "none"
+def pooler_kind(params: Mapping[str, Any], pooler: str) -> str:
+    """The transaction pooler the connection described by ``params`` (:func:`connect_kwargs`) goes
+    through: ``pooler`` as set (``pgbouncer``, ``rds-proxy``, ``none``), or, for ``auto``,
+    ``rds-proxy`` when any of its hosts is an RDS Proxy endpoint, ``pgbouncer`` when any of its
+    ports is 6432, else ``none``."""
+    setting = pooler_setting(pooler)
+    if setting != "auto":
+        return setting
     hosts = str(params.get("host") or "").lower().split(",")
+    if any(re.search(RDS_PROXY_HOST, h.strip()) for h in hosts):
+        return "rds-proxy"
     ports = str(params.get("port") or "").split(",")
-    return PGBOUNCER_PORT in (p.strip() for p in ports) or any(re.search(RDS_PROXY_HOST, h.strip()) for h in hosts)
+    return "pgbouncer" if PGBOUNCER_PORT in (p.strip() for p in ports) else "none"
 
 
 def is_saturation(error: BaseException) -> bool:
@@ -358,7 +368,7 @@ class PostgresConnectionStore(_StoreBase):
         ``migration_timeout_ms`` bounds each statement of ``migrate``, including the wait for the
         migration lock another migrator holds. ``idle_release_s`` (None: never) closes a
         connection unused for that long before its next use. ``pooler`` (``DB_POOLER``) picks the
-        protocol (module docstring; :func:`is_pooled`). ``monotonic`` is the clock of the idle
+        protocol (module docstring; :func:`pooler_kind`). ``monotonic`` is the clock of the idle
         release and the saturation backoff.
         """
         super().__init__(idle_release_s=idle_release_s, monotonic=monotonic)
@@ -367,9 +377,11 @@ class PostgresConnectionStore(_StoreBase):
         )
         self._statement_timeout_ms = int(statement_timeout_ms)
         self._migration_timeout_ms = int(migration_timeout_ms)
-        self.pooled = is_pooled(self._kwargs, pooler)
+        kind = pooler_kind(self._kwargs, pooler)
+        self.pooled = kind != "none"
         """True: the pool-safe protocol (no session state, no prepared statements); False: direct."""
-        self._prefix = _SET_TIMEOUT.format(ms=self._statement_timeout_ms) + "; " if self.pooled else ""
+        self._set_timeout = _SET_TIMEOUT[kind].format(ms=self._statement_timeout_ms) if self.pooled else ""
+        self._prefix = self._set_timeout + "; " if self.pooled else ""
         self._deadline: Deadline | None = None
         self._keep_and_list_missing_until = float("-inf")
         self._statement_cursor: psycopg.Cursor[Any] | None = None
@@ -468,7 +480,7 @@ class PostgresConnectionStore(_StoreBase):
     def _write_transaction(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
         with conn.transaction():
             if self.pooled:  # direct: the session's statement timeout holds already
-                conn.execute(_SET_TIMEOUT.format(ms=self._statement_timeout_ms))
+                conn.execute(self._set_timeout)
             yield
 
     def _guard(self, conn: psycopg.Connection[Any], operation: str) -> _DeadlineGuard:
