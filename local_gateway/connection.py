@@ -261,14 +261,14 @@ class GatewayConnection(ServerConnection):
     async def _serve_http(self) -> None:
         if self._requests is None:  # the first request was answered from the read callback (_answered_now)
             self._requests = asyncio.Queue()
-        requests = self._requests
+        queue = self._requests
         if self.on_http_open is not None:
             self.on_http_open(self)
         try:
             while True:
                 try:
                     async with asyncio.timeout(self.keep_alive_timeout_s):
-                        request = await requests.get()
+                        request = await queue.get()
                 except TimeoutError:
                     break
                 if request is None or self.transport.is_closing():
