@@ -266,6 +266,17 @@ class SSLError(PostError):
     """TLS failed: the handshake (e.g. a certificate that does not verify) or a broken record."""
 
 
+def _readable_now(sock: socket.socket) -> bool:
+    """Whether ``sock`` has data or EOF to read right now. ``poll``, not ``select``: select() refuses
+    descriptors past 1023, and the local gateway's process (which runs this code) holds one per
+    open WebSocket."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])  # Windows: no poll(), and no 1024 limit either
+
+
 class _Connections:
     """Keep-alive connections to one ``http(s)://host:port``, each used by one thread at a time.
 
@@ -320,7 +331,7 @@ class _Connections:
                 sock = self._idle.pop()
             except IndexError:
                 return None
-            if not select.select([sock], [], [], 0)[0]:
+            if not _readable_now(sock):
                 return sock
             sock.close()  # readable while idle: the server closed it (or sent what nobody asked for)
 

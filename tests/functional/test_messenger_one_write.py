@@ -52,3 +52,29 @@ def test_head_and_body_go_out_in_one_write(management_api, size: int) -> None:
     (write,) = post(management_api, body)
     assert write.startswith(b"POST /prod/@connections/abc%3D HTTP/1.1\r\n")
     assert write.endswith(b"\r\n\r\n" + body)
+
+
+def test_an_idle_connection_past_descriptor_1023_is_reused(management_api) -> None:
+    """The local gateway's process holds a descriptor per open WebSocket: the idle-connection check
+    must work beyond select()'s limit of 1024 descriptors."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < 1200:
+        assert hard == resource.RLIM_INFINITY or hard >= 1200, f"the test needs 1,200 descriptors (hard limit {hard})"
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    messenger = Messenger(management_api.endpoint)
+    try:
+        poster = messenger._get_poster()
+        assert poster.post("abc=", BODY, 5.0, 5.0) == (200, "")
+        (idle,) = poster._connections._idle
+        assert idle.fileno() > 1023
+        assert poster.post("abc=", BODY, 5.0, 5.0) == (200, "")
+        assert poster._connections._idle[0] is idle  # kept alive and reused, not redialled
+    finally:
+        messenger.close()
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
