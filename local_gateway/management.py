@@ -114,18 +114,21 @@ class ManagementApi:
         """:meth:`handle` without awaiting (the route's synchronous handler): a POST's frame is
         written at once, and refusals are answered at once. None (the async :meth:`handle` answers)
         for other methods, with an emulated latency, and when the frame cannot be written at once:
-        the connection is not open (``send`` then raises and the answer is 410) or another send
-        is between the fragments of a message."""
+        the connection is not open (``send`` then raises and the answer is 410), another send
+        is between the fragments of a message, or the client's write buffer is full."""
         if self.latency_s or request.method != "POST":
             return None
         session = self._session(request, match)
         if isinstance(session, Response):
             return session
         connection = session.connection
-        if connection.protocol.state is not State.OPEN or connection.send_in_progress is not None:
+        if (connection.protocol.state is not State.OPEN or connection.send_in_progress is not None
+                or connection.paused):
             return None
-        # What ``await connection.send(data)`` does for one open, unfragmented message, minus the
-        # wait for the write buffer to drain: the connection's answers wait for that instead.
+        # What ``await connection.send(data)`` does for one open, unfragmented message, when its
+        # write buffer is below the high-water mark (``paused`` false). A client that does not read
+        # fills it and pauses writing: then the async path waits for the drain (backpressure), as
+        # it always did, so a stalled client cannot make the gateway buffer without bound.
         data = _message(request.body)
         if isinstance(data, str):
             connection.protocol.send_text(request.body)

@@ -194,6 +194,42 @@ def test_pipelined_posts_are_delivered_and_answered_in_order(gateway: LocalGatew
     run(scenario())
 
 
+def test_posts_to_a_client_that_stops_reading_wait_for_its_buffer_to_drain(
+    gateway: LocalGateway, recorder: Recorder
+) -> None:
+    """Backpressure: once a client stops reading and its write buffer passes the high-water mark, a
+    post is answered only when the buffer drains (as AWS holds a post to a slow client), so a
+    stalled client cannot make the gateway buffer posts without bound."""
+    body = b"x" * (LIMIT - 1)
+    posts = 600  # 78 MB: far more than the kernel's socket buffers hold
+
+    async def scenario() -> None:
+        ws = await connect(url(gateway), max_size=None, max_queue=1, close_timeout=0.5)  # reads one frame ahead, then stops
+        event = await asyncio.to_thread(recorder.wait_for, lambda e: e["requestContext"]["routeKey"] == "$connect")
+        connection_id = event["requestContext"]["connectionId"]
+        try:
+            def answered_posts() -> int:
+                head = (f"POST /prod/@connections/{quote(connection_id, safe='')} HTTP/1.1\r\n"
+                        f"Host: 127.0.0.1:{gateway.port}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+                with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+                    sock.settimeout(2)
+                    for number in range(posts):
+                        sock.sendall(head + body)
+                        try:
+                            answer = sock.recv(65536)
+                        except TimeoutError:
+                            return number  # held: the buffer is full
+                        assert answer.startswith(b"HTTP/1.1 200 "), answer
+                return posts
+
+            answered = await asyncio.to_thread(answered_posts)
+            assert 0 < answered < posts
+        finally:
+            await ws.close()
+
+    run(scenario())
+
+
 def test_posting_during_own_connect_is_gone(start_gateway: Callable[..., LocalGateway]) -> None:
     """Like AWS: a connection is not postable until its $connect has returned."""
     outcomes: list[str] = []
