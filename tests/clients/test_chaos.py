@@ -6,13 +6,11 @@ reports it against a bare ``websockets`` push measured in the same run."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.node_run import run_node
+
 TEST_SIZE = ["--clients", "200", "--browser", "5", "--notifies", "300", "--seconds", "15", "--idle-timeout", "5",
              "--deletes-per-second", "2", "--drain-seconds", "30", "--bare-samples", "100"]
 
@@ -20,11 +18,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_every_message_reaches_its_app_exactly_once_through_chaos() -> None:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is missing: install Node.js 20+")
-    run = subprocess.run([node, "clients/js/chaos/run.js", *TEST_SIZE], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    run = run_node(["clients/js/chaos/run.js", *TEST_SIZE], timeout_s=300)
     assert run.returncode == 0, run.stderr[-4000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["restarted"] is True and result["deletes"] > 0 and result["reconnects"] > 0, result

@@ -4,22 +4,16 @@ Any failing Node test fails this one, with Node's report in the message."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.node_run import ROOT, run_node
 
 
 @pytest.mark.parametrize("test_file", sorted(p.name for p in (ROOT / "clients" / "js" / "test").glob("*.test.js")))
 def test_node_tests_pass(test_file: str) -> None:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is missing: install Node.js 20+")
     if not (ROOT / "node_modules" / "ws").is_dir():
         pytest.fail("node_modules/ws is missing: run `make setup`")
-    result = subprocess.run([node, "--test", "--test-reporter=spec", f"clients/js/test/{test_file}"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
+    result = run_node(["--test", "--test-reporter=spec", f"clients/js/test/{test_file}"], timeout_s=600,
+                      env={**os.environ, "NO_COLOR": "1"})
     assert result.returncode == 0, f"node --test {test_file} failed:\n{result.stdout[-8000:]}\n{result.stderr[-2000:]}"
