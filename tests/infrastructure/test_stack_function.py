@@ -113,7 +113,7 @@ def test_runtime_settings_reach_the_environment(default: Synthesis, which: str) 
     assert env[rc.ENV_LOG_LEVEL] == "INFO"
     assert env[rc.ENV_MANAGEMENT_API_METHODS] == "POST,GET"
     assert {name: env[name] for name in RUNTIME_TUNING} == {
-        rc.ENV_INACTIVE_RETENTION_HOURS: "24", rc.ENV_CLEANUP_BATCH_SIZE: "50", rc.ENV_CLEANUP_TIME_BUDGET_SECONDS: "20",
+        rc.ENV_INACTIVE_RETENTION_HOURS: "24", rc.ENV_CLEANUP_BATCH_SIZE: "25", rc.ENV_CLEANUP_TIME_BUDGET_SECONDS: "20",
         rc.ENV_CLEANUP_DUTY_CYCLE_PERCENT: "25", rc.ENV_DB_STATEMENT_TIMEOUT_MS: "5000", rc.ENV_DB_POOLER: "auto",
     }
 
