@@ -26,7 +26,10 @@ from typing import Any
 from .figures import PROFILE_TOP, Figure, Section, Size, Target, alternate, percentile, trim_profile
 from .procs import Child, LocalGatewayChild, python_child
 
-SIZES = {"tiny": 40, "full": 5000}
+SIZES = {"tiny": 300, "full": 5000}
+"""Connections per round. Even tiny needs enough for the server CPU to span several clock ticks
+(``/proc/PID/stat`` counts in 10 ms ticks): 40 connections to the bare server (about 300 µs each)
+could read 0 ticks, and a zero baseline is refused."""
 PROFILE_CONNECTIONS = {"tiny": 40, "full": 1000}
 """Connections opened to a cProfile'd gateway when the target is missed."""
 CONCURRENCY = 40
